@@ -1,0 +1,114 @@
+// examstore/config.hpp: everything needed to open a Store, built from URLs or the environment.
+//
+// The backends are chosen by URL:
+//   hot tier:     memory://                                   (embedded default)
+//                 redis://[[user]:password@]host[:port][/db]   (port 6379, db 0 by default)
+//   durable tier: memory://                                   (embedded default)
+//                 postgresql://user[:password]@host[:port]/dbname[?libpq-params]
+//                 (postgres:// is accepted too; any libpq keyword/value string also works)
+//
+// Parsing is strict: a malformed URL or value throws examstore::Error with code
+// kInvalidArgument whose message names the field and quotes the offending text. Passwords never
+// appear in messages or in redacted() strings.
+//
+// Thread-safety: plain values; copy freely.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+namespace examstore {
+
+/// Options of the Redis hot tier.
+struct RedisOptions {
+  /// Host name or IPv4/IPv6 literal. Default "127.0.0.1".
+  std::string host = "127.0.0.1";
+  /// TCP port. Default 6379.
+  int port = 6379;
+  /// Logical database (SELECT). Default 0.
+  int db = 0;
+  /// ACL user name; empty means the default user.
+  std::string user;
+  /// Password sent with AUTH; empty means no AUTH.
+  std::string password;
+  /// Maximum pooled connections for commands (pub/sub uses one more of its own). Default 8.
+  int pool_size = 8;
+  /// Time allowed to establish a TCP connection. Default 1 s. Must be > 0.
+  std::chrono::milliseconds connect_timeout{1000};
+  /// Time allowed for one command's (or one batch's) reply. Default 2 s. Must be > 0.
+  std::chrono::milliseconds command_timeout{2000};
+  /// Time a caller waits for a free pooled connection before kResourceExhausted. Default 2 s.
+  std::chrono::milliseconds pool_wait_timeout{2000};
+
+  /// "host:port/db" without credentials, for messages and health reports.
+  std::string redacted() const;
+};
+
+/// Options of the PostgreSQL durable tier.
+struct PostgresOptions {
+  /// A libpq connection string or URI, as given (may contain a password: never log it).
+  std::string conninfo;
+  /// Maximum pooled connections. Default 4.
+  int pool_size = 4;
+  /// Time allowed to connect (libpq connect_timeout, rounded up to whole seconds, at least 2 s
+  /// as libpq requires). Default 2 s.
+  std::chrono::milliseconds connect_timeout{2000};
+  /// Server-side statement_timeout set on every connection; 0 means none. Default 30 s.
+  std::chrono::milliseconds statement_timeout{30000};
+  /// Time a caller waits for a free pooled connection before kResourceExhausted. Default 5 s.
+  std::chrono::milliseconds pool_wait_timeout{5000};
+  /// How many times a transaction is attempted when it fails in a way that is safe to retry
+  /// (connection lost before COMMIT, serialization failure, deadlock). Default 3, minimum 1.
+  int max_attempts = 3;
+
+  /// "user@host:port/dbname" without the password, for messages and health reports.
+  std::string redacted() const;
+};
+
+/// Which implementation serves a tier.
+enum class BackendKind { kMemory, kRedis, kPostgres };
+
+/// Everything Store::open needs.
+struct Config {
+  /// The hot tier: kMemory or kRedis. Default kMemory.
+  BackendKind cache_backend = BackendKind::kMemory;
+  /// Used when cache_backend is kRedis.
+  RedisOptions redis;
+  /// The durable tier: kMemory or kPostgres. Default kMemory.
+  BackendKind database_backend = BackendKind::kMemory;
+  /// Used when database_backend is kPostgres.
+  PostgresOptions postgres;
+  /// Default time to live of cache entries filled from the database. Default 10 min.
+  std::chrono::seconds cache_ttl{600};
+  /// Random extra TTL, as a fraction of cache_ttl, so entries filled together do not expire
+  /// together. Default 0.1 (up to +10 %). Must be in [0, 1].
+  double cache_ttl_jitter = 0.1;
+
+  /// Sets the hot tier from "memory://" or a redis:// URL. Throws Error(kInvalidArgument)
+  /// naming "redis_url" and the text when the URL is malformed.
+  Config& with_redis_url(std::string_view url);
+  /// Sets the durable tier from "memory://" or a postgresql:// URL (or libpq key=value string).
+  /// Throws Error(kInvalidArgument) naming "database_url" when malformed.
+  Config& with_database_url(std::string_view url);
+
+  /// Builds a Config from the environment. Unset variables keep their defaults:
+  ///   EXAMSTORE_REDIS_URL, EXAMSTORE_DATABASE_URL          backends (default memory://)
+  ///   EXAMSTORE_REDIS_POOL_SIZE, EXAMSTORE_DB_POOL_SIZE     positive integers
+  ///   EXAMSTORE_CONNECT_TIMEOUT_MS, EXAMSTORE_COMMAND_TIMEOUT_MS   positive integers (ms)
+  ///   EXAMSTORE_CACHE_TTL_S                                 positive integer (seconds)
+  /// Throws Error(kInvalidArgument) naming the variable and its text when one is malformed.
+  static Config from_env();
+};
+
+/// Parses a redis:// URL into options (pool sizes and timeouts keep their defaults).
+/// Throws Error(kInvalidArgument) naming `field` and quoting the text when malformed.
+RedisOptions parse_redis_url(std::string_view url, std::string_view field = "redis_url");
+
+/// Checks a postgresql:// URL (or key=value conninfo) and wraps it in options.
+/// Throws Error(kInvalidArgument) naming `field` when malformed.
+PostgresOptions parse_postgres_url(std::string_view url,
+                                   std::string_view field = "database_url");
+
+}  // namespace examstore

@@ -1,0 +1,96 @@
+// examstore/store.hpp: the entry point. A Store opens the hot tier and the durable tier named by
+// a Config, owns their pools, and hands out the repositories built on them.
+//
+//   auto store = examstore::Store::open(examstore::Config::from_env());
+//   store->migrate_up();                       // a no-op on the in-memory database
+//   for (auto& h : store->health()) std::cout << h.kind << " " << (h.ok ? "up" : "down") << "\n";
+//
+// Opening never contacts a server: connections are made on first use, so a Store can be opened
+// while a server is still starting. health() tells whether each backend is reachable.
+//
+// Thread-safety: a Store and everything it hands out may be used from any number of threads.
+// Destroy it after every thread has stopped using it.
+#pragma once
+
+#include <chrono>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "examstore/cache.hpp"
+#include "examstore/config.hpp"
+
+namespace examstore {
+
+/// The state of one backend, as measured by one round trip.
+struct BackendHealth {
+  /// "cache" or "database".
+  std::string role;
+  /// "memory", "redis" or "postgresql".
+  std::string kind;
+  /// Where it is, without credentials ("127.0.0.1:6379/0", "postgres@127.0.0.1:5432/exams").
+  std::string endpoint;
+  /// True when the round trip succeeded.
+  bool ok = false;
+  /// The measured round trip (zero when !ok).
+  std::chrono::microseconds round_trip{0};
+  /// The server's version ("7.0.15", "15.18"), or "embedded" for memory backends.
+  std::string server_version;
+  /// Why it is down (empty when ok).
+  std::string error;
+};
+
+/// One schema migration as the database sees it.
+struct MigrationInfo {
+  /// The migration's number (1, 2, ...): applied in ascending order.
+  int version = 0;
+  /// Its name ("core_tables").
+  std::string name;
+  /// Whether it is recorded as applied.
+  bool applied = false;
+  /// When it was applied (UTC, ISO 8601), empty when pending.
+  std::string applied_at;
+  /// True when it is applied but the shipped SQL no longer matches the recorded checksum.
+  bool checksum_mismatch = false;
+};
+
+/// Opens and owns the backends named by a Config.
+class Store {
+ public:
+  /// Opens the backends named by `config` (without connecting yet). Throws
+  /// Error(kInvalidArgument) when the config is invalid.
+  static std::unique_ptr<Store> open(const Config& config);
+
+  Store(const Store&) = delete;
+  Store& operator=(const Store&) = delete;
+  ~Store();
+
+  /// The configuration this store was opened with.
+  const Config& config() const;
+  /// The hot tier.
+  Cache& cache();
+
+  /// One round trip to each backend (cache first, then database); never throws.
+  std::vector<BackendHealth> health();
+
+  // ---- schema migrations (PostgreSQL; the in-memory database needs none) ----
+  /// Every migration shipped with this library, with whether it is applied. Throws
+  /// kUnavailable when the database cannot be reached.
+  std::vector<MigrationInfo> migration_status();
+  /// Applies pending migrations in order, each in its own transaction, under an advisory lock
+  /// (a concurrent migrate waits). Applies at most `max_steps` when given. Returns the versions
+  /// applied. Throws kDataIntegrity, changing nothing, when an applied migration's checksum no
+  /// longer matches or the database has a version this library does not know.
+  std::vector<int> migrate_up(std::optional<int> max_steps = std::nullopt);
+  /// Reverts the `steps` most recent migrations (default 1) with their down steps, newest first.
+  /// Returns the versions reverted.
+  std::vector<int> migrate_down(int steps = 1);
+
+ private:
+  struct Impl;
+  explicit Store(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace examstore

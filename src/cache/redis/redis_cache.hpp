@@ -1,0 +1,14 @@
+// cache/redis/redis_cache.hpp: the factory of the Redis hot tier (hiredis, pooled).
+#pragma once
+
+#include <memory>
+
+#include "examstore/cache.hpp"
+#include "examstore/config.hpp"
+
+namespace examstore::redis {
+
+/// A Cache on the Redis server named by `options`; connects lazily (first use).
+std::unique_ptr<Cache> make_redis_cache(const RedisOptions& options);
+
+}  // namespace examstore::redis

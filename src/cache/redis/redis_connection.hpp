@@ -1,0 +1,69 @@
+// cache/redis/redis_connection.hpp: one blocking hiredis connection, with every failure
+// translated into examstore::Error.
+//
+// A connection that hit an I/O error is "broken" and must be dropped: hiredis leaves its context
+// unusable. Before reuse, looks_alive() checks without a round trip whether the server closed
+// the socket (as it does when it restarts), so a pooled connection to a restarted server is
+// replaced before a command is sent on it, and no command is ever retried blindly.
+//
+// Not thread-safe: one thread at a time (the pool hands it out).
+#pragma once
+
+#include <hiredis/hiredis.h>
+
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "examstore/cache.hpp"
+#include "examstore/config.hpp"
+
+namespace examstore::redis {
+
+struct ReplyDeleter {
+  void operator()(redisReply* r) const { freeReplyObject(r); }
+};
+using ReplyPtr = std::unique_ptr<redisReply, ReplyDeleter>;
+
+/// The words of one command.
+using Argv = std::vector<std::string_view>;
+
+class Connection {
+ public:
+  /// Connects (connect_timeout), sets command_timeout, sends AUTH and SELECT when configured.
+  /// Throws kUnavailable (refused, unreachable, closed), kTimeout, or kPermissionDenied (AUTH).
+  explicit Connection(const RedisOptions& options);
+  ~Connection();
+  Connection(const Connection&) = delete;
+  Connection& operator=(const Connection&) = delete;
+
+  /// Sends every command, then reads every reply, in order (one round trip). Error replies are
+  /// returned as replies (type REDIS_REPLY_ERROR); I/O failures throw and mark the connection
+  /// broken (outcome_unknown when the commands may have reached the server).
+  std::vector<ReplyPtr> pipeline(const std::vector<Argv>& commands, std::string_view operation);
+  /// One command; an error reply throws (see throw_reply_error).
+  ReplyPtr command(const Argv& argv, std::string_view operation);
+
+  /// False when the server has closed the socket or sent something unexpected; no round trip.
+  bool looks_alive() const;
+  bool broken() const { return broken_; }
+  redisContext* context() { return ctx_; }
+  const std::string& endpoint() const { return endpoint_; }
+
+  /// Marks the connection unusable and throws the Error for the context's I/O failure.
+  [[noreturn]] void fail_io(std::string_view operation, bool sent);
+
+ private:
+  redisContext* ctx_ = nullptr;
+  std::string endpoint_;
+  bool broken_ = false;
+};
+
+/// Throws the examstore::Error for an error reply ("WRONGTYPE ...", "LOADING ...").
+[[noreturn]] void throw_reply_error(const redisReply& r, std::string_view operation,
+                                    const std::string& endpoint);
+/// Converts a hiredis reply to a Reply (status -> string, error -> throws).
+Reply to_reply(const redisReply& r, std::string_view operation, const std::string& endpoint);
+
+}  // namespace examstore::redis

@@ -1,0 +1,61 @@
+// cache/redis/redis_pool.hpp: a bounded pool of Redis connections.
+//
+// Connections are made lazily, up to pool_size. A caller waits up to pool_wait_timeout for a
+// free one (then kResourceExhausted). On checkout an idle connection is probed without a round
+// trip (Connection::looks_alive) and replaced when the server has closed it, so after a Redis
+// restart the first command goes out on a fresh connection. A connection that failed is dropped.
+//
+// Thread-safety: all methods are thread-safe.
+#pragma once
+
+#include <condition_variable>
+#include <memory>
+#include <mutex>
+#include <vector>
+
+#include "cache/redis/redis_connection.hpp"
+
+namespace examstore::redis {
+
+class Pool {
+ public:
+  explicit Pool(RedisOptions options);
+  Pool(const Pool&) = delete;
+  Pool& operator=(const Pool&) = delete;
+
+  /// A leased connection; goes back to the pool on destruction unless it broke.
+  class Lease {
+   public:
+    Lease(Pool* pool, std::unique_ptr<Connection> conn) : pool_(pool), conn_(std::move(conn)) {}
+    Lease(Lease&&) noexcept = default;
+    Lease& operator=(Lease&&) = delete;
+    ~Lease() {
+      if (conn_) pool_->release(std::move(conn_));
+    }
+    Connection* operator->() { return conn_.get(); }
+    Connection& operator*() { return *conn_; }
+
+   private:
+    Pool* pool_;
+    std::unique_ptr<Connection> conn_;
+  };
+
+  /// Leases a live connection, connecting if needed. Throws kResourceExhausted when the pool
+  /// stays full for pool_wait_timeout, or the connect error (kUnavailable, kTimeout, ...).
+  Lease acquire();
+
+  const RedisOptions& options() const { return options_; }
+  const std::string& endpoint() const { return endpoint_; }
+
+ private:
+  void release(std::unique_ptr<Connection> conn);
+
+  const RedisOptions options_;
+  const std::string endpoint_;
+  std::mutex mu_;  // guards idle_ and open_
+  std::condition_variable freed_;
+  std::vector<std::unique_ptr<Connection>> idle_;
+  int open_ = 0;
+};
+
+}  // namespace examstore::redis

@@ -1,0 +1,69 @@
+// cache/redis/redis_subscriber.hpp: Redis pub/sub on one dedicated connection and thread.
+//
+// The thread owns the connection. It waits with poll() on the socket and on an eventfd that
+// other threads signal when the set of channels changes, so it never blocks in hiredis and can
+// be stopped at once. When the connection drops (a server restart) it reconnects with backoff
+// and subscribes to every channel again. subscribe() returns once the server has confirmed the
+// subscription, so a message published after it returns is delivered.
+//
+// Thread-safety: subscribe() and the returned handles may be used from any thread.
+#pragma once
+
+#include <condition_variable>
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <set>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "cache/redis/redis_connection.hpp"
+
+namespace examstore::redis {
+
+class Subscriber {
+ public:
+  explicit Subscriber(RedisOptions options);
+  ~Subscriber();
+  Subscriber(const Subscriber&) = delete;
+  Subscriber& operator=(const Subscriber&) = delete;
+
+  /// Registers `handler` for `channel`; waits (up to command_timeout) until the server confirms.
+  /// Throws kUnavailable/kTimeout when it cannot; the registration is then undone.
+  std::unique_ptr<Subscription> subscribe(std::string_view channel, MessageHandler handler);
+
+  /// Removes one handler; waits until it is not running (unless called from the handler) and,
+  /// when it was the channel's last, until the server confirmed the UNSUBSCRIBE (up to
+  /// command_timeout), so that a publish after it returns no longer counts this client.
+  void unsubscribe(const std::string& channel, std::uint64_t id);
+
+ private:
+  void run();
+  bool connect_and_resubscribe();
+  void send_pending();
+  void read_replies();
+  void disconnect(const std::string& why);
+  void wake();
+
+  const RedisOptions options_;
+  int wake_fd_ = -1;
+
+  std::mutex mu_;  // guards every member below
+  std::condition_variable cv_;
+  std::map<std::string, std::map<std::uint64_t, std::shared_ptr<MessageHandler>>> handlers_;
+  std::set<std::string> confirmed_;           // channels the server has confirmed
+  std::set<std::string> leaving_;             // UNSUBSCRIBE sent, not yet confirmed
+  std::vector<std::pair<bool, std::string>> pending_;  // (subscribe?, channel) to send
+  std::string last_error_;                    // why the connection is down, if it is
+  bool connected_ = false;
+  std::uint64_t next_id_ = 1;
+  std::uint64_t running_id_ = 0;
+  bool stopping_ = false;
+
+  std::unique_ptr<Connection> conn_;  // owned by the thread
+  std::thread thread_;                // last: starts after the members above exist
+};
+
+}  // namespace examstore::redis

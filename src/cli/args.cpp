@@ -1,0 +1,100 @@
+#include "cli/args.hpp"
+
+#include <charconv>
+#include <cstdio>
+
+namespace examstore::cli {
+
+const char* const kUsage =
+    "usage: examstore [--redis URL] [--database URL] [--json] COMMAND [ARGS]\n"
+    "\n"
+    "commands:\n"
+    "  migrate up [N]      apply pending schema migrations (at most N)\n"
+    "  migrate down [N]    revert the N newest migrations (default 1)\n"
+    "  migrate status      every migration and whether it is applied\n"
+    "  migrate history     applied migrations with when they were applied\n"
+    "  health              round trip and server version of each backend\n"
+    "\n"
+    "options:\n"
+    "  --redis URL         hot tier: redis://[:password@]host:port[/db] or memory://\n"
+    "                      (default: $EXAMSTORE_REDIS_URL, else memory://)\n"
+    "  --database URL      durable tier: postgresql://user@host:port/db or memory://\n"
+    "                      (default: $EXAMSTORE_DATABASE_URL, else memory://)\n"
+    "  --json              print machine-readable JSON\n"
+    "  -h, --help          print this help\n"
+    "\n"
+    "exit status: 0 success, 1 failure, 2 bad usage\n";
+
+Args parse_args(int argc, char** argv) {
+  Args a;
+  for (int i = 1; i < argc; ++i) {
+    const std::string_view w = argv[i];
+    auto value = [&](std::string_view name) -> std::string {
+      if (i + 1 >= argc) throw UsageError(std::string(name) + " needs a value");
+      return argv[++i];
+    };
+    if (w == "--redis") {
+      a.redis_url = value(w);
+    } else if (w.substr(0, 8) == "--redis=") {
+      a.redis_url = std::string(w.substr(8));
+    } else if (w == "--database") {
+      a.database_url = value(w);
+    } else if (w.substr(0, 11) == "--database=") {
+      a.database_url = std::string(w.substr(11));
+    } else if (w == "--json") {
+      a.json = true;
+    } else if (w == "-h" || w == "--help") {
+      a.words = {"help"};
+      return a;
+    } else if (w.size() > 1 && w[0] == '-' && !(w[1] >= '0' && w[1] <= '9')) {
+      throw UsageError("unknown option '" + std::string(w) + "'");
+    } else {
+      a.words.emplace_back(w);
+    }
+  }
+  if (a.words.empty()) throw UsageError("no command given");
+  return a;
+}
+
+Config make_config(const Args& args) {
+  Config c = Config::from_env();
+  if (args.redis_url) c.with_redis_url(*args.redis_url);
+  if (args.database_url) c.with_database_url(*args.database_url);
+  return c;
+}
+
+int parse_count(std::string_view text, std::string_view what) {
+  int n = 0;
+  const char* end = text.data() + text.size();
+  auto [ptr, ec] = std::from_chars(text.data(), end, n);
+  if (text.empty() || ec != std::errc() || ptr != end || n < 1) {
+    throw UsageError(std::string(what) + " must be a whole number >= 1, not '" +
+                     std::string(text) + "'");
+  }
+  return n;
+}
+
+std::string json_string(std::string_view s) {
+  std::string out = "\"";
+  for (const char ch : s) {
+    const auto c = static_cast<unsigned char>(ch);
+    switch (c) {
+      case '"': out += "\\\""; break;
+      case '\\': out += "\\\\"; break;
+      case '\n': out += "\\n"; break;
+      case '\r': out += "\\r"; break;
+      case '\t': out += "\\t"; break;
+      default:
+        if (c < 0x20) {
+          char buf[8];
+          std::snprintf(buf, sizeof buf, "\\u%04x", c);
+          out += buf;
+        } else {
+          out += ch;
+        }
+    }
+  }
+  return out + "\"";
+}
+
+}  // namespace examstore::cli

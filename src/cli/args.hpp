@@ -1,0 +1,51 @@
+// cli/args.hpp: the examstore tool's command line, shared by every subcommand.
+//
+//   examstore [--redis URL] [--database URL] [--json] COMMAND [ARGS...]
+//
+// Backends default to EXAMSTORE_REDIS_URL / EXAMSTORE_DATABASE_URL (then memory://). Exit
+// codes: 0 success, 1 the operation failed (the error is printed on stderr), 2 bad usage.
+#pragma once
+
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "examstore/config.hpp"
+
+namespace examstore::cli {
+
+constexpr int kExitOk = 0;
+constexpr int kExitFailed = 1;
+constexpr int kExitUsage = 2;
+
+/// Bad usage: the message says what was wrong; main prints it with the usage text, exit 2.
+class UsageError : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+struct Args {
+  std::optional<std::string> redis_url;
+  std::optional<std::string> database_url;
+  bool json = false;
+  std::vector<std::string> words;  // the command and its arguments
+};
+
+/// Parses argv (options may appear anywhere). Throws UsageError.
+Args parse_args(int argc, char** argv);
+/// The environment's Config with the command line's URLs on top. Throws examstore::Error.
+Config make_config(const Args& args);
+/// Parses a positive count ("3"); throws UsageError naming `what`.
+int parse_count(std::string_view text, std::string_view what);
+/// `s` as a JSON string literal, quotes included.
+std::string json_string(std::string_view s);
+
+/// The usage text.
+extern const char* const kUsage;
+
+int cmd_migrate(const Args& args);
+int cmd_health(const Args& args);
+
+}  // namespace examstore::cli

@@ -1,0 +1,30 @@
+// The examstore command-line tool: schema migrations and health checks (more commands arrive
+// with the repositories). One file per subcommand; this one parses and dispatches.
+#include <iostream>
+
+#include "cli/args.hpp"
+#include "examstore/error.hpp"
+
+int main(int argc, char** argv) {
+  using namespace examstore::cli;
+  try {
+    const Args args = parse_args(argc, argv);
+    const std::string& command = args.words.front();
+    if (command == "help") {
+      std::cout << kUsage;
+      return kExitOk;
+    }
+    if (command == "migrate") return cmd_migrate(args);
+    if (command == "health") return cmd_health(args);
+    throw UsageError("unknown command '" + command + "'");
+  } catch (const UsageError& e) {
+    std::cerr << "examstore: " << e.what() << "\n\n" << kUsage;
+    return kExitUsage;
+  } catch (const examstore::Error& e) {
+    std::cerr << "examstore: " << e.what() << "\n";
+    return e.code() == examstore::ErrorCode::kInvalidArgument ? kExitUsage : kExitFailed;
+  } catch (const std::exception& e) {
+    std::cerr << "examstore: unexpected error: " << e.what() << "\n";
+    return kExitFailed;
+  }
+}

@@ -1,0 +1,315 @@
+#include "examstore/config.hpp"
+
+#include <libpq-fe.h>
+
+#include <cctype>
+#include <charconv>
+#include <cstdlib>
+#include <memory>
+#include <optional>
+#include <string>
+
+#include "common/config_check.hpp"
+#include "examstore/error.hpp"
+
+namespace examstore {
+namespace {
+
+constexpr std::string_view kMemoryUrl = "memory://";
+
+[[noreturn]] void bad(std::string_view field, std::string_view text, std::string_view why) {
+  throw Error(ErrorCode::kInvalidArgument, "config." + std::string(field),
+              std::string(why) + " in '" + std::string(text) + "'");
+}
+
+// Quotes a URL for an error message with its password masked.
+std::string mask_password(std::string_view url) {
+  const auto scheme = url.find("://");
+  const auto at = url.rfind('@');
+  if (scheme == std::string_view::npos || at == std::string_view::npos || at < scheme) {
+    return std::string(url);
+  }
+  const auto colon = url.find(':', scheme + 3);
+  if (colon == std::string_view::npos || colon > at) return std::string(url);
+  return std::string(url.substr(0, colon + 1)) + "***" + std::string(url.substr(at));
+}
+
+bool parse_int(std::string_view s, long long min, long long max, long long& out) {
+  if (s.empty()) return false;
+  const char* end = s.data() + s.size();
+  auto [ptr, ec] = std::from_chars(s.data(), end, out);
+  return ec == std::errc() && ptr == end && out >= min && out <= max;
+}
+
+int hex_value(char c) {
+  if (c >= '0' && c <= '9') return c - '0';
+  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+  return -1;
+}
+
+// Decodes %XX escapes (for user names and passwords containing ':', '@', '/').
+bool percent_decode(std::string_view in, std::string& out) {
+  out.clear();
+  for (std::size_t i = 0; i < in.size(); ++i) {
+    if (in[i] != '%') {
+      out += in[i];
+      continue;
+    }
+    if (i + 2 >= in.size()) return false;
+    const int hi = hex_value(in[i + 1]);
+    const int lo = hex_value(in[i + 2]);
+    if (hi < 0 || lo < 0) return false;
+    out += static_cast<char>(hi * 16 + lo);
+    i += 2;
+  }
+  return true;
+}
+
+bool has_control_or_space(std::string_view s) {
+  for (unsigned char c : s) {
+    if (c <= ' ' || c == 0x7f) return true;
+  }
+  return false;
+}
+
+}  // namespace
+
+std::string RedisOptions::redacted() const {
+  const bool v6 = host.find(':') != std::string::npos;
+  return (v6 ? "[" + host + "]" : host) + ":" + std::to_string(port) + "/" + std::to_string(db);
+}
+
+RedisOptions parse_redis_url(std::string_view url, std::string_view field) {
+  const std::string shown = mask_password(url);
+  constexpr std::string_view kScheme = "redis://";
+  if (url.substr(0, kScheme.size()) != kScheme) {
+    bad(field, shown, "expected a URL starting with redis:// (or memory://)");
+  }
+  if (has_control_or_space(url)) bad(field, shown, "whitespace or control character");
+  std::string_view rest = url.substr(kScheme.size());
+  if (rest.find('?') != std::string_view::npos || rest.find('#') != std::string_view::npos) {
+    bad(field, shown, "query parameters are not supported (set options in Config)");
+  }
+  RedisOptions o;
+  // credentials
+  if (const auto at = rest.rfind('@'); at != std::string_view::npos) {
+    const std::string_view cred = rest.substr(0, at);
+    rest = rest.substr(at + 1);
+    const auto colon = cred.find(':');
+    const std::string_view user = colon == std::string_view::npos ? cred : cred.substr(0, colon);
+    if (colon == std::string_view::npos) {
+      // "redis://secret@host" is the common shorthand for a password alone
+      if (!percent_decode(user, o.password)) bad(field, shown, "bad %-escape in password");
+    } else {
+      if (!percent_decode(user, o.user)) bad(field, shown, "bad %-escape in user name");
+      if (!percent_decode(cred.substr(colon + 1), o.password)) {
+        bad(field, shown, "bad %-escape in password");
+      }
+    }
+  }
+  // path: /db
+  std::string_view hostport = rest;
+  if (const auto slash = rest.find('/'); slash != std::string_view::npos) {
+    hostport = rest.substr(0, slash);
+    const std::string_view db = rest.substr(slash + 1);
+    long long n = 0;
+    if (!db.empty()) {
+      if (!parse_int(db, 0, 1'000'000, n)) bad(field, shown, "database '" + std::string(db) + "' is not a number >= 0");
+      o.db = static_cast<int>(n);
+    }
+  }
+  // host[:port], host may be [v6]
+  std::string_view port_text;
+  if (!hostport.empty() && hostport.front() == '[') {
+    const auto close = hostport.find(']');
+    if (close == std::string_view::npos) bad(field, shown, "unterminated '[' in IPv6 host");
+    o.host = std::string(hostport.substr(1, close - 1));
+    const std::string_view after = hostport.substr(close + 1);
+    if (!after.empty()) {
+      if (after.front() != ':') bad(field, shown, "unexpected text after IPv6 host");
+      port_text = after.substr(1);
+      if (port_text.empty()) bad(field, shown, "empty port");
+    }
+  } else {
+    const auto colon = hostport.find(':');
+    o.host = std::string(hostport.substr(0, colon));
+    if (colon != std::string_view::npos) {
+      port_text = hostport.substr(colon + 1);
+      if (port_text.empty()) bad(field, shown, "empty port");
+    }
+  }
+  if (o.host.empty()) bad(field, shown, "missing host");
+  if (!port_text.empty()) {
+    long long p = 0;
+    if (!parse_int(port_text, 1, 65535, p)) {
+      bad(field, shown, "port '" + std::string(port_text) + "' is not a number in 1..65535");
+    }
+    o.port = static_cast<int>(p);
+  }
+  return o;
+}
+
+std::string PostgresOptions::redacted() const {
+  PQconninfoOption* opts = PQconninfoParse(conninfo.c_str(), nullptr);
+  if (opts == nullptr) return "postgresql";
+  std::string user, host, port, db;
+  for (PQconninfoOption* o = opts; o->keyword != nullptr; ++o) {
+    if (o->val == nullptr) continue;
+    const std::string_view k = o->keyword;
+    if (k == "user") user = o->val;
+    else if (k == "host" || (k == "hostaddr" && host.empty())) host = o->val;
+    else if (k == "port") port = o->val;
+    else if (k == "dbname") db = o->val;
+  }
+  PQconninfoFree(opts);
+  std::string s = user.empty() ? "" : user + "@";
+  s += host.empty() ? "localhost" : host;
+  if (!port.empty()) s += ":" + port;
+  if (!db.empty()) s += "/" + db;
+  return s;
+}
+
+PostgresOptions parse_postgres_url(std::string_view url, std::string_view field) {
+  const std::string shown = mask_password(url);
+  const bool is_uri = url.substr(0, 13) == "postgresql://" || url.substr(0, 11) == "postgres://";
+  const bool is_kv = url.find("://") == std::string_view::npos && url.find('=') != std::string_view::npos;
+  if (!is_uri && !is_kv) {
+    bad(field, shown,
+        "expected postgresql://user@host:port/dbname, a libpq key=value string, or memory://");
+  }
+  if (is_uri && has_control_or_space(url)) bad(field, shown, "whitespace or control character");
+  const std::string text(url);
+  char* err = nullptr;
+  PQconninfoOption* opts = PQconninfoParse(text.c_str(), &err);
+  if (opts == nullptr) {
+    std::string why = err != nullptr ? err : "unparseable connection string";
+    PQfreemem(err);
+    while (!why.empty() && (why.back() == '\n' || why.back() == ' ')) why.pop_back();
+    bad(field, shown, why);
+  }
+  for (PQconninfoOption* o = opts; o->keyword != nullptr; ++o) {
+    if (o->val != nullptr && std::string_view(o->keyword) == "port") {
+      long long p = 0;
+      // libpq accepts a comma-separated list of ports for multiple hosts.
+      std::string_view ports = o->val;
+      while (!ports.empty()) {
+        const auto comma = ports.find(',');
+        const std::string_view one = ports.substr(0, comma);
+        if (!parse_int(one, 1, 65535, p)) {
+          PQconninfoFree(opts);
+          bad(field, shown, "port '" + std::string(one) + "' is not a number in 1..65535");
+        }
+        if (comma == std::string_view::npos) break;
+        ports = ports.substr(comma + 1);
+      }
+    }
+  }
+  PQconninfoFree(opts);
+  PostgresOptions o;
+  o.conninfo = text;
+  return o;
+}
+
+Config& Config::with_redis_url(std::string_view url) {
+  if (url == kMemoryUrl) {
+    cache_backend = BackendKind::kMemory;
+    return *this;
+  }
+  RedisOptions parsed = parse_redis_url(url, "redis_url");
+  // keep the pool and timeout settings already made on this Config
+  redis.host = std::move(parsed.host);
+  redis.port = parsed.port;
+  redis.db = parsed.db;
+  redis.user = std::move(parsed.user);
+  redis.password = std::move(parsed.password);
+  cache_backend = BackendKind::kRedis;
+  return *this;
+}
+
+Config& Config::with_database_url(std::string_view url) {
+  if (url == kMemoryUrl) {
+    database_backend = BackendKind::kMemory;
+    return *this;
+  }
+  postgres.conninfo = parse_postgres_url(url, "database_url").conninfo;
+  database_backend = BackendKind::kPostgres;
+  return *this;
+}
+
+Config Config::from_env() {
+  Config c;
+  auto env = [](const char* name) -> const char* {
+    const char* v = std::getenv(name);
+    return (v != nullptr && *v != '\0') ? v : nullptr;
+  };
+  auto positive = [&](const char* name, long long max) -> std::optional<long long> {
+    const char* v = env(name);
+    if (v == nullptr) return std::nullopt;
+    long long n = 0;
+    if (!parse_int(v, 1, max, n)) {
+      bad(name, v, "expected a whole number in 1.." + std::to_string(max));
+    }
+    return n;
+  };
+  if (const char* v = env("EXAMSTORE_REDIS_URL")) {
+    try {
+      c.with_redis_url(v);
+    } catch (const Error& e) {
+      throw Error(e.code(), "config.EXAMSTORE_REDIS_URL", e.message());
+    }
+  }
+  if (const char* v = env("EXAMSTORE_DATABASE_URL")) {
+    try {
+      c.with_database_url(v);
+    } catch (const Error& e) {
+      throw Error(e.code(), "config.EXAMSTORE_DATABASE_URL", e.message());
+    }
+  }
+  if (auto n = positive("EXAMSTORE_REDIS_POOL_SIZE", 1024)) c.redis.pool_size = static_cast<int>(*n);
+  if (auto n = positive("EXAMSTORE_DB_POOL_SIZE", 1024)) c.postgres.pool_size = static_cast<int>(*n);
+  if (auto n = positive("EXAMSTORE_CONNECT_TIMEOUT_MS", 600'000)) {
+    c.redis.connect_timeout = std::chrono::milliseconds(*n);
+    c.postgres.connect_timeout = std::chrono::milliseconds(*n);
+  }
+  if (auto n = positive("EXAMSTORE_COMMAND_TIMEOUT_MS", 3'600'000)) {
+    c.redis.command_timeout = std::chrono::milliseconds(*n);
+  }
+  if (auto n = positive("EXAMSTORE_CACHE_TTL_S", 365LL * 24 * 3600)) {
+    c.cache_ttl = std::chrono::seconds(*n);
+  }
+  return c;
+}
+
+void validate(const Config& c) {
+  auto positive_ms = [](std::string_view field, std::chrono::milliseconds v) {
+    if (v.count() <= 0) bad(field, std::to_string(v.count()) + " ms", "must be > 0");
+  };
+  auto positive_int = [](std::string_view field, int v) {
+    if (v <= 0) bad(field, std::to_string(v), "must be > 0");
+  };
+  if (c.cache_backend == BackendKind::kPostgres) bad("cache_backend", "postgres", "not a hot tier");
+  if (c.database_backend == BackendKind::kRedis) bad("database_backend", "redis", "not a durable tier");
+  if (c.cache_backend == BackendKind::kRedis) {
+    positive_int("redis.pool_size", c.redis.pool_size);
+    positive_ms("redis.connect_timeout", c.redis.connect_timeout);
+    positive_ms("redis.command_timeout", c.redis.command_timeout);
+    positive_ms("redis.pool_wait_timeout", c.redis.pool_wait_timeout);
+    if (c.redis.host.empty()) bad("redis.host", "", "must not be empty");
+    if (c.redis.port < 1 || c.redis.port > 65535) bad("redis.port", std::to_string(c.redis.port), "must be in 1..65535");
+  }
+  if (c.database_backend == BackendKind::kPostgres) {
+    positive_int("postgres.pool_size", c.postgres.pool_size);
+    positive_int("postgres.max_attempts", c.postgres.max_attempts);
+    positive_ms("postgres.connect_timeout", c.postgres.connect_timeout);
+    positive_ms("postgres.pool_wait_timeout", c.postgres.pool_wait_timeout);
+    if (c.postgres.statement_timeout.count() < 0) bad("postgres.statement_timeout", std::to_string(c.postgres.statement_timeout.count()) + " ms", "must be >= 0");
+    if (c.postgres.conninfo.empty()) bad("postgres.conninfo", "", "must not be empty");
+  }
+  if (c.cache_ttl.count() <= 0) bad("cache_ttl", std::to_string(c.cache_ttl.count()) + " s", "must be > 0");
+  if (!(c.cache_ttl_jitter >= 0.0 && c.cache_ttl_jitter <= 1.0)) {
+    bad("cache_ttl_jitter", std::to_string(c.cache_ttl_jitter), "must be in [0, 1]");
+  }
+}
+
+}  // namespace examstore

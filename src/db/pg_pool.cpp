@@ -1,0 +1,248 @@
+#include "db/pg_pool.hpp"
+
+#include <algorithm>
+#include <exception>
+#include <random>
+#include <thread>
+
+namespace examstore::db {
+
+struct PooledConnection {
+  explicit PooledConnection(const std::string& conninfo) : conn(conninfo), quiet(conn) {}
+
+  struct QuietNotices final : pqxx::errorhandler {
+    explicit QuietNotices(pqxx::connection_base& c) : pqxx::errorhandler(c) {}
+    bool operator()(const char*) noexcept override { return false; }
+  };
+  pqxx::connection conn;
+  QuietNotices quiet;  // after conn: unregistered before the connection closes
+};
+
+namespace {
+
+bool starts_with(const std::string& s, std::string_view p) { return s.compare(0, p.size(), p) == 0; }
+
+// libpq wants whole seconds, at least 2.
+long long connect_timeout_s(std::chrono::milliseconds ms) {
+  return std::max<long long>(2, (ms.count() + 999) / 1000);
+}
+
+std::string with_connect_timeout(const PostgresOptions& o) {
+  const std::string& c = o.conninfo;
+  if (c.find("connect_timeout") != std::string::npos) return c;
+  const std::string value = std::to_string(connect_timeout_s(o.connect_timeout));
+  if (c.find("://") == std::string::npos) return c + " connect_timeout=" + value;
+  return c + (c.find('?') == std::string::npos ? "?" : "&") + "connect_timeout=" + value;
+}
+
+std::string trim(std::string s) {
+  while (!s.empty() && (s.back() == '\n' || s.back() == ' ')) s.pop_back();
+  return s;
+}
+
+ErrorCode code_for_sqlstate(const std::string& state) {
+  if (state == "57014") return ErrorCode::kTimeout;  // statement_timeout / cancel
+  if (starts_with(state, "23")) return ErrorCode::kConflict;
+  if (starts_with(state, "22")) return ErrorCode::kInvalidArgument;
+  if (starts_with(state, "08") || starts_with(state, "57P")) return ErrorCode::kUnavailable;
+  if (starts_with(state, "40")) return ErrorCode::kConflict;
+  if (starts_with(state, "53")) return ErrorCode::kResourceExhausted;
+  if (starts_with(state, "42")) return ErrorCode::kInternal;  // our SQL is wrong: a bug
+  return ErrorCode::kInternal;
+}
+
+bool retryable_sqlstate(const std::string& state) {
+  return state == "40001" || state == "40P01" || starts_with(state, "08") || state == "57P01";
+}
+
+void backoff(int attempt) {
+  static thread_local std::minstd_rand rng(std::random_device{}());
+  const int base_ms = std::min(500, 10 << std::min(attempt, 6));
+  std::uniform_int_distribution<int> jitter(base_ms / 2, base_ms);
+  std::this_thread::sleep_for(std::chrono::milliseconds(jitter(rng)));
+}
+
+}  // namespace
+
+void rethrow_as_error(const std::string& operation, const std::string& backend) {
+  try {
+    throw;
+  } catch (const Error&) {
+    throw;
+  } catch (const pqxx::in_doubt_error& e) {
+    throw Error(ErrorCode::kUnavailable, operation,
+                "connection lost during COMMIT; the transaction may or may not have been applied",
+                backend, /*outcome_unknown=*/true);
+  } catch (const pqxx::broken_connection& e) {
+    const std::string why = trim(e.what());
+    const bool timed_out = why.find("timeout expired") != std::string::npos;
+    throw Error(timed_out ? ErrorCode::kTimeout : ErrorCode::kUnavailable, operation,
+                why.empty() ? "connection lost" : why, backend);
+  } catch (const pqxx::sql_error& e) {
+    throw Error(code_for_sqlstate(e.sqlstate()), operation,
+                trim(e.what()) + " [SQLSTATE " + e.sqlstate() + "]", backend);
+  } catch (const pqxx::transaction_rollback& e) {
+    throw Error(ErrorCode::kConflict, operation, trim(e.what()), backend);
+  } catch (const pqxx::conversion_error& e) {
+    throw Error(ErrorCode::kDataIntegrity, operation, trim(e.what()), backend);
+  } catch (const std::exception& e) {
+    throw Error(ErrorCode::kInternal, operation, trim(e.what()), backend);
+  }
+}
+
+PgPool::Lease::Lease(PgPool* pool, std::unique_ptr<PooledConnection> conn)
+    : pool_(pool), conn_(std::move(conn)) {}
+PgPool::Lease::Lease(Lease&& o) noexcept
+    : pool_(o.pool_), conn_(std::move(o.conn_)), discard_(o.discard_) {}
+PgPool::Lease::~Lease() {
+  if (conn_) pool_->release(std::move(conn_), discard_);
+}
+pqxx::connection& PgPool::Lease::conn() { return conn_->conn; }
+
+PgPool::PgPool(PostgresOptions options)
+    : options_(std::move(options)),
+      endpoint_(options_.redacted()),
+      conninfo_(with_connect_timeout(options_)) {}
+
+PgPool::~PgPool() = default;
+
+std::unique_ptr<PooledConnection> PgPool::connect() {
+  try {
+    auto c = std::make_unique<PooledConnection>(conninfo_);
+    if (options_.statement_timeout.count() > 0) {
+      pqxx::nontransaction nt(c->conn);
+      nt.exec("SET statement_timeout = " + std::to_string(options_.statement_timeout.count()));
+    }
+    return c;
+  } catch (...) {
+    rethrow_as_error("postgres connect", endpoint_);
+  }
+}
+
+PgPool::Lease PgPool::acquire() {
+  std::unique_lock<std::mutex> l(mu_);
+  const auto deadline = std::chrono::steady_clock::now() + options_.pool_wait_timeout;
+  for (;;) {
+    while (!idle_.empty()) {
+      std::unique_ptr<PooledConnection> c = std::move(idle_.back());
+      idle_.pop_back();
+      if (c->conn.is_open()) return Lease(this, std::move(c));
+      --open_;
+      ++discarded_;
+    }
+    if (open_ < options_.pool_size) {
+      ++open_;
+      l.unlock();
+      try {
+        auto c = connect();
+        l.lock();
+        ++created_;
+        return Lease(this, std::move(c));
+      } catch (...) {
+        if (!l.owns_lock()) l.lock();
+        --open_;
+        freed_.notify_one();
+        throw;
+      }
+    }
+    if (freed_.wait_until(l, deadline) == std::cv_status::timeout && idle_.empty() &&
+        open_ >= options_.pool_size) {
+      throw Error(ErrorCode::kResourceExhausted, "postgres pool",
+                  "no free connection within " +
+                      std::to_string(options_.pool_wait_timeout.count()) + " ms (pool_size " +
+                      std::to_string(options_.pool_size) + ")",
+                  endpoint_);
+    }
+  }
+}
+
+void PgPool::release(std::unique_ptr<PooledConnection> conn, bool discard) {
+  std::lock_guard<std::mutex> l(mu_);
+  if (discard || !conn->conn.is_open()) {
+    --open_;
+    ++discarded_;
+    conn.reset();
+  } else {
+    idle_.push_back(std::move(conn));
+  }
+  freed_.notify_one();
+}
+
+PgPoolStats PgPool::stats() const {
+  std::lock_guard<std::mutex> l(mu_);
+  return PgPoolStats{open_, static_cast<int>(idle_.size()), created_, discarded_, retries_};
+}
+
+template <typename Tx, typename Body>
+void PgPool::transact_impl(const std::string& operation, const Body& body) {
+  for (int attempt = 1;; ++attempt) {
+    std::exception_ptr failure;  // a failure that is safe to retry
+    {
+      Lease lease = acquire();
+      try {
+        Tx tx(lease.conn());
+        body(tx);
+        tx.commit();
+        return;
+      } catch (const Error&) {
+        throw;
+      } catch (const pqxx::in_doubt_error&) {
+        lease.discard();
+        rethrow_as_error(operation, endpoint_);  // never retried: the outcome is unknown
+      } catch (const pqxx::broken_connection&) {
+        lease.discard();
+        failure = std::current_exception();
+      } catch (const pqxx::transaction_rollback&) {  // serialization failure, deadlock
+        failure = std::current_exception();
+      } catch (const pqxx::sql_error& e) {
+        if (!retryable_sqlstate(e.sqlstate())) rethrow_as_error(operation, endpoint_);
+        lease.discard();  // 08xxx / 57P01: the session is gone or going
+        failure = std::current_exception();
+      } catch (const pqxx::pqxx_exception&) {
+        rethrow_as_error(operation, endpoint_);
+      }
+      // Any other exception is the caller's own: it propagates unchanged (the tx rolled back).
+    }
+    if (attempt >= options_.max_attempts) {
+      try {
+        std::rethrow_exception(failure);
+      } catch (...) {
+        rethrow_as_error(operation + " (after " + std::to_string(attempt) + " attempts)",
+                         endpoint_);
+      }
+    }
+    {
+      std::lock_guard<std::mutex> l(mu_);
+      ++retries_;
+    }
+    backoff(attempt);
+  }
+}
+
+void PgPool::transact(const std::string& operation, const std::function<void(pqxx::work&)>& body) {
+  transact_impl<pqxx::work>(operation, body);
+}
+
+void PgPool::transact_serializable(
+    const std::string& operation,
+    const std::function<void(pqxx::transaction<pqxx::serializable>&)>& body) {
+  transact_impl<pqxx::transaction<pqxx::serializable>>(operation, body);
+}
+
+void PgPool::with_connection(const std::string& operation,
+                             const std::function<void(pqxx::connection&)>& body) {
+  Lease lease = acquire();
+  try {
+    body(lease.conn());
+  } catch (const Error&) {
+    throw;
+  } catch (const pqxx::broken_connection&) {
+    lease.discard();
+    rethrow_as_error(operation, endpoint_);
+  } catch (const pqxx::pqxx_exception&) {
+    if (!lease.conn().is_open()) lease.discard();
+    rethrow_as_error(operation, endpoint_);
+  }
+}
+
+}  // namespace examstore::db

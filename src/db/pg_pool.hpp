@@ -1,0 +1,121 @@
+// db/pg_pool.hpp: the PostgreSQL connection pool and the transaction retry rule.
+//
+// libpqxx 6.4 has no pool and a connection is not thread-safe, so the pool hands each caller a
+// connection of its own for the length of one transaction. Connections are made lazily, checked
+// on checkout (a closed one is replaced), and dropped after any broken_connection.
+//
+// The retry rule (transact):
+//   - the transaction body may run more than once, so it must not have effects outside the
+//     database that cannot be repeated;
+//   - retried, up to max_attempts with jittered exponential backoff: connection lost before
+//     COMMIT was sent (nothing was applied; a fresh connection is made), serialization
+//     failure (40001), deadlock (40P01);
+//   - not retried here: failing to connect at all (kUnavailable/kTimeout, retryable() true),
+//     since repeating it would only multiply the caller's wait on a server that is down;
+//   - never retried: a connection lost during COMMIT (libpqxx's in_doubt_error): the outcome is
+//     unknown, so it surfaces as Error(kUnavailable) with outcome_unknown() set;
+//   - SQL errors are translated by SQLSTATE class: 23 (constraint) -> kConflict,
+//     22 (data) -> kInvalidArgument, 08 and 57P (connection, shutdown) -> kUnavailable,
+//     57014 (statement timeout) -> kTimeout, 40 (after the last attempt) -> kConflict,
+//     53 (out of resources) -> kResourceExhausted, anything else -> kInternal.
+//
+// Thread-safety: all methods are thread-safe.
+#pragma once
+
+#include <chrono>
+#include <condition_variable>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include <pqxx/pqxx>
+
+#include "examstore/config.hpp"
+#include "examstore/error.hpp"
+
+namespace examstore::db {
+
+/// Translates a libpqxx/std exception (the current one, or `e`) into examstore::Error.
+/// `operation` names what was being done.
+[[noreturn]] void rethrow_as_error(const std::string& operation, const std::string& backend);
+
+/// Pool statistics for tests and metrics.
+struct PgPoolStats {
+  int open = 0;             ///< connections currently open (idle + leased)
+  int idle = 0;             ///< connections waiting in the pool
+  long long created = 0;    ///< connections made since start
+  long long discarded = 0;  ///< connections dropped as broken
+  long long retries = 0;    ///< transaction attempts repeated under the retry rule
+};
+
+/// A pooled connection: libpqxx's connection plus a handler that keeps server notices off
+/// stderr (library code never writes to the terminal).
+struct PooledConnection;
+
+class PgPool {
+ public:
+  explicit PgPool(PostgresOptions options);
+  ~PgPool();
+  PgPool(const PgPool&) = delete;
+  PgPool& operator=(const PgPool&) = delete;
+
+  /// A connection leased from the pool; returns to the pool when destroyed unless discarded.
+  class Lease {
+   public:
+    Lease(Lease&&) noexcept;
+    Lease& operator=(Lease&&) = delete;
+    ~Lease();
+    pqxx::connection& conn();
+    /// Drops the connection instead of returning it (after it broke or its state is unknown).
+    void discard() { discard_ = true; }
+
+   private:
+    friend class PgPool;
+    Lease(PgPool* pool, std::unique_ptr<PooledConnection> conn);
+    PgPool* pool_;
+    std::unique_ptr<PooledConnection> conn_;
+    bool discard_ = false;
+  };
+
+  /// Leases a connection, connecting if needed. Throws kResourceExhausted when none is free
+  /// within pool_wait_timeout, kUnavailable when the server cannot be reached.
+  Lease acquire();
+
+  /// Runs `body` in a read-write transaction (READ COMMITTED unless `serializable`) and commits,
+  /// applying the retry rule above. `operation` names the work in errors ("migrate up").
+  void transact(const std::string& operation, const std::function<void(pqxx::work&)>& body);
+  void transact_serializable(const std::string& operation,
+                             const std::function<void(pqxx::transaction<pqxx::serializable>&)>& body);
+
+  /// Runs `body` on a leased connection outside any transaction (for session-level work such as
+  /// advisory locks), translating errors; no retry.
+  void with_connection(const std::string& operation,
+                       const std::function<void(pqxx::connection&)>& body);
+
+  /// "user@host:port/db" for messages.
+  const std::string& endpoint() const { return endpoint_; }
+  const PostgresOptions& options() const { return options_; }
+  PgPoolStats stats() const;
+
+ private:
+  template <typename Tx, typename Body>
+  void transact_impl(const std::string& operation, const Body& body);
+  std::unique_ptr<PooledConnection> connect();
+  void release(std::unique_ptr<PooledConnection> conn, bool discard);
+
+  const PostgresOptions options_;
+  const std::string endpoint_;
+  const std::string conninfo_;  // options_.conninfo plus connect_timeout
+
+  mutable std::mutex mu_;  // guards idle_, open_ and the counters
+  std::condition_variable freed_;
+  std::vector<std::unique_ptr<PooledConnection>> idle_;
+  int open_ = 0;
+  long long created_ = 0;
+  long long discarded_ = 0;
+  long long retries_ = 0;
+};
+
+}  // namespace examstore::db

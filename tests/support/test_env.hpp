@@ -1,0 +1,81 @@
+// tests/support/test_env.hpp: what the tests need from their environment.
+//
+// scripts/test.sh starts a throwaway Redis and PostgreSQL and exports their URLs as
+// EXAMSTORE_TEST_REDIS_URL and EXAMSTORE_TEST_DATABASE_URL. A test that needs a server and finds
+// its variable unset FAILS (it is never skipped): a missing server is a broken test run.
+#pragma once
+
+#include <chrono>
+#include <memory>
+#include <string>
+#include <string_view>
+
+#include "examstore/config.hpp"
+
+namespace examstore::test {
+
+/// The Redis URL of the throwaway test server; fails the current test when unset.
+std::string redis_url();
+/// The PostgreSQL URL of the throwaway test cluster (an admin connection to database
+/// "postgres"); fails the current test when unset.
+std::string database_url();
+
+/// A name unique to this process and call: `prefix` + random hex. Seeded from the clock and pid.
+std::string unique_name(std::string_view prefix);
+
+/// A fresh PostgreSQL database, dropped (WITH FORCE) on destruction. Isolates a test's schema.
+class TempDatabase {
+ public:
+  TempDatabase();
+  ~TempDatabase();
+  TempDatabase(const TempDatabase&) = delete;
+  TempDatabase& operator=(const TempDatabase&) = delete;
+  /// The database's name.
+  const std::string& name() const { return name_; }
+  /// A postgresql:// URL for it.
+  std::string url() const;
+  /// Runs one SQL statement on it (admin helper for assertions); returns the first column of
+  /// the first row, or "" when there is none.
+  std::string query_value(const std::string& sql) const;
+
+ private:
+  std::string name_;
+};
+
+/// A private redis-server process on a free loopback port, for fault tests that must stop and
+/// restart a server. The port stays the same across restarts.
+class RedisProcess {
+ public:
+  RedisProcess();   // starts it and waits until it answers PING
+  ~RedisProcess();  // kills it
+  RedisProcess(const RedisProcess&) = delete;
+  RedisProcess& operator=(const RedisProcess&) = delete;
+  int port() const { return port_; }
+  std::string url() const;
+  void kill();   // SIGKILL and wait until the port is closed
+  void start();  // start again on the same port and wait until it answers PING
+
+ private:
+  int port_;
+  int pid_ = -1;
+  std::string dir_;
+};
+
+/// A loopback TCP listener that accepts connections and never answers: a server that hangs.
+class SilentServer {
+ public:
+  SilentServer();
+  ~SilentServer();
+  SilentServer(const SilentServer&) = delete;
+  SilentServer& operator=(const SilentServer&) = delete;
+  int port() const { return port_; }
+
+ private:
+  int fd_;
+  int port_;
+};
+
+/// A loopback port on which nothing listens (connection refused).
+int closed_port();
+
+}  // namespace examstore::test

@@ -1,0 +1,172 @@
+// Config: URL parsing, environment, validation. Every malformed input is rejected with an error
+// naming the field and quoting the text, and passwords never leak into messages.
+#include <catch2/catch.hpp>
+
+#include <cstdlib>
+
+#include "common/config_check.hpp"
+#include "examstore/config.hpp"
+#include "examstore/error.hpp"
+#include "examstore/store.hpp"
+
+using examstore::BackendKind;
+using examstore::Config;
+using examstore::Error;
+using examstore::ErrorCode;
+
+namespace {
+
+// Runs f, expects Error(kInvalidArgument), returns its what().
+template <typename F>
+std::string rejection(F&& f) {
+  try {
+    f();
+  } catch (const Error& e) {
+    CHECK(e.code() == ErrorCode::kInvalidArgument);
+    CHECK_FALSE(e.retryable());
+    return e.what();
+  }
+  FAIL("expected examstore::Error(kInvalidArgument)");
+  return {};
+}
+
+struct EnvVar {
+  EnvVar(const char* name, const char* value) : name_(name) { ::setenv(name, value, 1); }
+  ~EnvVar() { ::unsetenv(name_); }
+  const char* name_;
+};
+
+}  // namespace
+
+TEST_CASE("redis URLs parse into options", "[config][unit]") {
+  auto o = examstore::parse_redis_url("redis://127.0.0.1:6390");
+  CHECK(o.host == "127.0.0.1");
+  CHECK(o.port == 6390);
+  CHECK(o.db == 0);
+  CHECK(o.password.empty());
+
+  o = examstore::parse_redis_url("redis://:s%40cret@cache.internal:7000/3");
+  CHECK(o.host == "cache.internal");
+  CHECK(o.port == 7000);
+  CHECK(o.db == 3);
+  CHECK(o.user.empty());
+  CHECK(o.password == "s@cret");
+  CHECK(o.redacted() == "cache.internal:7000/3");
+
+  o = examstore::parse_redis_url("redis://app:pw@host");
+  CHECK(o.user == "app");
+  CHECK(o.password == "pw");
+  CHECK(o.port == 6379);
+
+  o = examstore::parse_redis_url("redis://[::1]:6391/2");
+  CHECK(o.host == "::1");
+  CHECK(o.port == 6391);
+  CHECK(o.redacted() == "[::1]:6391/2");
+}
+
+TEST_CASE("malformed redis URLs name the field and the text", "[config][unit]") {
+  const auto msg = rejection([] { examstore::parse_redis_url("redis://host:99999"); });
+  CHECK_THAT(msg, Catch::Contains("redis_url") && Catch::Contains("99999"));
+  CHECK_THAT(rejection([] { examstore::parse_redis_url("http://host"); }),
+             Catch::Contains("'http://host'"));
+  CHECK_THAT(rejection([] { examstore::parse_redis_url("redis://host:12ab"); }),
+             Catch::Contains("12ab"));
+  CHECK_THAT(rejection([] { examstore::parse_redis_url("redis://host/x"); }),
+             Catch::Contains("database 'x'"));
+  CHECK_THAT(rejection([] { examstore::parse_redis_url("redis://:6379"); }),
+             Catch::Contains("missing host"));
+  CHECK_THAT(rejection([] { examstore::parse_redis_url("redis://host:"); }),
+             Catch::Contains("empty port"));
+  CHECK_THAT(rejection([] { examstore::parse_redis_url("redis://ho st"); }),
+             Catch::Contains("whitespace"));
+  CHECK_THAT(rejection([] { examstore::parse_redis_url("redis://host?timeout=1"); }),
+             Catch::Contains("query"));
+  CHECK_THAT(rejection([] { examstore::parse_redis_url("redis://:bad%zzpw@host"); }),
+             Catch::Contains("%-escape"));
+}
+
+TEST_CASE("a password never appears in a config error", "[config][unit]") {
+  const auto msg = rejection([] { examstore::parse_redis_url("redis://:hunter2@host:0"); });
+  CHECK_THAT(msg, !Catch::Contains("hunter2"));
+  CHECK_THAT(msg, Catch::Contains("***"));
+  const auto pg = rejection(
+      [] { examstore::parse_postgres_url("postgresql://app:hunter2@db:70000/exams"); });
+  CHECK_THAT(pg, !Catch::Contains("hunter2"));
+  CHECK_THAT(pg, Catch::Contains("70000"));
+}
+
+TEST_CASE("postgres URLs are checked by libpq's own parser", "[config][unit]") {
+  auto o = examstore::parse_postgres_url("postgresql://app:pw@db.internal:5433/exams?sslmode=disable");
+  CHECK(o.conninfo == "postgresql://app:pw@db.internal:5433/exams?sslmode=disable");
+  CHECK(o.redacted() == "app@db.internal:5433/exams");
+  CHECK(examstore::parse_postgres_url("postgres://u@h/d").redacted() == "u@h/d");
+  CHECK(examstore::parse_postgres_url("host=h port=5440 user=u dbname=d").redacted() == "u@h:5440/d");
+
+  CHECK_THAT(rejection([] { examstore::parse_postgres_url("mysql://h/d"); }),
+             Catch::Contains("database_url") && Catch::Contains("mysql://h/d"));
+  CHECK_THAT(rejection([] { examstore::parse_postgres_url("postgresql://h/d?bogus_option=1"); }),
+             Catch::Contains("bogus_option"));
+  CHECK_THAT(rejection([] { examstore::parse_postgres_url("postgresql://h:port/d"); }),
+             Catch::Contains("port"));
+}
+
+TEST_CASE("Config chooses backends from URLs", "[config][unit]") {
+  Config c;
+  CHECK(c.cache_backend == BackendKind::kMemory);
+  CHECK(c.database_backend == BackendKind::kMemory);
+  c.redis.pool_size = 3;
+  c.with_redis_url("redis://h:1/2").with_database_url("postgresql://u@h/d");
+  CHECK(c.cache_backend == BackendKind::kRedis);
+  CHECK(c.redis.pool_size == 3);  // options set before the URL are kept
+  CHECK(c.redis.port == 1);
+  CHECK(c.database_backend == BackendKind::kPostgres);
+  c.with_redis_url("memory://").with_database_url("memory://");
+  CHECK(c.cache_backend == BackendKind::kMemory);
+  CHECK(c.database_backend == BackendKind::kMemory);
+}
+
+TEST_CASE("Config::from_env reads URLs and numbers strictly", "[config][unit]") {
+  {
+    EnvVar r("EXAMSTORE_REDIS_URL", "redis://envhost:6000");
+    EnvVar p("EXAMSTORE_REDIS_POOL_SIZE", "12");
+    EnvVar t("EXAMSTORE_COMMAND_TIMEOUT_MS", "250");
+    EnvVar ttl("EXAMSTORE_CACHE_TTL_S", "30");
+    const Config c = Config::from_env();
+    CHECK(c.cache_backend == BackendKind::kRedis);
+    CHECK(c.redis.host == "envhost");
+    CHECK(c.redis.pool_size == 12);
+    CHECK(c.redis.command_timeout == std::chrono::milliseconds(250));
+    CHECK(c.cache_ttl == std::chrono::seconds(30));
+    CHECK(c.database_backend == BackendKind::kMemory);
+  }
+  {
+    EnvVar p("EXAMSTORE_DB_POOL_SIZE", "0");
+    CHECK_THAT(rejection([] { Config::from_env(); }),
+               Catch::Contains("EXAMSTORE_DB_POOL_SIZE") && Catch::Contains("'0'"));
+  }
+  {
+    EnvVar p("EXAMSTORE_CONNECT_TIMEOUT_MS", "5s");
+    CHECK_THAT(rejection([] { Config::from_env(); }), Catch::Contains("'5s'"));
+  }
+  {
+    EnvVar u("EXAMSTORE_DATABASE_URL", "postgresql://h:x/d");
+    CHECK_THAT(rejection([] { Config::from_env(); }), Catch::Contains("EXAMSTORE_DATABASE_URL"));
+  }
+}
+
+TEST_CASE("Store::open rejects out-of-range options by name", "[config][unit]") {
+  Config c;
+  c.with_redis_url("redis://h:1");
+  c.redis.pool_size = 0;
+  CHECK_THAT(rejection([&] { examstore::Store::open(c); }), Catch::Contains("redis.pool_size"));
+  c.redis.pool_size = 1;
+  c.redis.command_timeout = std::chrono::milliseconds(0);
+  CHECK_THAT(rejection([&] { examstore::validate(c); }), Catch::Contains("redis.command_timeout"));
+  Config d;
+  d.cache_ttl_jitter = 1.5;
+  CHECK_THAT(rejection([&] { examstore::validate(d); }), Catch::Contains("cache_ttl_jitter"));
+  Config e;
+  e.with_database_url("postgresql://u@h/d");
+  e.postgres.max_attempts = 0;
+  CHECK_THAT(rejection([&] { examstore::validate(e); }), Catch::Contains("postgres.max_attempts"));
+}
