@@ -33,16 +33,17 @@ int main() {
 
     // Counters, pipelined: several commands in one round trip.
     examstore::Batch batch;
-    batch.incr_by("exam:{e:42}:violations:tab_switch", 1).incr_by("exam:{e:42}:violations:total", 1);
+    batch.incr_by("exam:{e:42}:violations:tab_switch", 1)
+        .incr_by("exam:{e:42}:violations:total", 1);
     const auto replies = cache.execute_atomic(batch);
     std::cout << "violations recorded: " << replies.back().integer << "\n\n";
 
     bool all_ok = true;
     for (const auto& h : store->health()) {
       all_ok = all_ok && h.ok;
-      std::cout << h.role << ": " << h.kind << " " << (h.ok ? "up" : "DOWN") << " ("
-                << h.endpoint << ", version " << h.server_version << ", round trip "
-                << h.round_trip.count() << " us)" << (h.ok ? "" : " " + h.error) << "\n";
+      std::cout << h.role << ": " << h.kind << " " << (h.ok ? "up" : "DOWN") << " (" << h.endpoint
+                << ", version " << h.server_version << ", round trip " << h.round_trip.count()
+                << " us)" << (h.ok ? "" : " " + h.error) << "\n";
     }
     cache.del({config_key, online_key, "exam:{e:42}:violations:tab_switch",
                "exam:{e:42}:violations:total"});

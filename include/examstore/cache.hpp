@@ -51,7 +51,12 @@ struct Reply {
   std::vector<Reply> elements;
 
   static Reply nil() { return {}; }
-  static Reply of(std::int64_t v) { Reply r; r.type = Type::kInteger; r.integer = v; return r; }
+  static Reply of(std::int64_t v) {
+    Reply r;
+    r.type = Type::kInteger;
+    r.integer = v;
+    return r;
+  }
   static Reply of(std::string v) {
     Reply r;
     r.type = Type::kString;
@@ -71,8 +76,21 @@ struct Reply {
 ///   zscore's string is the score as Redis prints it).
 class Batch {
  public:
-  enum class Op { kSet, kGet, kDel, kExpire, kIncrBy, kHSet, kHGet, kHDel, kHIncrBy, kZAdd,
-                  kZRem, kZScore, kZCard };
+  enum class Op {
+    kSet,
+    kGet,
+    kDel,
+    kExpire,
+    kIncrBy,
+    kHSet,
+    kHGet,
+    kHDel,
+    kHIncrBy,
+    kZAdd,
+    kZRem,
+    kZScore,
+    kZCard
+  };
   struct Command {
     Op op;
     std::string key;

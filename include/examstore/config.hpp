@@ -108,7 +108,6 @@ RedisOptions parse_redis_url(std::string_view url, std::string_view field = "red
 
 /// Checks a postgresql:// URL (or key=value conninfo) and wraps it in options.
 /// Throws Error(kInvalidArgument) naming `field` when malformed.
-PostgresOptions parse_postgres_url(std::string_view url,
-                                   std::string_view field = "database_url");
+PostgresOptions parse_postgres_url(std::string_view url, std::string_view field = "database_url");
 
 }  // namespace examstore

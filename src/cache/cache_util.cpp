@@ -27,9 +27,9 @@ std::vector<std::string> batch_keys(const Batch& batch) {
 
 void check_ttl(std::string_view operation, std::chrono::milliseconds ttl, bool allow_zero) {
   if (ttl.count() < 0 || (!allow_zero && ttl.count() == 0)) {
-    throw Error(ErrorCode::kInvalidArgument, std::string(operation),
-                "ttl " + std::to_string(ttl.count()) + " ms must be " +
-                    (allow_zero ? ">= 0" : "> 0"));
+    throw Error(
+        ErrorCode::kInvalidArgument, std::string(operation),
+        "ttl " + std::to_string(ttl.count()) + " ms must be " + (allow_zero ? ">= 0" : "> 0"));
   }
 }
 

@@ -21,7 +21,8 @@ std::optional<double> parse_score(std::string_view text) {
   const std::string s(text);
   char* end = nullptr;
   const double v = std::strtod(s.c_str(), &end);
-  if (end != s.c_str() + s.size() || std::isnan(v) || std::isspace(static_cast<unsigned char>(s[0]))) {
+  if (end != s.c_str() + s.size() || std::isnan(v) ||
+      std::isspace(static_cast<unsigned char>(s[0]))) {
     return std::nullopt;
   }
   return v;

@@ -195,8 +195,7 @@ class MemoryCache final : public Cache {
     return n;
   }
 
-  std::int64_t hincr_by(std::string_view key, std::string_view field,
-                        std::int64_t delta) override {
+  std::int64_t hincr_by(std::string_view key, std::string_view field, std::int64_t delta) override {
     Lock l(mu_);
     sweep();
     Hash& h = upsert<Hash>(key, "HINCRBY");
@@ -204,7 +203,8 @@ class MemoryCache final : public Cache {
     const auto v = parse_int64(it->second);
     if (!v) {
       if (inserted) h.erase(it);
-      throw Error(ErrorCode::kInvalidArgument, "memory HINCRBY", "ERR hash value is not an integer");
+      throw Error(ErrorCode::kInvalidArgument, "memory HINCRBY",
+                  "ERR hash value is not an integer");
     }
     const std::int64_t r = checked_add("HINCRBY", *v, delta);
     it->second = std::to_string(r);
@@ -212,7 +212,8 @@ class MemoryCache final : public Cache {
   }
 
   std::int64_t zadd(std::string_view key, const std::vector<ScoredMember>& members) override {
-    if (members.empty()) throw Error(ErrorCode::kInvalidArgument, "memory ZADD", "no members given");
+    if (members.empty())
+      throw Error(ErrorCode::kInvalidArgument, "memory ZADD", "no members given");
     for (const auto& m : members) check_score("memory ZADD", m.score);
     Lock l(mu_);
     sweep();
@@ -313,7 +314,9 @@ class MemoryCache final : public Cache {
     if (e == nullptr) return 0;
     const ZSet& z = as<ZSet>(*e, "ZCOUNT");
     std::int64_t n = 0;
-    for (auto it = z.order.lower_bound({min, std::string()}); it != z.order.end() && it->first <= max; ++it) ++n;
+    for (auto it = z.order.lower_bound({min, std::string()});
+         it != z.order.end() && it->first <= max; ++it)
+      ++n;
     return n;
   }
 
@@ -430,7 +433,7 @@ class MemoryCache final : public Cache {
     return as<T>(*e, op);
   }
 
-  void put(std::string key, Entry entry, milliseconds ttl) {
+  void put(const std::string& key, Entry entry, milliseconds ttl) {
     auto old = data_.find(key);
     if (old != data_.end() && old->second.expires) deadlines_.erase({*old->second.expires, key});
     Entry& e = data_.insert_or_assign(key, std::move(entry)).first->second;
@@ -462,25 +465,40 @@ class MemoryCache final : public Cache {
 
   Reply apply(const Batch::Command& c) {
     using Op = Batch::Op;
-    auto opt = [](std::optional<std::string> v) { return v ? Reply::of(std::move(*v)) : Reply::nil(); };
+    auto opt = [](std::optional<std::string> v) {
+      return v ? Reply::of(std::move(*v)) : Reply::nil();
+    };
     auto arg_int = [&](std::size_t i) { return *parse_int64(c.args[i]); };
     switch (c.op) {
-      case Op::kSet: set(c.key, c.args[0], milliseconds(arg_int(1))); return Reply::of(std::string("OK"));
-      case Op::kGet: return opt(get(c.key));
-      case Op::kDel: return Reply::of(del({c.key}));
-      case Op::kExpire: return Reply::of(std::int64_t{expire(c.key, milliseconds(arg_int(0))) ? 1 : 0});
-      case Op::kIncrBy: return Reply::of(incr_by(c.key, arg_int(0)));
-      case Op::kHSet: return Reply::of(hset(c.key, {{c.args[0], c.args[1]}}));
-      case Op::kHGet: return opt(hget(c.key, c.args[0]));
-      case Op::kHDel: return Reply::of(hdel(c.key, {c.args[0]}));
-      case Op::kHIncrBy: return Reply::of(hincr_by(c.key, c.args[0], arg_int(1)));
-      case Op::kZAdd: return Reply::of(zadd(c.key, {{c.args[1], *parse_score(c.args[0])}}));
-      case Op::kZRem: return Reply::of(zrem(c.key, {c.args[0]}));
+      case Op::kSet:
+        set(c.key, c.args[0], milliseconds(arg_int(1)));
+        return Reply::of(std::string("OK"));
+      case Op::kGet:
+        return opt(get(c.key));
+      case Op::kDel:
+        return Reply::of(del({c.key}));
+      case Op::kExpire:
+        return Reply::of(std::int64_t{expire(c.key, milliseconds(arg_int(0))) ? 1 : 0});
+      case Op::kIncrBy:
+        return Reply::of(incr_by(c.key, arg_int(0)));
+      case Op::kHSet:
+        return Reply::of(hset(c.key, {{c.args[0], c.args[1]}}));
+      case Op::kHGet:
+        return opt(hget(c.key, c.args[0]));
+      case Op::kHDel:
+        return Reply::of(hdel(c.key, {c.args[0]}));
+      case Op::kHIncrBy:
+        return Reply::of(hincr_by(c.key, c.args[0], arg_int(1)));
+      case Op::kZAdd:
+        return Reply::of(zadd(c.key, {{c.args[1], *parse_score(c.args[0])}}));
+      case Op::kZRem:
+        return Reply::of(zrem(c.key, {c.args[0]}));
       case Op::kZScore: {
         const auto s = zscore(c.key, c.args[0]);
         return s ? Reply::of(format_score(*s)) : Reply::nil();
       }
-      case Op::kZCard: return Reply::of(zcard(c.key));
+      case Op::kZCard:
+        return Reply::of(zcard(c.key));
     }
     throw Error(ErrorCode::kInternal, "memory batch", "unknown command");
   }

@@ -68,8 +68,8 @@ int parse_count(std::string_view text, std::string_view what) {
   const char* end = text.data() + text.size();
   auto [ptr, ec] = std::from_chars(text.data(), end, n);
   if (text.empty() || ec != std::errc() || ptr != end || n < 1) {
-    throw UsageError(std::string(what) + " must be a whole number >= 1, not '" +
-                     std::string(text) + "'");
+    throw UsageError(std::string(what) + " must be a whole number >= 1, not '" + std::string(text) +
+                     "'");
   }
   return n;
 }
@@ -79,11 +79,21 @@ std::string json_string(std::string_view s) {
   for (const char ch : s) {
     const auto c = static_cast<unsigned char>(ch);
     switch (c) {
-      case '"': out += "\\\""; break;
-      case '\\': out += "\\\\"; break;
-      case '\n': out += "\\n"; break;
-      case '\r': out += "\\r"; break;
-      case '\t': out += "\\t"; break;
+      case '"':
+        out += "\\\"";
+        break;
+      case '\\':
+        out += "\\\\";
+        break;
+      case '\n':
+        out += "\\n";
+        break;
+      case '\r':
+        out += "\\r";
+        break;
+      case '\t':
+        out += "\\t";
+        break;
       default:
         if (c < 0x20) {
           char buf[8];

@@ -29,8 +29,8 @@ int cmd_health(const Args& args) {
     std::cout << "]}\n";
   } else {
     for (const auto& h : backends) {
-      std::cout << std::left << std::setw(9) << h.role << std::setw(11) << h.kind
-                << std::setw(6) << (h.ok ? "up" : "DOWN");
+      std::cout << std::left << std::setw(9) << h.role << std::setw(11) << h.kind << std::setw(6)
+                << (h.ok ? "up" : "DOWN");
       if (h.ok) {
         std::cout << std::right << std::setw(8) << h.round_trip.count() << " us  version "
                   << h.server_version << "  " << h.endpoint << "\n";

@@ -15,7 +15,8 @@ void print_versions(const Args& args, const char* verb, const std::vector<int>& 
     return;
   }
   if (versions.empty()) {
-    std::cout << "nothing to do: the schema is " << (std::string(verb) == "applied" ? "up to date" : "empty") << "\n";
+    std::cout << "nothing to do: the schema is "
+              << (std::string(verb) == "applied" ? "up to date" : "empty") << "\n";
     return;
   }
   for (const int v : versions) std::cout << verb << " migration " << v << "\n";

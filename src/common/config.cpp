@@ -115,7 +115,8 @@ RedisOptions parse_redis_url(std::string_view url, std::string_view field) {
     const std::string_view db = rest.substr(slash + 1);
     long long n = 0;
     if (!db.empty()) {
-      if (!parse_int(db, 0, 1'000'000, n)) bad(field, shown, "database '" + std::string(db) + "' is not a number >= 0");
+      if (!parse_int(db, 0, 1'000'000, n))
+        bad(field, shown, "database '" + std::string(db) + "' is not a number >= 0");
       o.db = static_cast<int>(n);
     }
   }
@@ -157,10 +158,14 @@ std::string PostgresOptions::redacted() const {
   for (PQconninfoOption* o = opts; o->keyword != nullptr; ++o) {
     if (o->val == nullptr) continue;
     const std::string_view k = o->keyword;
-    if (k == "user") user = o->val;
-    else if (k == "host" || (k == "hostaddr" && host.empty())) host = o->val;
-    else if (k == "port") port = o->val;
-    else if (k == "dbname") db = o->val;
+    if (k == "user")
+      user = o->val;
+    else if (k == "host" || (k == "hostaddr" && host.empty()))
+      host = o->val;
+    else if (k == "port")
+      port = o->val;
+    else if (k == "dbname")
+      db = o->val;
   }
   PQconninfoFree(opts);
   std::string s = user.empty() ? "" : user + "@";
@@ -173,7 +178,8 @@ std::string PostgresOptions::redacted() const {
 PostgresOptions parse_postgres_url(std::string_view url, std::string_view field) {
   const std::string shown = mask_password(url);
   const bool is_uri = url.substr(0, 13) == "postgresql://" || url.substr(0, 11) == "postgres://";
-  const bool is_kv = url.find("://") == std::string_view::npos && url.find('=') != std::string_view::npos;
+  const bool is_kv =
+      url.find("://") == std::string_view::npos && url.find('=') != std::string_view::npos;
   if (!is_uri && !is_kv) {
     bad(field, shown,
         "expected postgresql://user@host:port/dbname, a libpq key=value string, or memory://");
@@ -197,8 +203,9 @@ PostgresOptions parse_postgres_url(std::string_view url, std::string_view field)
         const auto comma = ports.find(',');
         const std::string_view one = ports.substr(0, comma);
         if (!parse_int(one, 1, 65535, p)) {
+          const std::string port(one);  // `one` points into opts: copy before freeing
           PQconninfoFree(opts);
-          bad(field, shown, "port '" + std::string(one) + "' is not a number in 1..65535");
+          bad(field, shown, "port '" + port + "' is not a number in 1..65535");
         }
         if (comma == std::string_view::npos) break;
         ports = ports.substr(comma + 1);
@@ -266,8 +273,10 @@ Config Config::from_env() {
       throw Error(e.code(), "config.EXAMSTORE_DATABASE_URL", e.message());
     }
   }
-  if (auto n = positive("EXAMSTORE_REDIS_POOL_SIZE", 1024)) c.redis.pool_size = static_cast<int>(*n);
-  if (auto n = positive("EXAMSTORE_DB_POOL_SIZE", 1024)) c.postgres.pool_size = static_cast<int>(*n);
+  if (auto n = positive("EXAMSTORE_REDIS_POOL_SIZE", 1024))
+    c.redis.pool_size = static_cast<int>(*n);
+  if (auto n = positive("EXAMSTORE_DB_POOL_SIZE", 1024))
+    c.postgres.pool_size = static_cast<int>(*n);
   if (auto n = positive("EXAMSTORE_CONNECT_TIMEOUT_MS", 600'000)) {
     c.redis.connect_timeout = std::chrono::milliseconds(*n);
     c.postgres.connect_timeout = std::chrono::milliseconds(*n);
@@ -289,24 +298,29 @@ void validate(const Config& c) {
     if (v <= 0) bad(field, std::to_string(v), "must be > 0");
   };
   if (c.cache_backend == BackendKind::kPostgres) bad("cache_backend", "postgres", "not a hot tier");
-  if (c.database_backend == BackendKind::kRedis) bad("database_backend", "redis", "not a durable tier");
+  if (c.database_backend == BackendKind::kRedis)
+    bad("database_backend", "redis", "not a durable tier");
   if (c.cache_backend == BackendKind::kRedis) {
     positive_int("redis.pool_size", c.redis.pool_size);
     positive_ms("redis.connect_timeout", c.redis.connect_timeout);
     positive_ms("redis.command_timeout", c.redis.command_timeout);
     positive_ms("redis.pool_wait_timeout", c.redis.pool_wait_timeout);
     if (c.redis.host.empty()) bad("redis.host", "", "must not be empty");
-    if (c.redis.port < 1 || c.redis.port > 65535) bad("redis.port", std::to_string(c.redis.port), "must be in 1..65535");
+    if (c.redis.port < 1 || c.redis.port > 65535)
+      bad("redis.port", std::to_string(c.redis.port), "must be in 1..65535");
   }
   if (c.database_backend == BackendKind::kPostgres) {
     positive_int("postgres.pool_size", c.postgres.pool_size);
     positive_int("postgres.max_attempts", c.postgres.max_attempts);
     positive_ms("postgres.connect_timeout", c.postgres.connect_timeout);
     positive_ms("postgres.pool_wait_timeout", c.postgres.pool_wait_timeout);
-    if (c.postgres.statement_timeout.count() < 0) bad("postgres.statement_timeout", std::to_string(c.postgres.statement_timeout.count()) + " ms", "must be >= 0");
+    if (c.postgres.statement_timeout.count() < 0)
+      bad("postgres.statement_timeout",
+          std::to_string(c.postgres.statement_timeout.count()) + " ms", "must be >= 0");
     if (c.postgres.conninfo.empty()) bad("postgres.conninfo", "", "must not be empty");
   }
-  if (c.cache_ttl.count() <= 0) bad("cache_ttl", std::to_string(c.cache_ttl.count()) + " s", "must be > 0");
+  if (c.cache_ttl.count() <= 0)
+    bad("cache_ttl", std::to_string(c.cache_ttl.count()) + " s", "must be > 0");
   if (!(c.cache_ttl_jitter >= 0.0 && c.cache_ttl_jitter <= 1.0)) {
     bad("cache_ttl_jitter", std::to_string(c.cache_ttl_jitter), "must be in [0, 1]");
   }

@@ -61,12 +61,12 @@ std::map<int, Applied> load_applied(pqxx::connection& c, bool table_may_be_missi
       tx.exec("SELECT to_regclass('schema_migrations') IS NULL")[0][0].as<bool>()) {
     return out;
   }
-  for (const auto& row : tx.exec(
-           "SELECT version, name, checksum,"
-           " to_char(applied_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"')"
-           " FROM schema_migrations ORDER BY version")) {
-    out.emplace(row[0].as<int>(),
-                Applied{row[1].as<std::string>(), row[2].as<std::string>(), row[3].as<std::string>()});
+  for (const auto& row :
+       tx.exec("SELECT version, name, checksum,"
+               " to_char(applied_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"')"
+               " FROM schema_migrations ORDER BY version")) {
+    out.emplace(row[0].as<int>(), Applied{row[1].as<std::string>(), row[2].as<std::string>(),
+                                          row[3].as<std::string>()});
   }
   return out;
 }
@@ -137,7 +137,9 @@ std::vector<MigrationInfo> Migrator::status() {
     for (const auto& [version, a] : applied) {
       const bool known = std::any_of(migrations_.begin(), migrations_.end(),
                                      [v = version](const Migration& m) { return m.version == v; });
-      if (!known) out.push_back(MigrationInfo{version, a.name + " (unknown to this build)", true, a.applied_at, false});
+      if (!known)
+        out.push_back(
+            MigrationInfo{version, a.name + " (unknown to this build)", true, a.applied_at, false});
     }
   });
   std::sort(out.begin(), out.end(),
@@ -188,7 +190,8 @@ std::vector<int> Migrator::down(int steps) {
     ensure_table(c);
     const auto applied = load_applied(c, false);
     verify(migrations_, applied, "migrate down", pool_.endpoint());
-    for (auto it = applied.rbegin(); it != applied.rend() && static_cast<int>(done.size()) < steps; ++it) {
+    for (auto it = applied.rbegin(); it != applied.rend() && static_cast<int>(done.size()) < steps;
+         ++it) {
       const int version = it->first;
       const auto m = std::find_if(migrations_.begin(), migrations_.end(),
                                   [version](const Migration& x) { return x.version == version; });

@@ -20,7 +20,9 @@ struct PooledConnection {
 
 namespace {
 
-bool starts_with(const std::string& s, std::string_view p) { return s.compare(0, p.size(), p) == 0; }
+bool starts_with(const std::string& s, std::string_view p) {
+  return s.compare(0, p.size(), p) == 0;
+}
 
 // libpq wants whole seconds, at least 2.
 long long connect_timeout_s(std::chrono::milliseconds ms) {

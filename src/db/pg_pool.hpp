@@ -86,8 +86,9 @@ class PgPool {
   /// Runs `body` in a read-write transaction (READ COMMITTED unless `serializable`) and commits,
   /// applying the retry rule above. `operation` names the work in errors ("migrate up").
   void transact(const std::string& operation, const std::function<void(pqxx::work&)>& body);
-  void transact_serializable(const std::string& operation,
-                             const std::function<void(pqxx::transaction<pqxx::serializable>&)>& body);
+  void transact_serializable(
+      const std::string& operation,
+      const std::function<void(pqxx::transaction<pqxx::serializable>&)>& body);
 
   /// Runs `body` on a leased connection outside any transaction (for session-level work such as
   /// advisory locks), translating errors; no retry.

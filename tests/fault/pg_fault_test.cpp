@@ -97,16 +97,14 @@ void create_items(PgPool& pool) {
 
 }  // namespace
 
-TEST_CASE("PgPool replaces connections terminated between transactions",
-          "[postgres][fault]") {
+TEST_CASE("PgPool replaces connections terminated between transactions", "[postgres][fault]") {
   TempDatabase db;
   auto opts = examstore::parse_postgres_url(db.url());
   opts.pool_size = 2;
   PgPool pool(opts);
   create_items(pool);
-  pool.transact("insert before", [](pqxx::work& tx) {
-    tx.exec0("INSERT INTO items VALUES (1, 'before')");
-  });
+  pool.transact("insert before",
+                [](pqxx::work& tx) { tx.exec0("INSERT INTO items VALUES (1, 'before')"); });
   REQUIRE(pool.stats().idle >= 1);  // the connection to be killed waits in the pool
 
   Admin admin;
@@ -119,13 +117,11 @@ TEST_CASE("PgPool replaces connections terminated between transactions",
   }));
   CHECK(runs >= 1);
   CHECK(pool.stats().discarded >= 1);
-  CHECK(db.query_value("SELECT string_agg(label, ',' ORDER BY id) FROM items") ==
-        "before,after");
+  CHECK(db.query_value("SELECT string_agg(label, ',' ORDER BY id) FROM items") == "before,after");
 
   // And the pool keeps working.
-  pool.transact("insert later", [](pqxx::work& tx) {
-    tx.exec0("INSERT INTO items VALUES (3, 'later')");
-  });
+  pool.transact("insert later",
+                [](pqxx::work& tx) { tx.exec0("INSERT INTO items VALUES (3, 'later')"); });
   CHECK(db.query_value("SELECT count(*) FROM items") == "3");
 }
 
@@ -163,8 +159,8 @@ TEST_CASE("PgPool retries a transaction whose connection is terminated during th
 TEST_CASE("PgPool against a server that is down fails fast with kUnavailable",
           "[postgres][fault]") {
   const int port = examstore::test::closed_port();
-  auto opts = examstore::parse_postgres_url("postgresql://postgres@127.0.0.1:" +
-                                            std::to_string(port) + "/postgres");
+  auto opts = examstore::parse_postgres_url(
+      "postgresql://postgres@127.0.0.1:" + std::to_string(port) + "/postgres");
   opts.pool_size = 2;
   PgPool pool(opts);
 
@@ -173,9 +169,8 @@ TEST_CASE("PgPool against a server that is down fails fast with kUnavailable",
     INFO("call " << i);
     int runs = 0;
     const auto start = Clock::now();
-    const Error e = expect_error([&] {
-      pool.transact("insert item", [&](pqxx::work&) { ++runs; });
-    });
+    const Error e =
+        expect_error([&] { pool.transact("insert item", [&](pqxx::work&) { ++runs; }); });
     INFO(e.what());
     CHECK(code_of(e) == "unavailable");
     CHECK(e.retryable());
@@ -193,8 +188,8 @@ TEST_CASE("PgPool against a server that is down fails fast with kUnavailable",
 
 TEST_CASE("PgPool against a server that never answers times out", "[postgres][fault]") {
   examstore::test::SilentServer silent;
-  auto opts = examstore::parse_postgres_url("postgresql://postgres@127.0.0.1:" +
-                                            std::to_string(silent.port()) + "/postgres");
+  auto opts = examstore::parse_postgres_url(
+      "postgresql://postgres@127.0.0.1:" + std::to_string(silent.port()) + "/postgres");
   opts.connect_timeout = std::chrono::seconds(2);
   long long bound_ms = 0;
   SECTION("one attempt") {
@@ -209,9 +204,7 @@ TEST_CASE("PgPool against a server that never answers times out", "[postgres][fa
 
   int runs = 0;
   const auto start = Clock::now();
-  const Error e = expect_error([&] {
-    pool.transact("insert item", [&](pqxx::work&) { ++runs; });
-  });
+  const Error e = expect_error([&] { pool.transact("insert item", [&](pqxx::work&) { ++runs; }); });
   const auto took = elapsed_ms(start);
   INFO(e.what() << " after " << took << " ms");
   const std::string code = code_of(e);

@@ -252,21 +252,20 @@ TEST_CASE("Redis restart: a subscription resubscribes", "[redis][fault]") {
   auto& cache = store->cache();
   const std::string channel = unique_name("fault:chan:");
   Inbox inbox;
-  auto sub = cache.subscribe(channel, [&](std::string_view, std::string_view message) {
-    inbox.push(message);
-  });
+  auto sub = cache.subscribe(
+      channel, [&](std::string_view, std::string_view message) { inbox.push(message); });
 
   std::string last_error;
-  REQUIRE(publish_until_received(cache, channel, "before", std::chrono::seconds(5),
-                                 last_error) >= 1);
+  REQUIRE(publish_until_received(cache, channel, "before", std::chrono::seconds(5), last_error) >=
+          1);
   CHECK(inbox.wait_for("before", std::chrono::seconds(5)));
 
   redis.kill();
   redis.start();
 
   INFO("last publish error: " << last_error);
-  REQUIRE(publish_until_received(cache, channel, "after", std::chrono::seconds(10),
-                                 last_error) >= 1);
+  REQUIRE(publish_until_received(cache, channel, "after", std::chrono::seconds(10), last_error) >=
+          1);
   CHECK(inbox.wait_for("after", std::chrono::seconds(5)));
 
   // Destroying the handle unsubscribes.
@@ -283,8 +282,8 @@ TEST_CASE("Redis restart: a subscription resubscribes", "[redis][fault]") {
 
 TEST_CASE("Redis that is down fails fast with kUnavailable", "[redis][fault]") {
   const int port = examstore::test::closed_port();
-  auto store = open_store("redis://127.0.0.1:" + std::to_string(port), milliseconds(500),
-                          milliseconds(500));
+  auto store =
+      open_store("redis://127.0.0.1:" + std::to_string(port), milliseconds(500), milliseconds(500));
   auto& cache = store->cache();
 
   auto start = Clock::now();

@@ -31,9 +31,9 @@ Run run(const std::string& args) {
 }  // namespace
 
 TEST_CASE("bad usage prints the usage and exits 2", "[cli]") {
-  for (const char* args : {"", "bogus", "migrate", "migrate sideways", "migrate up 0",
-                           "migrate up x", "migrate down 1 2", "health extra", "--nope health",
-                           "--redis"}) {
+  for (const char* args :
+       {"", "bogus", "migrate", "migrate sideways", "migrate up 0", "migrate up x",
+        "migrate down 1 2", "health extra", "--nope health", "--redis"}) {
     INFO("args: " << args);
     const Run r = run(args);
     CHECK(r.exit_code == 2);
@@ -51,8 +51,8 @@ TEST_CASE("--help prints the usage and exits 0", "[cli]") {
 }
 
 TEST_CASE("health reports real servers and fails when one is down", "[cli][redis][postgres]") {
-  const std::string both = "--redis " + examstore::test::redis_url() + " --database " +
-                           examstore::test::database_url();
+  const std::string both =
+      "--redis " + examstore::test::redis_url() + " --database " + examstore::test::database_url();
   const Run ok = run(both + " health");
   CHECK(ok.exit_code == 0);
   CHECK_THAT(ok.output, Catch::Contains("redis") && Catch::Contains("postgresql") &&
@@ -61,7 +61,8 @@ TEST_CASE("health reports real servers and fails when one is down", "[cli][redis
   CHECK(json.exit_code == 0);
   CHECK_THAT(json.output, Catch::StartsWith("{\"ok\":true,\"backends\":[{\"role\":\"cache\""));
 
-  const std::string down = "--redis redis://127.0.0.1:" + std::to_string(examstore::test::closed_port());
+  const std::string down =
+      "--redis redis://127.0.0.1:" + std::to_string(examstore::test::closed_port());
   const Run bad = run(down + " --json health");
   CHECK(bad.exit_code == 1);
   CHECK_THAT(bad.output, Catch::StartsWith("{\"ok\":false") && Catch::Contains("refused"));
@@ -83,14 +84,17 @@ TEST_CASE("migrate up, status, history and down", "[cli][postgres][migration]") 
   CHECK(r.output == "nothing to do: the schema is up to date\n");
   r = run(d + " --json migrate history");
   CHECK(r.exit_code == 0);
-  CHECK_THAT(r.output, Catch::StartsWith("[{\"version\":1,\"name\":\"exams_and_students\",\"applied\":true"));
+  CHECK_THAT(r.output,
+             Catch::StartsWith("[{\"version\":1,\"name\":\"exams_and_students\",\"applied\":true"));
   r = run(d + " --json migrate down 2");
   CHECK(r.exit_code == 0);
   CHECK(r.output == "{\"reverted\":[2,1]}\n");
-  CHECK(db.query_value("SELECT count(*) FROM information_schema.tables WHERE table_name = 'exams'") == "0");
+  CHECK(db.query_value(
+            "SELECT count(*) FROM information_schema.tables WHERE table_name = 'exams'") == "0");
 }
 
-TEST_CASE("migrate status fails when an applied migration was edited", "[cli][postgres][migration]") {
+TEST_CASE("migrate status fails when an applied migration was edited",
+          "[cli][postgres][migration]") {
   examstore::test::TempDatabase db;
   const std::string d = "--database " + db.url();
   REQUIRE(run(d + " migrate up").exit_code == 0);

@@ -117,8 +117,8 @@ std::set<TableName> tables_after(const std::vector<Migration>& ms) {
 }
 
 bool table_exists(const TempDatabase& db, const TableName& t) {
-  std::string sql = "SELECT count(*) FROM information_schema.tables WHERE table_name = '" +
-                    t.table + "'";
+  std::string sql =
+      "SELECT count(*) FROM information_schema.tables WHERE table_name = '" + t.table + "'";
   if (t.schema.empty()) {
     sql += " AND table_schema NOT IN ('pg_catalog', 'information_schema')";
   } else {
@@ -181,8 +181,8 @@ CliRun spawn_cli(const std::vector<std::string>& args, const std::string& log) {
 
   posix_spawn_file_actions_t fa;
   posix_spawn_file_actions_init(&fa);
-  posix_spawn_file_actions_addopen(&fa, STDOUT_FILENO, log.c_str(),
-                                   O_WRONLY | O_CREAT | O_TRUNC, 0644);
+  posix_spawn_file_actions_addopen(&fa, STDOUT_FILENO, log.c_str(), O_WRONLY | O_CREAT | O_TRUNC,
+                                   0644);
   posix_spawn_file_actions_adddup2(&fa, STDOUT_FILENO, STDERR_FILENO);
   pid_t pid = -1;
   const int rc = posix_spawn(&pid, argv[0], &fa, nullptr, argv.data(), environ);
@@ -243,8 +243,7 @@ TEST_CASE("Migrator takes a fresh database to the latest shipped version",
     CHECK(db.query_value("SELECT checksum FROM schema_migrations WHERE version = " +
                          std::to_string(shipped[k].version)) == checksum);
   }
-  CHECK(db.query_value("SELECT count(*) FROM schema_migrations") ==
-        std::to_string(shipped.size()));
+  CHECK(db.query_value("SELECT count(*) FROM schema_migrations") == std::to_string(shipped.size()));
   for (const auto& t : tables) {
     INFO("table " << describe(t));
     CHECK(table_exists(db, t));
@@ -252,8 +251,7 @@ TEST_CASE("Migrator takes a fresh database to the latest shipped version",
 
   // Nothing left to do.
   CHECK(migrator.up().empty());
-  CHECK(db.query_value("SELECT count(*) FROM schema_migrations") ==
-        std::to_string(shipped.size()));
+  CHECK(db.query_value("SELECT count(*) FROM schema_migrations") == std::to_string(shipped.size()));
 }
 
 TEST_CASE("Migrator round trip: up, down all, up again", "[postgres][migration]") {
@@ -350,8 +348,7 @@ TEST_CASE("Two processes migrating at once apply each migration once",
   std::remove(b.log.c_str());
   ::rmdir(dir.c_str());
 
-  CHECK(db.query_value("SELECT count(*) FROM schema_migrations") ==
-        std::to_string(shipped.size()));
+  CHECK(db.query_value("SELECT count(*) FROM schema_migrations") == std::to_string(shipped.size()));
   CHECK(db.query_value("SELECT count(DISTINCT version) FROM schema_migrations") ==
         std::to_string(shipped.size()));
   PgPool pool(examstore::parse_postgres_url(db.url()));
@@ -398,8 +395,7 @@ TEST_CASE("Two threads migrating at once apply each migration once",
   std::sort(results.begin(), results.end());
   CHECK(results[0].empty());
   CHECK(results[1] == versions_of(shipped));
-  CHECK(db.query_value("SELECT count(*) FROM schema_migrations") ==
-        std::to_string(shipped.size()));
+  CHECK(db.query_value("SELECT count(*) FROM schema_migrations") == std::to_string(shipped.size()));
   CHECK(db.query_value("SELECT count(DISTINCT version) FROM schema_migrations") ==
         std::to_string(shipped.size()));
 }

@@ -143,20 +143,17 @@ TEST_CASE("PgPool transact rolls back when the body throws", "[postgres]") {
   CHECK(db.query_value("SELECT count(*) FROM items") == "0");
 
   // The pool is still usable after the failure.
-  pool.transact("insert after failure", [](pqxx::work& tx) {
-    tx.exec0("INSERT INTO items VALUES (2, 'kept')");
-  });
+  pool.transact("insert after failure",
+                [](pqxx::work& tx) { tx.exec0("INSERT INTO items VALUES (2, 'kept')"); });
   CHECK(db.query_value("SELECT string_agg(label, ',') FROM items") == "kept");
 }
 
-TEST_CASE("PgPool translates a unique violation to kConflict naming the operation",
-          "[postgres]") {
+TEST_CASE("PgPool translates a unique violation to kConflict naming the operation", "[postgres]") {
   TempDatabase db;
   PgPool pool(options_for(db));
   create_items_table(pool);
-  pool.transact("insert item", [](pqxx::work& tx) {
-    tx.exec0("INSERT INTO items VALUES (7, 'original')");
-  });
+  pool.transact("insert item",
+                [](pqxx::work& tx) { tx.exec0("INSERT INTO items VALUES (7, 'original')"); });
 
   int runs = 0;
   const Error e = expect_error([&] {
@@ -179,9 +176,8 @@ TEST_CASE("PgPool translates a data error to kInvalidArgument", "[postgres]") {
   TempDatabase db;
   PgPool pool(options_for(db));
 
-  const Error e = expect_error([&] {
-    pool.transact("parse score", [](pqxx::work& tx) { tx.exec("SELECT '12x'::int"); });
-  });
+  const Error e = expect_error(
+      [&] { pool.transact("parse score", [](pqxx::work& tx) { tx.exec("SELECT '12x'::int"); }); });
   INFO(e.what());
   CHECK(code_of(e) == "invalid_argument");
   CHECK_THAT(std::string(e.what()), Catch::Contains("parse score"));
@@ -202,9 +198,8 @@ TEST_CASE("PgPool translates a statement timeout to kTimeout", "[postgres]") {
   CHECK(setting == "200ms");
 
   const auto start = Clock::now();
-  const Error e = expect_error([&] {
-    pool.transact("slow report", [](pqxx::work& tx) { tx.exec("SELECT pg_sleep(2)"); });
-  });
+  const Error e = expect_error(
+      [&] { pool.transact("slow report", [](pqxx::work& tx) { tx.exec("SELECT pg_sleep(2)"); }); });
   INFO(e.what());
   CHECK(code_of(e) == "timeout");
   CHECK(e.retryable());
@@ -292,8 +287,8 @@ TEST_CASE("PgPool is bounded: acquire fails with kResourceExhausted when all are
     INFO(e.what() << " after " << waited << " ms");
     CHECK(code_of(e) == "resource_exhausted");
     CHECK(e.retryable());
-    CHECK(waited >= 100);   // it waited for a connection to come back...
-    CHECK(waited < 3000);   // ...but not much longer than pool_wait_timeout
+    CHECK(waited >= 100);  // it waited for a connection to come back...
+    CHECK(waited < 3000);  // ...but not much longer than pool_wait_timeout
     CHECK(pool.stats().open == 2);
 
     // The leased connections work.
@@ -339,8 +334,7 @@ TEST_CASE("PgPool wakes a waiting acquire when a lease returns", "[postgres][con
   CHECK(pool.stats().created == 1);
 }
 
-TEST_CASE("PgPool with_connection runs outside a transaction and translates errors",
-          "[postgres]") {
+TEST_CASE("PgPool with_connection runs outside a transaction and translates errors", "[postgres]") {
   TempDatabase db;
   PgPool pool(options_for(db));
 

@@ -26,7 +26,8 @@ TEST_CASE("the embedded default store works with no servers", "[store][memory]")
 
 TEST_CASE("a store on real Redis and PostgreSQL reports both healthy", "[store][redis][postgres]") {
   examstore::test::TempDatabase db;
-  auto store = Store::open(Config{}.with_redis_url(examstore::test::redis_url()).with_database_url(db.url()));
+  auto store = Store::open(
+      Config{}.with_redis_url(examstore::test::redis_url()).with_database_url(db.url()));
   const auto health = store->health();
   REQUIRE(health.size() == 2);
   CHECK(health[0].kind == "redis");
@@ -52,8 +53,9 @@ TEST_CASE("store migrations reach the latest schema", "[store][postgres][migrati
     CHECK_FALSE(m.checksum_mismatch);
     CHECK(m.applied_at.size() == 20);  // 2026-11-21T21:38:55Z
   }
-  CHECK(db.query_value("SELECT count(*) FROM information_schema.tables WHERE table_name IN "
-                       "('exams','students','exam_attendance','violations','events','dead_letters')") == "6");
+  CHECK(db.query_value(
+            "SELECT count(*) FROM information_schema.tables WHERE table_name IN "
+            "('exams','students','exam_attendance','violations','events','dead_letters')") == "6");
   CHECK(store->migrate_up().empty());
 }
 

@@ -100,7 +100,8 @@ bool redis_answers_ping(int port) {
   bool ok = false;
   if (::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0) {
     static const char kPing[] = "PING\r\n";
-    if (::send(fd, kPing, sizeof kPing - 1, MSG_NOSIGNAL) == static_cast<ssize_t>(sizeof kPing - 1)) {
+    if (::send(fd, kPing, sizeof kPing - 1, MSG_NOSIGNAL) ==
+        static_cast<ssize_t>(sizeof kPing - 1)) {
       char buf[16] = {};
       ssize_t n = ::recv(fd, buf, sizeof buf - 1, 0);
       ok = n >= 5 && std::strncmp(buf, "+PONG", 5) == 0;
@@ -235,9 +236,9 @@ void RedisProcess::start() {
   const std::string port = std::to_string(port_);
   const std::string log = dir_ + "/redis.log";
   // Everything the child needs is prepared before fork: only async-signal-safe calls after it.
-  std::vector<std::string> args = {"redis-server", "--bind",       "127.0.0.1", "--port",
-                                   port,           "--save",       "",          "--appendonly",
-                                   "no",           "--dir",        dir_};
+  std::vector<std::string> args = {"redis-server", "--bind", "127.0.0.1", "--port",
+                                   port,           "--save", "",          "--appendonly",
+                                   "no",           "--dir",  dir_};
   std::vector<char*> argv;
   for (auto& a : args) argv.push_back(a.data());
   argv.push_back(nullptr);
@@ -264,8 +265,8 @@ void RedisProcess::start() {
     int status = 0;
     if (::waitpid(pid_, &status, WNOHANG) == pid_) {
       pid_ = -1;
-      FAIL("redis-server on port " << port_ << " exited before answering PING (status "
-                                   << status << "); its log:\n"
+      FAIL("redis-server on port " << port_ << " exited before answering PING (status " << status
+                                   << "); its log:\n"
                                    << read_file(log));
     }
     if (Clock::now() > deadline) {

@@ -89,18 +89,20 @@ TEST_CASE("a password never appears in a config error", "[config][unit]") {
   const auto msg = rejection([] { examstore::parse_redis_url("redis://:hunter2@host:0"); });
   CHECK_THAT(msg, !Catch::Contains("hunter2"));
   CHECK_THAT(msg, Catch::Contains("***"));
-  const auto pg = rejection(
-      [] { examstore::parse_postgres_url("postgresql://app:hunter2@db:70000/exams"); });
+  const auto pg =
+      rejection([] { examstore::parse_postgres_url("postgresql://app:hunter2@db:70000/exams"); });
   CHECK_THAT(pg, !Catch::Contains("hunter2"));
   CHECK_THAT(pg, Catch::Contains("70000"));
 }
 
 TEST_CASE("postgres URLs are checked by libpq's own parser", "[config][unit]") {
-  auto o = examstore::parse_postgres_url("postgresql://app:pw@db.internal:5433/exams?sslmode=disable");
+  auto o =
+      examstore::parse_postgres_url("postgresql://app:pw@db.internal:5433/exams?sslmode=disable");
   CHECK(o.conninfo == "postgresql://app:pw@db.internal:5433/exams?sslmode=disable");
   CHECK(o.redacted() == "app@db.internal:5433/exams");
   CHECK(examstore::parse_postgres_url("postgres://u@h/d").redacted() == "u@h/d");
-  CHECK(examstore::parse_postgres_url("host=h port=5440 user=u dbname=d").redacted() == "u@h:5440/d");
+  CHECK(examstore::parse_postgres_url("host=h port=5440 user=u dbname=d").redacted() ==
+        "u@h:5440/d");
 
   CHECK_THAT(rejection([] { examstore::parse_postgres_url("mysql://h/d"); }),
              Catch::Contains("database_url") && Catch::Contains("mysql://h/d"));

@@ -41,7 +41,7 @@ TEST_CASE("every code has a stable name", "[error][unit]") {
 
 TEST_CASE("version() matches the compiled-in macros", "[error][unit]") {
   CHECK(examstore::version() == EXAMSTORE_VERSION_STRING);
-  CHECK(examstore::version() ==
-        std::to_string(EXAMSTORE_VERSION_MAJOR) + "." + std::to_string(EXAMSTORE_VERSION_MINOR) +
-            "." + std::to_string(EXAMSTORE_VERSION_PATCH));
+  CHECK(examstore::version() == std::to_string(EXAMSTORE_VERSION_MAJOR) + "." +
+                                    std::to_string(EXAMSTORE_VERSION_MINOR) + "." +
+                                    std::to_string(EXAMSTORE_VERSION_PATCH));
 }

@@ -108,8 +108,7 @@ class RedisCache final : public Cache {
     return integer(call(argv, "redis HDEL"), "redis HDEL");
   }
 
-  std::int64_t hincr_by(std::string_view key, std::string_view field,
-                        std::int64_t delta) override {
+  std::int64_t hincr_by(std::string_view key, std::string_view field, std::int64_t delta) override {
     const std::string d = std::to_string(delta);
     return integer(call({"HINCRBY", key, field, d}, "redis HINCRBY"), "redis HINCRBY");
   }
@@ -148,9 +147,9 @@ class RedisCache final : public Cache {
     const std::string a = format_score(min), b = format_score(max);
     if (limit > 0) {
       const std::string n = std::to_string(limit);
-      return scored(call({"ZRANGEBYSCORE", key, a, b, "WITHSCORES", "LIMIT", "0", n},
-                         "redis ZRANGEBYSCORE"),
-                    "redis ZRANGEBYSCORE");
+      return scored(
+          call({"ZRANGEBYSCORE", key, a, b, "WITHSCORES", "LIMIT", "0", n}, "redis ZRANGEBYSCORE"),
+          "redis ZRANGEBYSCORE");
     }
     return scored(call({"ZRANGEBYSCORE", key, a, b, "WITHSCORES"}, "redis ZRANGEBYSCORE"),
                   "redis ZRANGEBYSCORE");
@@ -204,12 +203,14 @@ class RedisCache final : public Cache {
     if (exec.type == REDIS_REPLY_ERROR) {
       // EXECABORT: a command was rejected while queueing; report that command's error.
       for (size_t i = 1; i + 1 < raw.size(); ++i) {
-        if (raw[i]->type == REDIS_REPLY_ERROR) throw_reply_error(*raw[i], "redis MULTI", pool_.endpoint());
+        if (raw[i]->type == REDIS_REPLY_ERROR)
+          throw_reply_error(*raw[i], "redis MULTI", pool_.endpoint());
       }
       throw_reply_error(exec, "redis EXEC", pool_.endpoint());
     }
     if (exec.type != REDIS_REPLY_ARRAY) {
-      throw Error(ErrorCode::kInternal, "redis EXEC", "transaction was not executed", pool_.endpoint());
+      throw Error(ErrorCode::kInternal, "redis EXEC", "transaction was not executed",
+                  pool_.endpoint());
     }
     return convert_all(exec.element, exec.elements, "redis EXEC");
   }
@@ -227,8 +228,8 @@ class RedisCache final : public Cache {
       for (const auto& a : args) argv.emplace_back(a);
       auto raw = lease->pipeline({argv}, op);
       const redisReply& r = *raw.front();
-      const bool noscript = r.type == REDIS_REPLY_ERROR &&
-                            std::string_view(r.str, r.len).substr(0, 8) == "NOSCRIPT";
+      const bool noscript =
+          r.type == REDIS_REPLY_ERROR && std::string_view(r.str, r.len).substr(0, 8) == "NOSCRIPT";
       if (noscript && attempt == 0) continue;  // the server forgot it (restart): load again
       return to_reply(r, op, pool_.endpoint());
     }
@@ -327,24 +328,37 @@ class RedisCache final : public Cache {
       case Op::kSet:
         if (c.args[1] != "0") return {"SET", c.key, c.args[0], "PX", c.args[1]};
         return {"SET", c.key, c.args[0]};
-      case Op::kGet: return {"GET", c.key};
-      case Op::kDel: return {"DEL", c.key};
-      case Op::kExpire: return {"PEXPIRE", c.key, c.args[0]};
-      case Op::kIncrBy: return {"INCRBY", c.key, c.args[0]};
-      case Op::kHSet: return {"HSET", c.key, c.args[0], c.args[1]};
-      case Op::kHGet: return {"HGET", c.key, c.args[0]};
-      case Op::kHDel: return {"HDEL", c.key, c.args[0]};
-      case Op::kHIncrBy: return {"HINCRBY", c.key, c.args[0], c.args[1]};
-      case Op::kZAdd: return {"ZADD", c.key, c.args[0], c.args[1]};
-      case Op::kZRem: return {"ZREM", c.key, c.args[0]};
-      case Op::kZScore: return {"ZSCORE", c.key, c.args[0]};
-      case Op::kZCard: return {"ZCARD", c.key};
+      case Op::kGet:
+        return {"GET", c.key};
+      case Op::kDel:
+        return {"DEL", c.key};
+      case Op::kExpire:
+        return {"PEXPIRE", c.key, c.args[0]};
+      case Op::kIncrBy:
+        return {"INCRBY", c.key, c.args[0]};
+      case Op::kHSet:
+        return {"HSET", c.key, c.args[0], c.args[1]};
+      case Op::kHGet:
+        return {"HGET", c.key, c.args[0]};
+      case Op::kHDel:
+        return {"HDEL", c.key, c.args[0]};
+      case Op::kHIncrBy:
+        return {"HINCRBY", c.key, c.args[0], c.args[1]};
+      case Op::kZAdd:
+        return {"ZADD", c.key, c.args[0], c.args[1]};
+      case Op::kZRem:
+        return {"ZREM", c.key, c.args[0]};
+      case Op::kZScore:
+        return {"ZSCORE", c.key, c.args[0]};
+      case Op::kZCard:
+        return {"ZCARD", c.key};
     }
     throw Error(ErrorCode::kInternal, "redis batch", "unknown command");
   }
 
   // Every reply of a batch, in order; the first error reply is thrown after all are converted.
-  std::vector<Reply> convert_all(redisReply* const* raw, size_t n, std::string_view operation) const {
+  std::vector<Reply> convert_all(redisReply* const* raw, size_t n,
+                                 std::string_view operation) const {
     std::vector<Reply> out;
     out.reserve(n);
     std::optional<Error> first_error;

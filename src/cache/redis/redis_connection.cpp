@@ -69,8 +69,8 @@ bool Connection::looks_alive() const {
   if (broken_ || ctx_ == nullptr) return false;
   char byte = 0;
   const ssize_t n = ::recv(ctx_->fd, &byte, 1, MSG_PEEK | MSG_DONTWAIT);
-  if (n == 0) return false;                                     // the server closed it
-  if (n > 0) return false;                                      // unexpected data: resync
+  if (n == 0) return false;                                          // the server closed it
+  if (n > 0) return false;                                           // unexpected data: resync
   return errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR;  // nothing to read: alive
 }
 
@@ -79,7 +79,8 @@ void Connection::fail_io(std::string_view operation, bool sent) {
   const int err = ctx_->err;
   const int saved_errno = errno;
   std::string why = ctx_->errstr[0] != '\0' ? ctx_->errstr : "I/O error";
-  const bool timed_out = err == REDIS_ERR_IO && (saved_errno == EAGAIN || saved_errno == EWOULDBLOCK);
+  const bool timed_out =
+      err == REDIS_ERR_IO && (saved_errno == EAGAIN || saved_errno == EWOULDBLOCK);
   if (timed_out) why = "no reply within the command timeout";
   if (err == REDIS_ERR_EOF) why = "the server closed the connection";
   throw Error(timed_out ? ErrorCode::kTimeout : ErrorCode::kUnavailable, std::string(operation),
@@ -132,8 +133,8 @@ void throw_reply_error(const redisReply& r, std::string_view operation,
                        const std::string& endpoint) {
   const std::string msg(r.str, r.len);
   ErrorCode code = ErrorCode::kInvalidArgument;  // ERR, WRONGTYPE: the command was wrong
-  for (std::string_view p : {"LOADING", "BUSY", "MASTERDOWN", "READONLY", "TRYAGAIN",
-                             "CLUSTERDOWN", "NOREPLICAS"}) {
+  for (std::string_view p :
+       {"LOADING", "BUSY", "MASTERDOWN", "READONLY", "TRYAGAIN", "CLUSTERDOWN", "NOREPLICAS"}) {
     if (starts_with(msg, p)) code = ErrorCode::kUnavailable;
   }
   if (starts_with(msg, "OOM")) code = ErrorCode::kResourceExhausted;
@@ -146,10 +147,13 @@ void throw_reply_error(const redisReply& r, std::string_view operation,
 
 Reply to_reply(const redisReply& r, std::string_view operation, const std::string& endpoint) {
   switch (r.type) {
-    case REDIS_REPLY_NIL: return Reply::nil();
-    case REDIS_REPLY_INTEGER: return Reply::of(static_cast<std::int64_t>(r.integer));
+    case REDIS_REPLY_NIL:
+      return Reply::nil();
+    case REDIS_REPLY_INTEGER:
+      return Reply::of(static_cast<std::int64_t>(r.integer));
     case REDIS_REPLY_STRING:
-    case REDIS_REPLY_STATUS: return Reply::of(std::string(r.str, r.len));
+    case REDIS_REPLY_STATUS:
+      return Reply::of(std::string(r.str, r.len));
     case REDIS_REPLY_ARRAY: {
       Reply out;
       out.type = Reply::Type::kArray;
@@ -159,7 +163,8 @@ Reply to_reply(const redisReply& r, std::string_view operation, const std::strin
       }
       return out;
     }
-    case REDIS_REPLY_ERROR: throw_reply_error(r, operation, endpoint);
+    case REDIS_REPLY_ERROR:
+      throw_reply_error(r, operation, endpoint);
     default:
       throw Error(ErrorCode::kInternal, std::string(operation),
                   "unexpected reply type " + std::to_string(r.type), endpoint);

@@ -69,10 +69,12 @@ std::unique_ptr<Subscription> Subscriber::subscribe(std::string_view channel_vie
   wake();
   l.lock();
   const auto deadline = std::chrono::steady_clock::now() + options_.command_timeout;
-  const bool ok = cv_.wait_until(l, deadline, [&] { return stopping_ || confirmed_.count(channel) != 0; }) &&
-                  !stopping_;
+  const bool ok = cv_.wait_until(l, deadline, [&] {
+    return stopping_ || confirmed_.count(channel) != 0;
+  }) && !stopping_;
   if (!ok) {
-    const std::string why = last_error_.empty() ? "no confirmation within the command timeout" : last_error_;
+    const std::string why =
+        last_error_.empty() ? "no confirmation within the command timeout" : last_error_;
     const bool down = !connected_;
     l.unlock();
     unsubscribe(channel, id);
@@ -103,7 +105,8 @@ void Subscriber::unsubscribe(const std::string& channel, std::uint64_t id) {
   cv_.wait(l, [&] { return running_id_ != id; });
   const auto deadline = std::chrono::steady_clock::now() + options_.command_timeout;
   cv_.wait_until(l, deadline, [&] {
-    return stopping_ || !connected_ || leaving_.count(channel) == 0 || handlers_.count(channel) != 0;
+    return stopping_ || !connected_ || leaving_.count(channel) == 0 ||
+           handlers_.count(channel) != 0;
   });
 }
 

@@ -53,10 +53,10 @@ class Subscriber {
   std::mutex mu_;  // guards every member below
   std::condition_variable cv_;
   std::map<std::string, std::map<std::uint64_t, std::shared_ptr<MessageHandler>>> handlers_;
-  std::set<std::string> confirmed_;           // channels the server has confirmed
-  std::set<std::string> leaving_;             // UNSUBSCRIBE sent, not yet confirmed
+  std::set<std::string> confirmed_;                    // channels the server has confirmed
+  std::set<std::string> leaving_;                      // UNSUBSCRIBE sent, not yet confirmed
   std::vector<std::pair<bool, std::string>> pending_;  // (subscribe?, channel) to send
-  std::string last_error_;                    // why the connection is down, if it is
+  std::string last_error_;                             // why the connection is down, if it is
   bool connected_ = false;
   std::uint64_t next_id_ = 1;
   std::uint64_t running_id_ = 0;

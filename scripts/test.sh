@@ -1,0 +1,209 @@
+#!/usr/bin/env bash
+# scripts/test.sh [--quick|--no-sanitizers] [--no-lint]: builds examstore and runs its test suite
+# against a throwaway Redis and PostgreSQL (scripts/servers.sh).
+#
+# Phases, each in a fresh build folder, Debug with warnings as errors:
+#   plain  build/test   every test
+#   lint   scripts/lint.sh (clang-format + clang-tidy)             skipped by --no-lint
+#   asan   build/asan   EXAMSTORE_SANITIZE=address (ASan + UBSan)  skipped by --quick
+#   tsan   build/tsan   EXAMSTORE_SANITIZE=thread, [concurrency]   skipped by --quick
+#
+#   --quick, --no-sanitizers   only the plain phase (and no lint)
+#   --no-lint                  skip the lint phase
+#
+# Environment: EXAMSTORE_JOBS (build and ctest parallelism, default 2); PG_FSYNC (default off
+# here: the test cluster is thrown away); the ports and folder of scripts/servers.sh;
+# ASAN_OPTIONS, UBSAN_OPTIONS, LSAN_OPTIONS, TSAN_OPTIONS replace the defaults below. Leak and
+# race suppressions for the dependencies are read from tests/lsan.supp and tests/tsan.supp
+# when they exist.
+# Exits non-zero on any failure. The last line is the total over the phases, in the form
+# `N passed, M failed`.
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+cd "$ROOT"
+
+sanitizers=1
+lint=1
+for arg in "$@"; do
+  case "$arg" in
+    --quick | --no-sanitizers) sanitizers=0 ;;
+    --no-lint) lint=0 ;;
+    -h | --help) sed -n '2,22p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    *) echo "test.sh: unknown option '$arg' (use --quick, --no-sanitizers, --no-lint)" >&2; exit 2 ;;
+  esac
+done
+[ "$sanitizers" = 1 ] || lint=0   # the lint runs before the sanitizer phases only
+
+JOBS=${EXAMSTORE_JOBS:-2}
+export PG_FSYNC=${PG_FSYNC:-off}
+
+total_passed=0
+total_failed=0
+summaries=()
+step="setup"
+servers_up=0
+final_printed=0
+
+section() {
+  echo
+  echo "================================================================================"
+  echo "== test.sh: $*"
+  echo "================================================================================"
+}
+
+stop_servers() {
+  if [ "$servers_up" = 1 ]; then
+    servers_up=0
+    scripts/servers.sh stop || echo "test.sh: warning: scripts/servers.sh stop failed" >&2
+  fi
+}
+
+# The long commands (builds, ctest) run as background children that the script waits for, so a
+# TERM/INT sent to the script alone is handled at once: on exit, the child and its descendants
+# (found with ps, by parent PID) are stopped before the servers.
+child=""
+descendants() {
+  local c
+  for c in $(ps -o pid= --ppid "$1" 2>/dev/null); do echo "$c"; descendants "$c"; done
+}
+run_child() {
+  local rc=0
+  "$@" &
+  child=$!
+  wait "$child" || rc=$?
+  child=""
+  return "$rc"
+}
+stop_child() {
+  [ -n "$child" ] || return 0
+  local pids
+  pids="$child $(descendants "$child" | tr '\n' ' ')"
+  # shellcheck disable=SC2086
+  kill -TERM $pids 2>/dev/null || true
+  for _ in $(seq 50); do kill -0 "$child" 2>/dev/null || break; sleep 0.1; done
+  # shellcheck disable=SC2086
+  kill -KILL $pids 2>/dev/null || true
+  child=""
+}
+
+on_exit() {
+  local rc=$?
+  trap - EXIT INT TERM
+  stop_child
+  stop_servers
+  if [ "$rc" != 0 ] && [ "$final_printed" = 0 ]; then
+    echo
+    for s in "${summaries[@]}"; do echo "$s"; done
+    echo "test.sh: FAILED during $step (exit status $rc)"
+  fi
+  exit "$rc"
+}
+trap on_exit EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+start_servers() {
+  step="starting the test servers"
+  servers_up=1   # from here on, every exit path stops them
+  scripts/servers.sh start
+  eval "$(scripts/servers.sh env)"
+  export EXAMSTORE_TEST_REDIS_URL EXAMSTORE_TEST_DATABASE_URL
+}
+
+# build_dir NAME DIR CMAKE_ARGS...: configure and build DIR from scratch
+build_dir() {
+  local name=$1 dir=$2
+  shift 2
+  step="$name: configure ($dir)"
+  rm -rf "$dir"
+  run_child cmake -S . -B "$dir" -DCMAKE_BUILD_TYPE=Debug -DEXAMSTORE_WERROR=ON "$@"
+  step="$name: build ($dir)"
+  run_child cmake --build "$dir" -j "$JOBS"
+}
+
+# run_phase NAME DIR CMAKE_ARGS...: a full phase; sanitizer options come from the environment
+run_phase() {
+  local name=$1 dir=$2
+  shift 2
+  local t0 t_build t1 log rc line failed total passed
+  section "$name: configure + build in $dir"
+  t0=$SECONDS
+  build_dir "$name" "$dir" "$@"
+  t_build=$((SECONDS - t0))
+
+  section "$name: ctest ($dir)"
+  start_servers   # a fresh pair for every phase
+  step="$name: ctest ($dir)"
+  log=$dir/ctest.log
+  rc=0
+  run_child ctest --test-dir "$dir" --output-on-failure --no-tests=error -j "$JOBS" \
+    --output-log "$log" || rc=$?
+  stop_servers
+  t1=$((SECONDS - t0))
+
+  # ctest's closing line: "100% tests passed, 0 tests failed out of 57"
+  line=$(grep -E '^[0-9]+% tests passed, [0-9]+ tests? failed out of [0-9]+' "$log" | tail -n1 || true)
+  if [ -z "$line" ]; then
+    summaries+=("test.sh: $name: ctest reported no result (exit status $rc) after $t1 s")
+    echo "${summaries[-1]}"
+    exit 1
+  fi
+  failed=$(sed -E 's/^[0-9]+% tests passed, ([0-9]+) tests? failed out of ([0-9]+).*/\1/' <<<"$line")
+  total=$(sed -E 's/^[0-9]+% tests passed, ([0-9]+) tests? failed out of ([0-9]+).*/\2/' <<<"$line")
+  passed=$((total - failed))
+  total_passed=$((total_passed + passed))
+  total_failed=$((total_failed + failed))
+  if [ "$rc" != 0 ] || [ "$failed" != 0 ]; then
+    summaries+=("test.sh: $name: $failed of $total tests FAILED in $t1 s (build ${t_build} s, tests $((t1 - t_build)) s)")
+    echo
+    for s in "${summaries[@]}"; do echo "$s"; done
+    echo "$total_passed passed, $total_failed failed"
+    final_printed=1
+    exit 1
+  fi
+  summaries+=("test.sh: $name: $passed tests passed in $t1 s (build ${t_build} s, tests $((t1 - t_build)) s)")
+  echo "${summaries[-1]}"
+}
+
+t_all=$SECONDS
+section "dependencies"
+step="dependencies (scripts/deps.sh --servers)"
+run_child scripts/deps.sh --servers
+echo "test.sh: dependencies present"
+
+run_phase plain build/test
+
+if [ "$lint" = 1 ]; then
+  section "lint: clang-format + clang-tidy"
+  step="lint (scripts/lint.sh)"
+  t0=$SECONDS
+  run_child scripts/lint.sh
+  summaries+=("test.sh: lint: clean in $((SECONDS - t0)) s")
+  echo "${summaries[-1]}"
+fi
+
+if [ "$sanitizers" = 1 ]; then
+  # Suppressions for findings inside the dependencies (never for our own code), when the
+  # project has them: tests/lsan.supp (LeakSanitizer), tests/tsan.supp (ThreadSanitizer).
+  lsan_options=${LSAN_OPTIONS:-}
+  tsan_options=${TSAN_OPTIONS:-halt_on_error=1:second_deadlock_stack=1}
+  if [ -f tests/lsan.supp ]; then
+    lsan_options="${lsan_options:+$lsan_options:}suppressions=$ROOT/tests/lsan.supp:print_suppressions=0"
+  fi
+  if [ -f tests/tsan.supp ]; then
+    tsan_options="$tsan_options:suppressions=$ROOT/tests/tsan.supp"
+  fi
+  ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=1} \
+  UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1} \
+  LSAN_OPTIONS=$lsan_options \
+    run_phase asan build/asan -DEXAMSTORE_SANITIZE=address
+  TSAN_OPTIONS=$tsan_options \
+    run_phase tsan build/tsan -DEXAMSTORE_SANITIZE=thread
+fi
+
+section "summary"
+for s in "${summaries[@]}"; do echo "$s"; done
+echo "test.sh: all phases passed in $((SECONDS - t_all)) s"
+final_printed=1
+echo "$total_passed passed, $total_failed failed"
