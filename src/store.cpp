@@ -3,24 +3,53 @@
 #include "cache/redis/redis_cache.hpp"
 #include "common/config_check.hpp"
 #include "db/database.hpp"
+#include "repo/context.hpp"
+#include "write_behind/queue.hpp"
 
 namespace examstore {
 
+// Members are destroyed in reverse order: the repositories first, then the queue (which drains
+// into the stores), then the stores, the database and the cache they use.
 struct Store::Impl {
   Config config;
   std::unique_ptr<Cache> cache;
   std::unique_ptr<db::Database> database;
+  std::unique_ptr<wb::Sink> sink;
+  std::unique_ptr<wb::WriteBehindQueue> queue;
+  std::unique_ptr<repo::SeatMaps> seats;
+  std::unique_ptr<keys::KeySchema> keys;
+  std::unique_ptr<repo::CacheAside> cache_aside;
+  std::unique_ptr<repo::Context> context;
+  std::unique_ptr<ExamRepo> exams;
+  std::unique_ptr<StudentRepo> students;
+  std::unique_ptr<ViolationRepo> violations;
 };
 
 std::unique_ptr<Store> Store::open(const Config& config) {
   validate(config);
   auto impl = std::make_unique<Impl>();
-  impl->config = config;
-  impl->cache = config.cache_backend == BackendKind::kRedis ? redis::make_redis_cache(config.redis)
-                                                            : make_memory_cache();
-  impl->database = config.database_backend == BackendKind::kPostgres
-                       ? db::make_postgres_database(config.postgres)
-                       : db::make_memory_database();
+  Impl& i = *impl;
+  i.config = config;
+  i.cache = config.cache_backend == BackendKind::kRedis ? redis::make_redis_cache(config.redis)
+                                                        : make_memory_cache();
+  i.database = config.database_backend == BackendKind::kPostgres
+                   ? db::make_postgres_database(config.postgres)
+                   : db::make_memory_database();
+  if (config.migrate_on_open) i.database->migrate_up(std::nullopt);
+  db::Stores& stores = i.database->stores();
+  i.sink = wb::make_store_sink(stores);
+  i.queue = std::make_unique<wb::WriteBehindQueue>(config.write_behind, *i.sink);
+  i.seats = std::make_unique<repo::SeatMaps>(*stores.students);
+  i.keys =
+      std::make_unique<keys::KeySchema>(config.key_prefix.empty() ? "" : config.key_prefix + ":");
+  i.cache_aside =
+      std::make_unique<repo::CacheAside>(*i.cache, i.keys->invalidation_channel(), config.cache_ttl,
+                                         config.cache_ttl_jitter, config.negative_ttl);
+  i.context = std::make_unique<repo::Context>(
+      repo::Context{*i.cache, stores, *i.queue, i.config, *i.cache_aside, *i.seats, *i.keys});
+  i.exams = repo::make_exam_repo(*i.context);
+  i.students = repo::make_student_repo(*i.context);
+  i.violations = repo::make_violation_repo(*i.context);
   return std::unique_ptr<Store>(new Store(std::move(impl)));
 }
 
@@ -29,6 +58,9 @@ Store::~Store() = default;
 
 const Config& Store::config() const { return impl_->config; }
 Cache& Store::cache() { return *impl_->cache; }
+ExamRepo& Store::exams() { return *impl_->exams; }
+StudentRepo& Store::students() { return *impl_->students; }
+ViolationRepo& Store::violations() { return *impl_->violations; }
 
 std::vector<BackendHealth> Store::health() {
   return {impl_->cache->health(), impl_->database->health()};
@@ -39,5 +71,39 @@ std::vector<int> Store::migrate_up(std::optional<int> max_steps) {
   return impl_->database->migrate_up(max_steps);
 }
 std::vector<int> Store::migrate_down(int steps) { return impl_->database->migrate_down(steps); }
+
+void Store::flush(std::chrono::milliseconds timeout) { impl_->queue->flush(timeout); }
+WriteBehindMetrics Store::write_behind_metrics() { return impl_->queue->metrics(); }
+
+std::vector<DeadLetterInfo> Store::dead_letters(int limit) {
+  std::vector<DeadLetterInfo> out;
+  for (auto& d : impl_->database->stores().dead_letters->list(std::nullopt, limit)) {
+    out.push_back(DeadLetterInfo{d.id, std::move(d.queue), std::move(d.payload), std::move(d.error),
+                                 std::move(d.sqlstate), d.attempts, d.failed_at});
+  }
+  return out;
+}
+
+void Store::retry_dead_letter(std::int64_t id) {
+  auto& dead = *impl_->database->stores().dead_letters;
+  auto letter = dead.take(id);
+  if (!letter) {
+    throw Error(ErrorCode::kNotFound, "deadletter retry", "no dead letter " + std::to_string(id));
+  }
+  try {
+    impl_->queue->enqueue({wb::decode(letter->payload)}, Durability::kCommitted);
+  } catch (const Error& e) {
+    // Rejected again: the queue has stored it as a new dead letter with the new error.
+    if (!e.retryable() && !e.outcome_unknown()) throw;
+    // Not accepted, or the outcome is unknown: keep it. If it was written after all, retrying
+    // it again is harmless (writes are idempotent).
+    dead.add(letter->queue, letter->payload, letter->error, letter->sqlstate);
+    throw;
+  }
+}
+
+bool Store::drop_dead_letter(std::int64_t id) {
+  return impl_->database->stores().dead_letters->drop(id);
+}
 
 }  // namespace examstore

@@ -177,6 +177,16 @@ class Cache {
   /// Adds `delta` to the integer at `key` (missing = 0) and returns the new value.
   virtual std::int64_t incr_by(std::string_view key, std::int64_t delta) = 0;
 
+  /// Bytes [start, end] of the string at `key` (inclusive; negative counts from the end), as
+  /// GETRANGE: empty when the key does not exist or the range is empty.
+  virtual std::string getrange(std::string_view key, std::int64_t start, std::int64_t end) = 0;
+  /// Overwrites the string at `key` from byte `offset` (>= 0) with `value`, padding with zero
+  /// bytes when the string is shorter, as SETRANGE. Returns the new length.
+  virtual std::int64_t setrange(std::string_view key, std::int64_t offset,
+                                std::string_view value) = 0;
+  /// Length of the string at `key` (0 when it does not exist).
+  virtual std::int64_t strlen(std::string_view key) = 0;
+
   // ---- hashes ----
   /// Sets the fields of the hash at `key`; returns how many fields were new.
   virtual std::int64_t hset(std::string_view key, const FieldValues& fields) = 0;

@@ -19,6 +19,8 @@
 #include <string>
 #include <string_view>
 
+#include "examstore/write_behind.hpp"
+
 namespace examstore {
 
 /// Options of the Redis hot tier.
@@ -67,6 +69,14 @@ struct PostgresOptions {
   std::string redacted() const;
 };
 
+/// Thresholds of the presence state machine (see student_repo.hpp).
+struct PresenceOptions {
+  /// Silence after which an online student is declared missing. Default 90 s.
+  std::chrono::seconds missing_after{90};
+  /// Silence after which a missing student is declared offline. Default 300 s.
+  std::chrono::seconds offline_after{300};
+};
+
 /// Which implementation serves a tier.
 enum class BackendKind { kMemory, kRedis, kPostgres };
 
@@ -86,6 +96,23 @@ struct Config {
   /// together. Default 0.1 (up to +10 %). Must be in [0, 1].
   double cache_ttl_jitter = 0.1;
 
+  /// How long an "absent" marker for an id that does not exist stays cached. Default 30 s.
+  std::chrono::seconds negative_ttl{30};
+  /// How long an in-process near cache may serve an exam before asking the hot tier again; also
+  /// dropped at once by invalidation messages. Zero (the default) disables the near cache.
+  std::chrono::milliseconds near_cache_ttl{0};
+  /// Presence thresholds.
+  PresenceOptions presence;
+  /// The write-behind queue (batching, bounds, retries, journal).
+  WriteBehindOptions write_behind;
+  /// Prepended (with ':') to every Redis key and channel the repositories use, so several
+  /// databases or deployments can share one Redis. Letters, digits, '_', '-', '.'; at most 32.
+  /// Default "es". Keep it stable: changing it orphans the hot state of running exams.
+  std::string key_prefix = "es";
+  /// Apply pending schema migrations when the Store opens (before the write-behind journal is
+  /// replayed into the database). Default false: migrate explicitly (examstore migrate up).
+  bool migrate_on_open = false;
+
   /// Sets the hot tier from "memory://" or a redis:// URL. Throws Error(kInvalidArgument)
   /// naming "redis_url" and the text when the URL is malformed.
   Config& with_redis_url(std::string_view url);
@@ -98,6 +125,8 @@ struct Config {
   ///   EXAMSTORE_REDIS_POOL_SIZE, EXAMSTORE_DB_POOL_SIZE     positive integers
   ///   EXAMSTORE_CONNECT_TIMEOUT_MS, EXAMSTORE_COMMAND_TIMEOUT_MS   positive integers (ms)
   ///   EXAMSTORE_CACHE_TTL_S                                 positive integer (seconds)
+  ///   EXAMSTORE_JOURNAL_DIR                                 write_behind.journal_dir
+  ///   EXAMSTORE_KEY_PREFIX                                  key_prefix
   /// Throws Error(kInvalidArgument) naming the variable and its text when one is malformed.
   static Config from_env();
 };

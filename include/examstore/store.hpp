@@ -5,8 +5,10 @@
 //   store->migrate_up();                       // a no-op on the in-memory database
 //   for (auto& h : store->health()) std::cout << h.kind << " " << (h.ok ? "up" : "down") << "\n";
 //
-// Opening never contacts a server: connections are made on first use, so a Store can be opened
-// while a server is still starting. health() tells whether each backend is reachable.
+// Opening contacts no server unless config.migrate_on_open is set or the write-behind journal
+// holds writes from an earlier run (they are re-queued at once): connections are made on first
+// use, so a Store can be opened while a server is still starting. health() tells whether each
+// backend is reachable. Destroying a Store drains the write-behind queue (drain_timeout).
 //
 // Thread-safety: a Store and everything it hands out may be used from any number of threads.
 // Destroy it after every thread has stopped using it.
@@ -20,6 +22,10 @@
 
 #include "examstore/cache.hpp"
 #include "examstore/config.hpp"
+#include "examstore/exam_repo.hpp"
+#include "examstore/student_repo.hpp"
+#include "examstore/violation_repo.hpp"
+#include "examstore/write_behind.hpp"
 
 namespace examstore {
 
@@ -70,6 +76,26 @@ class Store {
   const Config& config() const;
   /// The hot tier.
   Cache& cache();
+  /// Exams and their configuration.
+  ExamRepo& exams();
+  /// Student profiles, enrollment and presence.
+  StudentRepo& students();
+  /// Violations and the event log.
+  ViolationRepo& violations();
+
+  // ---- the write-behind queue ----
+  /// Waits until every write queued before the call is committed (or dead-lettered).
+  /// Throws kTimeout when `timeout` passes first.
+  void flush(std::chrono::milliseconds timeout = std::chrono::seconds(30));
+  /// The queue's counters.
+  WriteBehindMetrics write_behind_metrics();
+  /// Writes PostgreSQL rejected for good, oldest first.
+  std::vector<DeadLetterInfo> dead_letters(int limit = 100);
+  /// Queues a dead letter again (committed durability: returns once it is written, or throws
+  /// and keeps it when it is rejected again). kNotFound when there is no such dead letter.
+  void retry_dead_letter(std::int64_t id);
+  /// Deletes a dead letter; false when there was none.
+  bool drop_dead_letter(std::int64_t id);
 
   /// One round trip to each backend (cache first, then database); never throws.
   std::vector<BackendHealth> health();

@@ -33,6 +33,14 @@ void check_ttl(std::string_view operation, std::chrono::milliseconds ttl, bool a
   }
 }
 
+void check_offset(std::string_view operation, std::int64_t offset) {
+  constexpr std::int64_t kMaxString = 512LL * 1024 * 1024;
+  if (offset < 0 || offset >= kMaxString) {
+    throw Error(ErrorCode::kInvalidArgument, std::string(operation),
+                "offset " + std::to_string(offset) + " is outside 0..512 MiB");
+  }
+}
+
 void check_score(std::string_view operation, double score) {
   if (std::isnan(score)) {
     throw Error(ErrorCode::kInvalidArgument, std::string(operation), "score is NaN");

@@ -17,6 +17,8 @@ void require_one_hash_tag(std::string_view operation, const std::vector<std::str
 std::vector<std::string> batch_keys(const Batch& batch);
 /// Throws Error(kInvalidArgument) when ttl < 0 (or <= 0 when `allow_zero` is false).
 void check_ttl(std::string_view operation, std::chrono::milliseconds ttl, bool allow_zero);
+/// Throws Error(kInvalidArgument) unless 0 <= offset < 512 MiB (Redis's string limit).
+void check_offset(std::string_view operation, std::int64_t offset);
 /// Throws Error(kInvalidArgument) when the score is NaN.
 void check_score(std::string_view operation, double score);
 

@@ -153,6 +153,45 @@ class MemoryCache final : public Cache {
     return r;
   }
 
+  std::string getrange(std::string_view key, std::int64_t start, std::int64_t end) override {
+    Lock l(mu_);
+    Entry* e = find(key);
+    if (e == nullptr) return {};
+    const std::string& s = as<std::string>(*e, "GETRANGE");
+    // GETRANGE clamps differently from ZRANGE: a negative end becomes 0, not "empty".
+    const auto len = static_cast<std::int64_t>(s.size());
+    if (start < 0) start = std::max<std::int64_t>(0, len + start);
+    if (end < 0) end = std::max<std::int64_t>(0, len + end);
+    end = std::min(end, len - 1);
+    if (len == 0 || start > end) return {};
+    return s.substr(static_cast<std::size_t>(start), static_cast<std::size_t>(end - start + 1));
+  }
+
+  std::int64_t setrange(std::string_view key, std::int64_t offset,
+                        std::string_view value) override {
+    check_offset("memory SETRANGE", offset);
+    Lock l(mu_);
+    sweep();
+    Entry* e = find(key);
+    if (e == nullptr) {
+      if (value.empty()) return 0;  // as Redis: an empty write does not create the key
+      e = &data_.insert_or_assign(std::string(key), Entry{std::string(), {}}).first->second;
+    }
+    std::string& s = as<std::string>(*e, "SETRANGE");
+    if (value.empty()) return static_cast<std::int64_t>(s.size());
+    const auto off = static_cast<std::size_t>(offset);
+    if (s.size() < off + value.size()) s.resize(off + value.size(), '\0');
+    s.replace(off, value.size(), value);
+    return static_cast<std::int64_t>(s.size());
+  }
+
+  std::int64_t strlen(std::string_view key) override {
+    Lock l(mu_);
+    Entry* e = find(key);
+    if (e == nullptr) return 0;
+    return static_cast<std::int64_t>(as<std::string>(*e, "STRLEN").size());
+  }
+
   std::int64_t hset(std::string_view key, const FieldValues& fields) override {
     if (fields.empty()) throw Error(ErrorCode::kInvalidArgument, "memory HSET", "no fields given");
     Lock l(mu_);

@@ -2,6 +2,7 @@
 
 #include <charconv>
 #include <cstdio>
+#include <cstdlib>
 
 namespace examstore::cli {
 
@@ -14,12 +15,20 @@ const char* const kUsage =
     "  migrate status      every migration and whether it is applied\n"
     "  migrate history     applied migrations with when they were applied\n"
     "  health              round trip and server version of each backend\n"
+    "  simulate --students N --duration S --heartbeat-interval S --violation-rate R\n"
+    "           [--durability cached|journaled|committed] [--ack-log FILE] [--seed N]\n"
+    "                      run a realistic exam against the configured backends\n"
+    "  drain               replay the write-behind journal, flush, report what was written\n"
+    "  deadletter list | retry ID | drop ID\n"
+    "                      writes PostgreSQL rejected for good\n"
     "\n"
     "options:\n"
     "  --redis URL         hot tier: redis://[:password@]host:port[/db] or memory://\n"
     "                      (default: $EXAMSTORE_REDIS_URL, else memory://)\n"
     "  --database URL      durable tier: postgresql://user@host:port/db or memory://\n"
     "                      (default: $EXAMSTORE_DATABASE_URL, else memory://)\n"
+    "  --journal-dir DIR   write-behind journal (default: $EXAMSTORE_JOURNAL_DIR, else\n"
+    "                      ./examstore-journal)\n"
     "  --json              print machine-readable JSON\n"
     "  -h, --help          print this help\n"
     "\n"
@@ -41,12 +50,14 @@ Args parse_args(int argc, char** argv) {
       a.database_url = value(w);
     } else if (w.substr(0, 11) == "--database=") {
       a.database_url = std::string(w.substr(11));
+    } else if (w == "--journal-dir") {
+      a.journal_dir = value(w);
     } else if (w == "--json") {
       a.json = true;
     } else if (w == "-h" || w == "--help") {
       a.words = {"help"};
       return a;
-    } else if (w.size() > 1 && w[0] == '-' && !(w[1] >= '0' && w[1] <= '9')) {
+    } else if (w.size() > 1 && w[0] == '-' && !(w[1] >= '0' && w[1] <= '9') && a.words.empty()) {
       throw UsageError("unknown option '" + std::string(w) + "'");
     } else {
       a.words.emplace_back(w);
@@ -54,6 +65,41 @@ Args parse_args(int argc, char** argv) {
   }
   if (a.words.empty()) throw UsageError("no command given");
   return a;
+}
+
+std::string journal_dir_of(const Args& args, const Config& config) {
+  if (args.journal_dir) return *args.journal_dir;
+  if (!config.write_behind.journal_dir.empty()) return config.write_behind.journal_dir;
+  return "examstore-journal";
+}
+
+std::map<std::string, std::string> command_options(const Args& args, std::size_t first,
+                                                   const std::set<std::string>& names,
+                                                   const std::set<std::string>& flags) {
+  std::map<std::string, std::string> out;
+  const auto& w = args.words;
+  for (std::size_t i = first; i < w.size(); ++i) {
+    const std::string& name = w[i];
+    if (flags.count(name) != 0) {
+      out[name] = "1";
+    } else if (names.count(name) != 0) {
+      if (i + 1 >= w.size()) throw UsageError(name + " needs a value");
+      out[name] = w[++i];
+    } else {
+      throw UsageError("unknown argument '" + name + "' to " + w.front());
+    }
+  }
+  return out;
+}
+
+double parse_positive(std::string_view text, std::string_view what) {
+  const std::string s(text);
+  char* end = nullptr;
+  const double v = std::strtod(s.c_str(), &end);
+  if (s.empty() || end != s.c_str() + s.size() || !(v > 0) || v > 1e9) {
+    throw UsageError(std::string(what) + " must be a positive number, not '" + s + "'");
+  }
+  return v;
 }
 
 Config make_config(const Args& args) {

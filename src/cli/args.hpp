@@ -6,7 +6,9 @@
 // codes: 0 success, 1 the operation failed (the error is printed on stderr), 2 bad usage.
 #pragma once
 
+#include <map>
 #include <optional>
+#include <set>
 #include <stdexcept>
 #include <string>
 #include <string_view>
@@ -29,8 +31,9 @@ class UsageError : public std::runtime_error {
 struct Args {
   std::optional<std::string> redis_url;
   std::optional<std::string> database_url;
+  std::optional<std::string> journal_dir;
   bool json = false;
-  std::vector<std::string> words;  // the command and its arguments
+  std::vector<std::string> words;  // the command and its arguments, options of the command kept
 };
 
 /// Parses argv (options may appear anywhere). Throws UsageError.
@@ -45,7 +48,21 @@ std::string json_string(std::string_view s);
 /// The usage text.
 extern const char* const kUsage;
 
+/// The journal directory for commands that write: --journal-dir, else $EXAMSTORE_JOURNAL_DIR,
+/// else "./examstore-journal".
+std::string journal_dir_of(const Args& args, const Config& config);
+/// Parses "--name value" pairs after the command word; throws UsageError for unknown names.
+/// `flags` are names that take no value (their value reads as "1").
+std::map<std::string, std::string> command_options(const Args& args, std::size_t first,
+                                                   const std::set<std::string>& names,
+                                                   const std::set<std::string>& flags = {});
+/// Parses a positive number ("2.5") of `what`; throws UsageError.
+double parse_positive(std::string_view text, std::string_view what);
+
 int cmd_migrate(const Args& args);
 int cmd_health(const Args& args);
+int cmd_simulate(const Args& args);
+int cmd_drain(const Args& args);
+int cmd_deadletter(const Args& args);
 
 }  // namespace examstore::cli

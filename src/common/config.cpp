@@ -284,6 +284,8 @@ Config Config::from_env() {
   if (auto n = positive("EXAMSTORE_COMMAND_TIMEOUT_MS", 3'600'000)) {
     c.redis.command_timeout = std::chrono::milliseconds(*n);
   }
+  if (const char* v = env("EXAMSTORE_JOURNAL_DIR")) c.write_behind.journal_dir = v;
+  if (const char* v = env("EXAMSTORE_KEY_PREFIX")) c.key_prefix = v;
   if (auto n = positive("EXAMSTORE_CACHE_TTL_S", 365LL * 24 * 3600)) {
     c.cache_ttl = std::chrono::seconds(*n);
   }
@@ -318,6 +320,33 @@ void validate(const Config& c) {
       bad("postgres.statement_timeout",
           std::to_string(c.postgres.statement_timeout.count()) + " ms", "must be >= 0");
     if (c.postgres.conninfo.empty()) bad("postgres.conninfo", "", "must not be empty");
+  }
+  if (c.key_prefix.size() > 32) bad("key_prefix", c.key_prefix, "longer than 32 characters");
+  for (const char ch : c.key_prefix) {
+    const bool ok = (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
+                    (ch >= '0' && ch <= '9') || ch == '_' || ch == '-' || ch == '.';
+    if (!ok) bad("key_prefix", c.key_prefix, "only letters, digits, '_', '-' and '.' are allowed");
+  }
+  if (c.negative_ttl.count() <= 0)
+    bad("negative_ttl", std::to_string(c.negative_ttl.count()) + " s", "must be > 0");
+  if (c.near_cache_ttl.count() < 0)
+    bad("near_cache_ttl", std::to_string(c.near_cache_ttl.count()) + " ms", "must be >= 0");
+  if (c.presence.missing_after.count() <= 0)
+    bad("presence.missing_after", std::to_string(c.presence.missing_after.count()) + " s",
+        "must be > 0");
+  if (c.presence.offline_after <= c.presence.missing_after) {
+    bad("presence.offline_after", std::to_string(c.presence.offline_after.count()) + " s",
+        "must be greater than presence.missing_after");
+  }
+  const auto& w = c.write_behind;
+  if (w.max_batch == 0) bad("write_behind.max_batch", "0", "must be > 0");
+  if (w.capacity < w.max_batch)
+    bad("write_behind.capacity", std::to_string(w.capacity), "must be >= write_behind.max_batch");
+  if (w.max_delay.count() < 0)
+    bad("write_behind.max_delay", std::to_string(w.max_delay.count()) + " ms", "must be >= 0");
+  if (w.retry_initial.count() <= 0 || w.retry_max < w.retry_initial) {
+    bad("write_behind.retry_initial", std::to_string(w.retry_initial.count()) + " ms",
+        "must be > 0 and <= retry_max");
   }
   if (c.cache_ttl.count() <= 0)
     bad("cache_ttl", std::to_string(c.cache_ttl.count()) + " s", "must be > 0");

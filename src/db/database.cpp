@@ -18,6 +18,10 @@ class MemoryDatabase final : public Database {
   std::vector<int> migrate_up(std::optional<int>) override { return {}; }
   std::vector<int> migrate_down(int) override { return {}; }
   PgPool* pg_pool() override { return nullptr; }
+  Stores& stores() override { return stores_; }
+
+ private:
+  Stores stores_ = make_memory_stores();
 };
 
 class PostgresDatabase final : public Database {
@@ -54,10 +58,12 @@ class PostgresDatabase final : public Database {
   }
   std::vector<int> migrate_down(int steps) override { return migrator().down(steps); }
   PgPool* pg_pool() override { return &pool_; }
+  Stores& stores() override { return stores_; }
 
  private:
   Migrator migrator() { return Migrator(pool_, shipped_migrations()); }
   PgPool pool_;
+  Stores stores_ = make_postgres_stores(pool_);
 };
 
 }  // namespace

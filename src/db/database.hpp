@@ -11,6 +11,7 @@
 #include <optional>
 #include <vector>
 
+#include "db/stores.hpp"
 #include "examstore/config.hpp"
 #include "examstore/store.hpp"
 
@@ -32,6 +33,8 @@ class Database {
   virtual std::vector<int> migrate_down(int steps) = 0;
   /// The PostgreSQL pool, or nullptr for the in-memory database.
   virtual PgPool* pg_pool() = 0;
+  /// The per-entity stores (made once, on first call).
+  virtual Stores& stores() = 0;
 };
 
 /// The embedded database: keeps everything in process memory; needs no migrations.

@@ -561,6 +561,52 @@ TEMPLATE_TEST_CASE("cache strings: set without ttl clears an earlier ttl", "[cac
   }
 }
 
+TEMPLATE_TEST_CASE("cache strings: getrange clamps as GETRANGE does", "[cache][contract]",
+                   MemoryFixture, RedisFixture) {
+  TestType fx;
+  Cache& cache = fx.cache();
+  TestKeys keys(cache);
+  const std::string k = keys("s");
+
+  CHECK(cache.getrange(k, 0, -1).empty());  // missing key
+  cache.set(k, "hello");
+  CHECK(cache.getrange(k, -10, -9) == "h");  // a negative end clamps to 0, not to "empty"
+  CHECK(cache.getrange(k, 0, 100) == "hello");
+  CHECK(cache.getrange(k, 5, 2).empty());
+  CHECK(cache.getrange(k, -3, -1) == "llo");
+  CHECK(cache.getrange(k, 2, -100).empty());
+  CHECK(cache.getrange(k, 0, 0) == "h");
+  CHECK(cache.getrange(k, 10, 20).empty());
+  CHECK(cache.strlen(k) == 5);
+  CHECK(cache.strlen(keys("missing")) == 0);
+}
+
+TEMPLATE_TEST_CASE("cache strings: setrange pads with zero bytes and grows", "[cache][contract]",
+                   MemoryFixture, RedisFixture) {
+  TestType fx;
+  Cache& cache = fx.cache();
+  TestKeys keys(cache);
+  const std::string k = keys("s");
+
+  CHECK(cache.setrange(keys("nokey"), 3, "") == 0);  // an empty write creates nothing
+  CHECK_FALSE(cache.get(keys("nokey")).has_value());
+  cache.set(k, "hello");
+  CHECK(cache.setrange(k, 7, "xy") == 9);
+  CHECK(cache.get(k) == std::string("hello\0\0xy", 9));
+  CHECK(cache.setrange(k, 1, "EL") == 9);
+  CHECK(cache.get(k) == std::string("hELlo\0\0xy", 9));
+  CHECK(cache.setrange(k, 0, "") == 9);
+  // packed fixed-width records, as the presence arrays use them
+  const std::string p = keys("packed");
+  CHECK(cache.setrange(p, 4 * 1000, std::string("\x01\x02\x03\x04", 4)) == 4004);
+  CHECK(cache.getrange(p, 4000, 4003) == std::string("\x01\x02\x03\x04", 4));
+  CHECK(cache.getrange(p, 0, 3) == std::string(4, '\0'));
+  CHECK_THROWS_AS(cache.setrange(k, -1, "x"), examstore::Error);
+  cache.hset(keys("h"), {{"f", "v"}});
+  CHECK_THROWS_AS(cache.getrange(keys("h"), 0, 1), examstore::Error);
+  CHECK_THROWS_AS(cache.setrange(keys("h"), 0, "x"), examstore::Error);
+}
+
 TEMPLATE_TEST_CASE("cache strings: incr_by counts from zero and takes negative deltas",
                    "[cache][contract]", MemoryFixture, RedisFixture) {
   TestType fx;

@@ -76,6 +76,24 @@ class RedisCache final : public Cache {
     return integer(call({"INCRBY", key, d}, "redis INCRBY"), "redis INCRBY");
   }
 
+  std::string getrange(std::string_view key, std::int64_t start, std::int64_t end) override {
+    const std::string a = std::to_string(start), b = std::to_string(end);
+    ReplyPtr r = call({"GETRANGE", key, a, b}, "redis GETRANGE");
+    if (r->type != REDIS_REPLY_STRING) unexpected(*r, "a string", "redis GETRANGE");
+    return str(*r);
+  }
+
+  std::int64_t setrange(std::string_view key, std::int64_t offset,
+                        std::string_view value) override {
+    check_offset("redis SETRANGE", offset);
+    const std::string off = std::to_string(offset);
+    return integer(call({"SETRANGE", key, off, value}, "redis SETRANGE"), "redis SETRANGE");
+  }
+
+  std::int64_t strlen(std::string_view key) override {
+    return integer(call({"STRLEN", key}, "redis STRLEN"), "redis STRLEN");
+  }
+
   std::int64_t hset(std::string_view key, const FieldValues& fields) override {
     if (fields.empty()) throw Error(ErrorCode::kInvalidArgument, "redis HSET", "no fields given");
     Argv argv{"HSET", key};

@@ -9,8 +9,10 @@ CREATE TABLE exams (
   ends_at        timestamptz NOT NULL,
   status         text NOT NULL DEFAULT 'pending'
                  CHECK (status IN ('pending', 'running', 'finished', 'cancelled')),
-  config         jsonb NOT NULL DEFAULT '{}'::jsonb,
+  -- json, not jsonb: the document is returned exactly as it was set, on every backend
+  config         json NOT NULL DEFAULT '{}'::json,
   config_version bigint NOT NULL DEFAULT 1 CHECK (config_version >= 1),
+  version        bigint NOT NULL DEFAULT 1 CHECK (version >= 1),  -- +1 on any change
   created_at     timestamptz NOT NULL DEFAULT now(),
   updated_at     timestamptz NOT NULL DEFAULT now(),
   CHECK (ends_at > starts_at)
@@ -27,8 +29,8 @@ CREATE TABLE exam_config_changes (
   version      bigint NOT NULL,
   changed_by   text NOT NULL,
   changed_at   timestamptz NOT NULL DEFAULT now(),
-  old_config   jsonb NOT NULL,
-  new_config   jsonb NOT NULL,
+  old_config   json NOT NULL,
+  new_config   json NOT NULL,
   UNIQUE (exam_id, version)  -- one change per version; also serves "history of one exam"
 );
 
@@ -50,6 +52,9 @@ CREATE INDEX students_class_name_idx ON students (class_name);
 CREATE TABLE exam_attendance (
   exam_id           bigint NOT NULL REFERENCES exams (id) ON DELETE CASCADE,
   student_id        bigint NOT NULL REFERENCES students (id) ON DELETE CASCADE,
+  -- dense 0-based index per exam in enrollment order: the position of the student in the
+  -- exam's packed presence arrays in Redis
+  seat              integer NOT NULL CHECK (seat >= 0),
   status            text NOT NULL DEFAULT 'enrolled'
                     CHECK (status IN ('enrolled', 'online', 'missing', 'offline', 'submitted')),
   login_at          timestamptz,
@@ -59,7 +64,8 @@ CREATE TABLE exam_attendance (
   -- write-behind upserts carry a version; only a newer one may overwrite (replays are no-ops)
   version           bigint NOT NULL DEFAULT 0,
   updated_at        timestamptz NOT NULL DEFAULT now(),
-  PRIMARY KEY (exam_id, student_id)
+  PRIMARY KEY (exam_id, student_id),
+  UNIQUE (exam_id, seat)  -- also serves loading an exam's seat map in seat order
 );
 -- "who is online/missing in exam X" from the durable side (dashboards after a cache loss)
 CREATE INDEX exam_attendance_exam_status_idx ON exam_attendance (exam_id, status);

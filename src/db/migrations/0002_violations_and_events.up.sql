@@ -2,7 +2,8 @@
 -- the write-behind queue. Violation and event ids are assigned before the row is written (the
 -- caller gets the id at once), so a replayed write finds its row and changes nothing.
 
-CREATE SEQUENCE violation_id_seq AS bigint;
+-- INCREMENT 1000: each nextval reserves a block of 1000 ids (see db::kIdBlockSize)
+CREATE SEQUENCE violation_id_seq AS bigint INCREMENT BY 1000;
 CREATE TABLE violations (
   id              bigint PRIMARY KEY,
   exam_id         bigint NOT NULL REFERENCES exams (id) ON DELETE CASCADE,
@@ -30,13 +31,13 @@ CREATE INDEX violations_exam_kind_idx ON violations (exam_id, kind, severity);
 -- the review queue: small, because most violations leave 'open' quickly
 CREATE INDEX violations_open_idx ON violations (exam_id, occurred_at) WHERE state = 'open';
 
-CREATE SEQUENCE event_id_seq AS bigint;
+CREATE SEQUENCE event_id_seq AS bigint INCREMENT BY 1000;
 CREATE TABLE events (
   id          bigint PRIMARY KEY,
   exam_id     bigint NOT NULL REFERENCES exams (id) ON DELETE CASCADE,
   student_id  bigint NOT NULL REFERENCES students (id) ON DELETE CASCADE,
   kind        text NOT NULL CHECK (length(kind) BETWEEN 1 AND 64),
-  payload     jsonb NOT NULL DEFAULT '{}'::jsonb,
+  payload     json NOT NULL DEFAULT '{}'::json,  -- verbatim, as for exams.config
   occurred_at timestamptz NOT NULL
 );
 ALTER SEQUENCE event_id_seq OWNED BY events.id;

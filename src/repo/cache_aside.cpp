@@ -1,0 +1,168 @@
+#include "repo/cache_aside.hpp"
+
+#include "examstore/error.hpp"
+#include "repo/keys.hpp"
+
+namespace examstore::repo {
+namespace {
+
+// The marker of an entity known not to exist. Encoded entities are JSON objects, never this.
+const std::string kAbsent(1, '\0');
+
+// How long a generation outlives its last invalidation: longer than any load can take
+// (statement_timeout), so a fill can never see a generation that expired under it.
+constexpr std::chrono::milliseconds kGenerationTtl = std::chrono::minutes(10);
+
+const Script& fill_script() {
+  static const Script s{
+      "cache_aside.fill",
+      R"lua(
+local g = redis.call('GET', KEYS[2]) or ''
+if g ~= ARGV[1] then return 0 end
+redis.call('SET', KEYS[1], ARGV[2], 'PX', ARGV[3])
+return 1
+)lua",
+      [](Cache& c, const std::vector<std::string>& k, const std::vector<std::string>& a) {
+        if (c.get(k[1]).value_or("") != a[0]) return Reply::of(std::int64_t{0});
+        c.set(k[0], a[1], std::chrono::milliseconds(std::stoll(a[2])));
+        return Reply::of(std::int64_t{1});
+      }};
+  return s;
+}
+
+const Script& invalidate_script() {
+  static const Script s{
+      "cache_aside.invalidate",
+      R"lua(
+redis.call('INCR', KEYS[2])
+redis.call('PEXPIRE', KEYS[2], ARGV[1])
+redis.call('DEL', KEYS[1])
+return 1
+)lua",
+      [](Cache& c, const std::vector<std::string>& k, const std::vector<std::string>& a) {
+        c.incr_by(k[1], 1);
+        c.expire(k[1], std::chrono::milliseconds(std::stoll(a[0])));
+        c.del({k[0]});
+        return Reply::of(std::int64_t{1});
+      }};
+  return s;
+}
+
+}  // namespace
+
+struct CacheAside::Flight {
+  std::mutex mu;  // guards the members below
+  std::condition_variable done_cv;
+  bool done = false;
+  std::optional<std::string> value;
+  std::exception_ptr error;
+};
+
+CacheAside::CacheAside(Cache& cache, std::string channel, std::chrono::seconds ttl,
+                       double ttl_jitter, std::chrono::seconds negative_ttl)
+    : cache_(cache),
+      channel_(std::move(channel)),
+      ttl_(ttl),
+      jitter_(ttl_jitter),
+      negative_ttl_(negative_ttl),
+      rng_(std::random_device{}()) {}
+
+std::chrono::milliseconds CacheAside::jittered_ttl() {
+  const auto base = std::chrono::duration_cast<std::chrono::milliseconds>(ttl_);
+  std::lock_guard<std::mutex> l(mu_);
+  std::uniform_real_distribution<double> extra(0.0, jitter_);
+  return base + std::chrono::milliseconds(
+                    static_cast<std::int64_t>(static_cast<double>(base.count()) * extra(rng_)));
+}
+
+std::optional<std::string> CacheAside::get(const std::string& key, const Loader& load) {
+  std::optional<std::string> cached;
+  try {
+    cached = cache_.get(key);
+  } catch (const Error&) {
+    ++stats_.cache_errors;  // degrade: read the database, do not fill
+    ++stats_.loads;
+    return load();
+  }
+  if (cached) {
+    if (*cached == kAbsent) {
+      ++stats_.negative_hits;
+      return std::nullopt;
+    }
+    ++stats_.hits;
+    return cached;
+  }
+  ++stats_.misses;
+
+  std::shared_ptr<Flight> flight;
+  bool leader = false;
+  {
+    std::lock_guard<std::mutex> l(mu_);
+    auto [it, inserted] = flights_.try_emplace(key);
+    if (inserted) it->second = std::make_shared<Flight>();
+    flight = it->second;
+    leader = inserted;
+  }
+  if (leader) return lead(key, *flight, load);
+  std::unique_lock<std::mutex> l(flight->mu);
+  flight->done_cv.wait(l, [&] { return flight->done; });
+  if (flight->error) std::rethrow_exception(flight->error);
+  return flight->value;
+}
+
+std::optional<std::string> CacheAside::lead(const std::string& key, Flight& flight,
+                                            const Loader& load) {
+  auto finish = [&](std::optional<std::string> value, std::exception_ptr error) {
+    {
+      std::lock_guard<std::mutex> l(mu_);
+      flights_.erase(key);
+    }
+    std::lock_guard<std::mutex> l(flight.mu);
+    flight.value = std::move(value);
+    flight.error = error;
+    flight.done = true;
+    flight.done_cv.notify_all();
+  };
+
+  const std::string gen_key = keys::generation(key);
+  std::optional<std::string> generation;
+  try {
+    generation = cache_.get(gen_key).value_or("");
+  } catch (const Error&) {
+    ++stats_.cache_errors;  // no fill without a generation to guard it
+  }
+  std::optional<std::string> value;
+  try {
+    ++stats_.loads;
+    value = load();
+  } catch (...) {
+    finish(std::nullopt, std::current_exception());
+    throw;
+  }
+  if (generation) {
+    const auto ttl = value ? jittered_ttl() : std::chrono::milliseconds(negative_ttl_);
+    try {
+      const Reply r =
+          cache_.run(fill_script(), {key, gen_key},
+                     {*generation, value.value_or(kAbsent), std::to_string(ttl.count())});
+      if (r.integer == 0) ++stats_.fills_refused;
+    } catch (const Error&) {
+      ++stats_.cache_errors;
+    }
+  }
+  finish(value, nullptr);
+  return value;
+}
+
+void CacheAside::invalidate(const std::string& key) {
+  ++stats_.invalidations;
+  try {
+    cache_.run(invalidate_script(), {key, keys::generation(key)},
+               {std::to_string(kGenerationTtl.count())});
+    cache_.publish(channel_, key);
+  } catch (const Error&) {
+    ++stats_.cache_errors;
+  }
+}
+
+}  // namespace examstore::repo

@@ -1,0 +1,76 @@
+// repo/cache_aside.hpp: the read path every repository shares.
+//
+//   get(key, load): the hot tier first; on a miss, one loader per key in this process (the
+//   others wait for its result), then a guarded fill with a jittered TTL. A missing entity is
+//   cached as an "absent" marker for negative_ttl.
+//   invalidate(key): after a database write, bump the key's generation, delete the key and
+//   publish the key on the invalidation channel.
+//
+// The stale-fill race: a reader that loaded the old row before a write must not put it back
+// after the write's invalidation. The reader notes the key's generation before loading; the
+// fill is a script that sets the value only if the generation is still the one noted. The
+// invalidation changes it first, so a late fill of the old row is refused.
+//
+// A hot-tier failure never reaches the caller: the read goes to the database and the failure is
+// counted. Thread-safety: all methods are thread-safe.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <random>
+#include <string>
+
+#include "examstore/cache.hpp"
+
+namespace examstore::repo {
+
+struct CacheAsideStats {
+  std::atomic<std::int64_t> hits{0};
+  std::atomic<std::int64_t> negative_hits{0};
+  std::atomic<std::int64_t> misses{0};
+  std::atomic<std::int64_t> loads{0};          ///< database loads (one per single flight)
+  std::atomic<std::int64_t> fills_refused{0};  ///< fills stopped by the generation guard
+  std::atomic<std::int64_t> invalidations{0};
+  std::atomic<std::int64_t> cache_errors{0};  ///< hot-tier failures degraded to the database
+};
+
+class CacheAside {
+ public:
+  using Loader = std::function<std::optional<std::string>()>;
+
+  /// Invalidated keys are published on `channel`.
+  CacheAside(Cache& cache, std::string channel, std::chrono::seconds ttl, double ttl_jitter,
+             std::chrono::seconds negative_ttl);
+
+  /// The encoded value of `key`, or nullopt when the entity does not exist. Exceptions of
+  /// `load` propagate (to every waiter of the same flight).
+  std::optional<std::string> get(const std::string& key, const Loader& load);
+  /// Makes every cached copy of `key` go away (see above). Hot-tier failures are counted, not
+  /// thrown: the write has already committed.
+  void invalidate(const std::string& key);
+
+  const CacheAsideStats& stats() const { return stats_; }
+
+ private:
+  struct Flight;
+  std::optional<std::string> lead(const std::string& key, Flight& flight, const Loader& load);
+  std::chrono::milliseconds jittered_ttl();
+
+  Cache& cache_;
+  const std::string channel_;
+  const std::chrono::seconds ttl_;
+  const double jitter_;
+  const std::chrono::seconds negative_ttl_;
+  CacheAsideStats stats_;
+  std::mutex mu_;  // guards flights_ and rng_
+  std::map<std::string, std::shared_ptr<Flight>> flights_;
+  std::minstd_rand rng_;
+};
+
+}  // namespace examstore::repo

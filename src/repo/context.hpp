@@ -1,0 +1,52 @@
+// repo/context.hpp: what every repository shares, owned by the Store.
+#pragma once
+
+#include <memory>
+
+#include "db/stores.hpp"
+#include "examstore/cache.hpp"
+#include "examstore/config.hpp"
+#include "examstore/error.hpp"
+#include "repo/cache_aside.hpp"
+#include "repo/keys.hpp"
+#include "repo/seat_maps.hpp"
+#include "write_behind/queue.hpp"
+
+namespace examstore {
+class ExamRepo;
+class StudentRepo;
+class ViolationRepo;
+}  // namespace examstore
+
+namespace examstore::repo {
+
+struct Context {
+  Cache& cache;
+  db::Stores& stores;
+  wb::WriteBehindQueue& queue;
+  const Config& config;
+  CacheAside& cache_aside;
+  SeatMaps& seats;
+  const keys::KeySchema& keys;
+
+  /// The durability actually used for `d`. On the in-memory database nothing survives the
+  /// process, so without a journal kJournaled means kCached there (documented in
+  /// write_behind.hpp); on PostgreSQL it stays kJournaled (and fails without a journal).
+  Durability effective(Durability d) const {
+    if (d == Durability::kJournaled && config.write_behind.journal_dir.empty() &&
+        config.database_backend == BackendKind::kMemory) {
+      return Durability::kCached;
+    }
+    return d;
+  }
+  /// The durability of presence transitions: journaled when a journal exists, else cached.
+  Durability presence_durability() const {
+    return config.write_behind.journal_dir.empty() ? Durability::kCached : Durability::kJournaled;
+  }
+};
+
+std::unique_ptr<ExamRepo> make_exam_repo(Context& ctx);
+std::unique_ptr<StudentRepo> make_student_repo(Context& ctx);
+std::unique_ptr<ViolationRepo> make_violation_repo(Context& ctx);
+
+}  // namespace examstore::repo

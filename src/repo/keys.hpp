@@ -1,0 +1,42 @@
+// repo/keys.hpp: every Redis key the repositories use, built in one place (docs/keys.md).
+//
+// Key parts are numeric ids, checked positive, so no caller-supplied text can ever become part
+// of a key (no ':', '{' or '}' can be smuggled in). Every key of one exam carries the hash tag
+// {e:<id>} so they live on one Redis Cluster slot; a student's profile key carries {s:<id>}.
+// Every key and channel starts with the configured prefix (Config::key_prefix), so several
+// databases (or test runs) can share one Redis without their ids colliding.
+#pragma once
+
+#include <string>
+
+#include "examstore/model.hpp"
+
+namespace examstore::keys {
+
+/// Throws Error(kInvalidArgument) naming `field` unless id > 0.
+void check_id(const char* field, std::int64_t id);
+
+/// The generation (fill guard) of a cached key: the key plus ":gen", same hash tag.
+std::string generation(const std::string& key);
+
+class KeySchema {
+ public:
+  /// `prefix` was validated by Config (letters, digits, '_', '-', '.').
+  explicit KeySchema(std::string prefix) : p_(std::move(prefix)) {}
+
+  std::string exam(ExamId id) const;                 ///< cached exam snapshot (string)
+  std::string student(StudentId id) const;           ///< cached student profile (string)
+  std::string presence_heartbeats(ExamId id) const;  ///< packed u32 last heartbeat per seat
+  std::string presence_states(ExamId id) const;      ///< u8 presence state per seat (string)
+  std::string presence_counts(ExamId id) const;      ///< counts per presence state (hash)
+  std::string violation_counts(ExamId id) const;     ///< live counts per kind (hash)
+  std::string violation_counts_by_student(ExamId id) const;  ///< "<student>:<kind>" -> n
+  /// The channel on which invalidated keys are published.
+  std::string invalidation_channel() const { return p_ + "invalidate"; }
+
+ private:
+  std::string tagged(const char* kind, const char* tag, std::int64_t id, const char* suffix) const;
+  std::string p_;  // "" or "<prefix>:"
+};
+
+}  // namespace examstore::keys
