@@ -25,6 +25,9 @@ enum class Durability {
   kCached,
   /// Also appended to the local journal (write(2) done; fdatasync too when journal_sync). Survives
   /// a crash of the process: the journal is replayed when the store opens again. The default.
+  /// Needs WriteBehindOptions::journal_dir on PostgreSQL (else kInvalidArgument). On the
+  /// in-memory database, where nothing outlives the process anyway, it means kCached when no
+  /// journal is configured.
   kJournaled,
   /// Committed to PostgreSQL. Survives anything PostgreSQL survives; as slow as a commit, and it
   /// waits while PostgreSQL is down (up to commit_timeout).

@@ -76,6 +76,10 @@ std::chrono::milliseconds CacheAside::jittered_ttl() {
 }
 
 std::optional<std::string> CacheAside::get(const std::string& key, const Loader& load) {
+  if (!settle_invalidations(key)) {  // our own write is not invalidated yet: read the database
+    ++stats_.loads;
+    return load();
+  }
   std::optional<std::string> cached;
   try {
     cached = cache_.get(key);
@@ -119,7 +123,7 @@ std::optional<std::string> CacheAside::lead(const std::string& key, Flight& flig
     }
     std::lock_guard<std::mutex> l(flight.mu);
     flight.value = std::move(value);
-    flight.error = error;
+    flight.error = std::move(error);
     flight.done = true;
     flight.done_cv.notify_all();
   };
@@ -156,13 +160,48 @@ std::optional<std::string> CacheAside::lead(const std::string& key, Flight& flig
 
 void CacheAside::invalidate(const std::string& key) {
   ++stats_.invalidations;
+  settle_invalidations(key);
+  if (try_invalidate(key)) return;
+  std::lock_guard<std::mutex> l(mu_);
+  unsent_.insert(key);
+  any_unsent_ = true;
+}
+
+bool CacheAside::try_invalidate(const std::string& key) {
   try {
     cache_.run(invalidate_script(), {key, keys::generation(key)},
                {std::to_string(kGenerationTtl.count())});
     cache_.publish(channel_, key);
+    return true;
   } catch (const Error&) {
     ++stats_.cache_errors;
+    return false;
   }
+}
+
+bool CacheAside::settle_invalidations(const std::string& key) {
+  if (!any_unsent_) return true;  // the common case: one atomic load
+  std::set<std::string> todo;
+  {
+    std::lock_guard<std::mutex> l(mu_);
+    todo.swap(unsent_);
+    any_unsent_ = false;
+  }
+  std::set<std::string> failed;
+  for (const auto& k : todo) {
+    if (try_invalidate(k)) {
+      ++stats_.invalidations_retried;
+    } else {
+      failed.insert(k);
+    }
+  }
+  const bool settled = failed.count(key) == 0;
+  if (!failed.empty()) {
+    std::lock_guard<std::mutex> l(mu_);
+    unsent_.insert(failed.begin(), failed.end());
+    any_unsent_ = true;
+  }
+  return settled;
 }
 
 }  // namespace examstore::repo

@@ -12,7 +12,11 @@
 // invalidation changes it first, so a late fill of the old row is refused.
 //
 // A hot-tier failure never reaches the caller: the read goes to the database and the failure is
-// counted. Thread-safety: all methods are thread-safe.
+// counted. An invalidation that fails (the hot tier is down when a write commits) is remembered
+// and retried by this object's next operation; until it succeeds, reads of that key in this
+// process bypass the cache, so the writer reads its own write. Other processes may read the old
+// copy until the retry succeeds (at the latest when its TTL ends). Thread-safety: all methods
+// are thread-safe.
 #pragma once
 
 #include <atomic>
@@ -24,6 +28,7 @@
 #include <mutex>
 #include <optional>
 #include <random>
+#include <set>
 #include <string>
 
 #include "examstore/cache.hpp"
@@ -38,6 +43,7 @@ struct CacheAsideStats {
   std::atomic<std::int64_t> fills_refused{0};  ///< fills stopped by the generation guard
   std::atomic<std::int64_t> invalidations{0};
   std::atomic<std::int64_t> cache_errors{0};  ///< hot-tier failures degraded to the database
+  std::atomic<std::int64_t> invalidations_retried{0};  ///< failed invalidations sent later
 };
 
 class CacheAside {
@@ -60,6 +66,10 @@ class CacheAside {
  private:
   struct Flight;
   std::optional<std::string> lead(const std::string& key, Flight& flight, const Loader& load);
+  /// One attempt of the invalidation script and the message; false when the hot tier failed.
+  bool try_invalidate(const std::string& key);
+  /// Retries remembered invalidations; true when `key` has none left.
+  bool settle_invalidations(const std::string& key);
   std::chrono::milliseconds jittered_ttl();
 
   Cache& cache_;
@@ -68,8 +78,10 @@ class CacheAside {
   const double jitter_;
   const std::chrono::seconds negative_ttl_;
   CacheAsideStats stats_;
-  std::mutex mu_;  // guards flights_ and rng_
+  std::mutex mu_;  // guards flights_, rng_ and unsent_
   std::map<std::string, std::shared_ptr<Flight>> flights_;
+  std::set<std::string> unsent_;  // invalidations that failed, to retry
+  std::atomic<bool> any_unsent_{false};
   std::minstd_rand rng_;
 };
 

@@ -61,19 +61,29 @@ std::vector<int> SeatMaps::seats_of(ExamId exam, const std::vector<StudentId>& s
   return out;
 }
 
-StudentId SeatMaps::student_at(ExamId exam, int seat) {
+StudentId SeatMaps::student_at(ExamId exam, int seat) { return students_at(exam, {seat}).front(); }
+
+std::vector<StudentId> SeatMaps::students_at(ExamId exam, const std::vector<int>& seats) {
   Map& m = map(exam);
-  {
+  auto lookup = [&](std::vector<StudentId>& out) {
     std::shared_lock<std::shared_mutex> l(m.mu);
-    if (m.ever_loaded && static_cast<std::size_t>(seat) < m.by_seat.size()) {
-      return m.by_seat[static_cast<std::size_t>(seat)];
+    bool all = true;
+    out.clear();
+    for (const int seat : seats) {
+      const auto i = static_cast<std::size_t>(seat);
+      out.push_back(i < m.by_seat.size() ? m.by_seat[i] : 0);
+      all = all && out.back() != 0;
     }
+    return all;
+  };
+  std::vector<StudentId> out;
+  // A seat taken in the hot tier was enrolled for sure (maybe by another process): unknown ones
+  // force one reload, without the rate limit that protects against unenrolled students.
+  if (!lookup(out)) {
+    reload(exam, m, true);
+    lookup(out);
   }
-  reload(exam, m, false);
-  std::shared_lock<std::shared_mutex> l(m.mu);
-  return static_cast<std::size_t>(seat) < m.by_seat.size()
-             ? m.by_seat[static_cast<std::size_t>(seat)]
-             : 0;
+  return out;
 }
 
 std::size_t SeatMaps::size(ExamId exam) {

@@ -28,8 +28,10 @@ class SeatMaps {
   int seat_of(ExamId exam, StudentId student);
   /// Seats of many students (same order); kNotFound for the first one not enrolled.
   std::vector<int> seats_of(ExamId exam, const std::vector<StudentId>& students);
-  /// The student at a seat, or 0.
+  /// The student at a seat, or 0. A seat this process does not know forces one reload.
   StudentId student_at(ExamId exam, int seat);
+  /// The students at many seats (same order; 0 where none), with at most one reload.
+  std::vector<StudentId> students_at(ExamId exam, const std::vector<int>& seats);
   /// Number of seats (enrolled students) known.
   std::size_t size(ExamId exam);
   /// Records an enrollment this process made.

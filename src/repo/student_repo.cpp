@@ -192,6 +192,42 @@ return code
   return s;
 }
 
+// KEYS: hb, st, n. ARGV: {seat, from, to}... Puts each seat still in `to` back to `from` (with
+// its counts): undoes transitions whose database write could not be queued.
+const Script& revert_script() {
+  static const Script s{
+      "presence.revert",
+      R"lua(
+for i = 1, #ARGV, 3 do
+  local seat = tonumber(ARGV[i])
+  local from = tonumber(ARGV[i + 1])
+  local to = tonumber(ARGV[i + 2])
+  local s = redis.call('GETRANGE', KEYS[2], seat, seat)
+  local code = 0
+  if s ~= '' then code = string.byte(s) end
+  if code == to then
+    redis.call('SETRANGE', KEYS[2], seat, string.char(from))
+    redis.call('HINCRBY', KEYS[3], tostring(to), -1)
+    if from ~= 0 then redis.call('HINCRBY', KEYS[3], tostring(from), 1) end
+  end
+end
+return 1
+)lua",
+      [](Cache& c, const std::vector<std::string>& k, const std::vector<std::string>& a) {
+        for (std::size_t i = 0; i + 2 < a.size(); i += 3) {
+          const std::int64_t seat = std::stoll(a[i]);
+          const auto from = static_cast<std::uint8_t>(std::stoi(a[i + 1]));
+          const auto to = static_cast<std::uint8_t>(std::stoi(a[i + 2]));
+          if (code_of(c, k[1], seat) != to) continue;
+          c.setrange(k[1], seat, std::string(1, static_cast<char>(from)));
+          c.hincr_by(k[2], std::to_string(to), -1);
+          if (from != 0) c.hincr_by(k[2], std::to_string(from), 1);
+        }
+        return Reply::of(std::int64_t{1});
+      }};
+  return s;
+}
+
 // Applies a queued update over a persisted row the way the database would.
 void apply(Attendance& row, const db::AttendanceUpdate& u) {
   if (u.version <= row.version) return;
@@ -269,6 +305,7 @@ class StudentRepoImpl final : public StudentRepo {
 
     std::vector<PresenceTransition> out;
     std::vector<wb::Op> ops;
+    std::vector<std::string> reverts;
     if (r.elements.empty()) return out;  // the common case: everyone was online already
     std::unordered_map<int, std::size_t> index_of_seat;
     for (std::size_t i = 0; i < seats.size(); ++i) index_of_seat[seats[i]] = i;
@@ -277,6 +314,7 @@ class StudentRepoImpl final : public StudentRepo {
       const auto from = static_cast<Presence>(r.elements[i + 1].integer);
       const Heartbeat& b = beats[index_of_seat.at(seat)];
       out.push_back({b.student_id, from, Presence::kOnline});
+      add_revert(reverts, seat, from, Presence::kOnline);
       db::AttendanceUpdate u;
       u.exam_id = exam;
       u.student_id = b.student_id;
@@ -287,7 +325,7 @@ class StudentRepoImpl final : public StudentRepo {
       u.last_heartbeat_at = at;
       ops.push_back(wb::Op{u});
     }
-    if (!ops.empty()) ctx_.queue.enqueue(std::move(ops), ctx_.presence_durability());
+    queue_or_revert(exam, std::move(ops), reverts, ctx_.presence_durability());
     return out;
   }
 
@@ -300,29 +338,48 @@ class StudentRepoImpl final : public StudentRepo {
     const std::int64_t miss_before = t_now - ctx_.config.presence.missing_after.count();
     const std::int64_t off_before = t_now - ctx_.config.presence.offline_after.count();
 
-    std::vector<std::string> candidates;
+    std::vector<int> candidates;
     for (std::size_t seat = 0; seat < states.size(); ++seat) {
       const std::uint8_t code = code_at(states, seat);
       if (code != 1 && code != 2) continue;
       const std::int64_t t = unpack_u32(beats, seat * 4);
-      if (t < off_before || (code == 1 && t < miss_before))
-        candidates.push_back(std::to_string(seat));
+      if (t < off_before || (code == 1 && t < miss_before)) {
+        candidates.push_back(static_cast<int>(seat));
+      }
+    }
+    if (candidates.empty()) return {};
+    // Who sits where is resolved before anything changes: a transition the script applies must
+    // always be one we can queue. A seat no process can resolve yet is left for the next sweep.
+    const std::vector<StudentId> who = ctx_.seats.students_at(exam, candidates);
+    std::unordered_map<int, StudentId> student_of_seat;
+    std::vector<std::string> seat_args;
+    for (std::size_t i = 0; i < candidates.size(); ++i) {
+      if (who[i] == 0) continue;
+      student_of_seat[candidates[i]] = who[i];
+      seat_args.push_back(std::to_string(candidates[i]));
     }
     std::vector<PresenceTransition> out;
     std::vector<wb::Op> ops;
-    for (std::size_t i = 0; i < candidates.size(); i += kSweepChunk) {
+    std::vector<std::string> reverts;
+    for (std::size_t i = 0; i < seat_args.size(); i += kSweepChunk) {
       std::vector<std::string> args = {std::to_string(miss_before), std::to_string(off_before)};
-      const auto end = std::min(candidates.size(), i + kSweepChunk);
-      args.insert(args.end(), candidates.begin() + static_cast<std::ptrdiff_t>(i),
-                  candidates.begin() + static_cast<std::ptrdiff_t>(end));
-      const Reply r = ctx_.cache.run(sweep_script(), k, args);
+      const auto end = std::min(seat_args.size(), i + kSweepChunk);
+      args.insert(args.end(), seat_args.begin() + static_cast<std::ptrdiff_t>(i),
+                  seat_args.begin() + static_cast<std::ptrdiff_t>(end));
+      Reply r;
+      try {
+        r = ctx_.cache.run(sweep_script(), k, args);
+      } catch (const Error&) {
+        if (!reverts.empty()) revert(exam, reverts);  // earlier chunks: applied, not queued
+        throw;
+      }
       for (std::size_t j = 0; j + 2 < r.elements.size(); j += 3) {
         const int seat = static_cast<int>(r.elements[j].integer);
         const auto from = static_cast<Presence>(r.elements[j + 1].integer);
         const auto to = static_cast<Presence>(r.elements[j + 2].integer);
-        const StudentId student = ctx_.seats.student_at(exam, seat);
-        if (student == 0) continue;  // a seat enrolled elsewhere, not yet loaded: next sweep
+        const StudentId student = student_of_seat.at(seat);
         out.push_back({student, from, to});
+        add_revert(reverts, seat, from, to);
         db::AttendanceUpdate u;
         u.exam_id = exam;
         u.student_id = student;
@@ -334,7 +391,7 @@ class StudentRepoImpl final : public StudentRepo {
         ops.push_back(wb::Op{u});
       }
     }
-    if (!ops.empty()) ctx_.queue.enqueue(std::move(ops), ctx_.presence_durability());
+    queue_or_revert(exam, std::move(ops), reverts, ctx_.presence_durability());
     return out;
   }
 
@@ -343,14 +400,16 @@ class StudentRepoImpl final : public StudentRepo {
     const int seat = ctx_.seats.seat_of(exam, student);
     const Reply r = ctx_.cache.run(submit_script(), presence_keys(exam), {std::to_string(seat)});
     if (r.integer == kSubmitted) return;  // already terminal
+    std::vector<std::string> reverts;
+    add_revert(reverts, seat, static_cast<Presence>(r.integer), Presence::kSubmitted);
     db::AttendanceUpdate u;
     u.exam_id = exam;
     u.student_id = student;
     u.version = version_of(at, Presence::kSubmitted);
     u.status = Presence::kSubmitted;
     u.logout_at = at;
-    // A submission is precious: it must not wait in a queue (DESIGN.md).
-    ctx_.queue.enqueue({wb::Op{u}}, Durability::kCommitted);
+    // A submission is precious: acknowledged only once committed (DESIGN.md).
+    queue_or_revert(exam, {wb::Op{u}}, reverts, Durability::kCommitted);
   }
 
   std::int64_t online_count(ExamId exam) override {
@@ -362,12 +421,11 @@ class StudentRepoImpl final : public StudentRepo {
   std::vector<StudentId> online(ExamId exam) override {
     keys::check_id("exam id", exam);
     const std::string states = ctx_.cache.getrange(ctx_.keys.presence_states(exam), 0, -1);
-    std::vector<StudentId> out;
+    std::vector<int> seats;
     for (std::size_t seat = 0; seat < states.size(); ++seat) {
-      if (code_at(states, seat) == kOnline) add_student(out, exam, seat);
+      if (code_at(states, seat) == kOnline) seats.push_back(static_cast<int>(seat));
     }
-    std::sort(out.begin(), out.end());
-    return out;
+    return students_of(exam, seats);
   }
 
   std::vector<StudentId> missing(ExamId exam, std::chrono::seconds older_than,
@@ -377,15 +435,14 @@ class StudentRepoImpl final : public StudentRepo {
     const std::string states = ctx_.cache.getrange(k[1], 0, -1);
     const std::string beats = ctx_.cache.getrange(k[0], 0, -1);
     const std::int64_t before = presence_seconds(now) - older_than.count();
-    std::vector<StudentId> out;
+    std::vector<int> seats;
     for (std::size_t seat = 0; seat < states.size(); ++seat) {
       const std::uint8_t code = code_at(states, seat);
       if ((code == 1 || code == 2) && unpack_u32(beats, seat * 4) < before) {
-        add_student(out, exam, seat);
+        seats.push_back(static_cast<int>(seat));
       }
     }
-    std::sort(out.begin(), out.end());
-    return out;
+    return students_of(exam, seats);
   }
 
   PresenceInfo presence(ExamId exam, StudentId student) override {
@@ -411,6 +468,7 @@ class StudentRepoImpl final : public StudentRepo {
     const auto seats = static_cast<std::int64_t>(ctx_.seats.size(exam));
     counts[0] = std::max<std::int64_t>(0, seats - counts[1] - counts[2] - counts[3] - counts[4]);
     std::vector<std::pair<Presence, std::int64_t>> out;
+    out.reserve(5);
     for (int c = 0; c < 5; ++c) out.emplace_back(static_cast<Presence>(c), counts[c]);
     return out;
   }
@@ -442,9 +500,43 @@ class StudentRepoImpl final : public StudentRepo {
     return to_micros(at) * 8 + static_cast<std::int64_t>(to);
   }
 
-  void add_student(std::vector<StudentId>& out, ExamId exam, std::size_t seat) {
-    if (const StudentId s = ctx_.seats.student_at(exam, static_cast<int>(seat)); s != 0)
-      out.push_back(s);
+  // The students at `seats`, sorted, skipping seats no process has enrolled yet.
+  std::vector<StudentId> students_of(ExamId exam, const std::vector<int>& seats) {
+    std::vector<StudentId> out;
+    if (seats.empty()) return out;
+    for (const StudentId s : ctx_.seats.students_at(exam, seats)) {
+      if (s != 0) out.push_back(s);
+    }
+    std::sort(out.begin(), out.end());
+    return out;
+  }
+
+  static void add_revert(std::vector<std::string>& reverts, int seat, Presence from, Presence to) {
+    reverts.push_back(std::to_string(seat));
+    reverts.push_back(std::to_string(static_cast<int>(from)));
+    reverts.push_back(std::to_string(static_cast<int>(to)));
+  }
+
+  void revert(ExamId exam, const std::vector<std::string>& reverts) {
+    try {
+      ctx_.cache.run(revert_script(), presence_keys(exam), reverts);
+    } catch (const Error&) {  // the hot tier failed too: nothing can be undone there now
+    }
+  }
+
+  // Queues the database writes of transitions the scripts applied. When they cannot be queued
+  // (full, closed, rejected), the transitions are undone in the hot tier and the error is
+  // thrown, so a retried call makes them again: presence never runs ahead of what will be
+  // persisted. When the outcome is unknown (a committed write still queued) nothing is undone.
+  void queue_or_revert(ExamId exam, std::vector<wb::Op> ops,
+                       const std::vector<std::string>& reverts, Durability durability) {
+    if (ops.empty()) return;
+    try {
+      ctx_.queue.enqueue(std::move(ops), durability);
+    } catch (const Error& e) {
+      if (!e.outcome_unknown()) revert(exam, reverts);
+      throw;
+    }
   }
 
   Context& ctx_;

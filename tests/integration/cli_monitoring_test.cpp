@@ -1,0 +1,394 @@
+// tests/integration/cli_monitoring_test.cpp: the examstore tool's monitoring commands as an
+// operator runs them: simulate (on memory and on Redis + PostgreSQL), a simulate killed with
+// SIGKILL and recovered by drain, and deadletter list / retry / drop.
+//
+// The tool runs as a child process (EXAMSTORE_CLI_PATH). Its environment gets a key prefix of
+// its own (EXAMSTORE_KEY_PREFIX), so runs sharing the test Redis never collide, and loses
+// EXAMSTORE_JOURNAL_DIR, so a developer's setting cannot leak in. Journals and logs live in a
+// mkdtemp folder removed at the end of each test. Every wait is bounded.
+#include <catch2/catch.hpp>
+
+#include <fcntl.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <sys/prctl.h>
+#include <sys/types.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <array>
+#include <chrono>
+#include <cstdio>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <random>
+#include <set>
+#include <sstream>
+#include <stdexcept>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "common/json.hpp"
+#include "support/test_env.hpp"
+
+extern char** environ;
+
+namespace {
+
+using namespace std::chrono_literals;
+using examstore::test::TempDatabase;
+using Clock = std::chrono::steady_clock;
+namespace fs = std::filesystem;
+namespace json = examstore::json;
+
+class TempDir {
+ public:
+  TempDir() {
+    std::string tmpl = (fs::temp_directory_path() / "examstore-cli-XXXXXX").string();
+    if (::mkdtemp(tmpl.data()) == nullptr) throw std::runtime_error("mkdtemp failed");
+    path_ = tmpl;
+  }
+  ~TempDir() {
+    std::error_code ec;
+    fs::remove_all(path_, ec);
+  }
+  TempDir(const TempDir&) = delete;
+  TempDir& operator=(const TempDir&) = delete;
+  std::string operator/(const std::string& name) const { return path_ + "/" + name; }
+
+ private:
+  std::string path_;
+};
+
+std::string read_file(const std::string& path) {
+  std::ifstream in(path);
+  std::ostringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+
+struct Run {
+  int exit_code;
+  std::string out;  // stdout
+  std::string err;  // stderr
+};
+
+/// Runs the tool with `args` (shell words) in an environment with `prefix` as key prefix.
+Run run(const std::string& args, const std::string& prefix = "") {
+  const TempDir dir;
+  const std::string err_file = dir / "stderr";
+  const std::string env = "env -u EXAMSTORE_JOURNAL_DIR -u EXAMSTORE_KEY_PREFIX " +
+                          (prefix.empty() ? std::string() : "EXAMSTORE_KEY_PREFIX=" + prefix + " ");
+  const std::string cmd = env + EXAMSTORE_CLI_PATH + " " + args + " 2>" + err_file;
+  FILE* p = ::popen(cmd.c_str(), "r");
+  REQUIRE(p != nullptr);
+  std::string out;
+  std::array<char, 4096> buf{};
+  std::size_t n = 0;
+  while ((n = std::fread(buf.data(), 1, buf.size(), p)) > 0) out.append(buf.data(), n);
+  const int status = ::pclose(p);
+  REQUIRE(WIFEXITED(status));
+  return {WEXITSTATUS(status), out, read_file(err_file)};
+}
+
+std::int64_t int_at(const json::Value& v, const char* key) {
+  const json::Value* m = v.find(key);
+  INFO("member " << key);
+  REQUIRE(m != nullptr);
+  REQUIRE(m->as_int64());
+  return *m->as_int64();
+}
+
+/// Checks the JSON summary of a simulate run; returns violations_recorded.
+std::int64_t check_summary(const Run& r) {
+  INFO("stdout: " << r.out);
+  INFO("stderr: " << r.err);
+  REQUIRE(r.exit_code == 0);
+  const json::Value v = json::parse(r.out);
+  REQUIRE(v.is_object());
+  const std::int64_t recorded = int_at(v, "violations_recorded");
+  CHECK(recorded > 0);
+  CHECK(int_at(v, "violations_persisted") == recorded);
+  CHECK(int_at(v, "students") == 200);
+  CHECK(int_at(v, "heartbeats") > 0);
+  CHECK(int_at(v, "events_recorded") == recorded);
+  const json::Value* presence = v.find("presence");
+  REQUIRE(presence != nullptr);
+  REQUIRE(presence->is_object());
+  CHECK(int_at(*presence, "online") > 0);
+  std::int64_t seats = 0;
+  for (const auto& [state, count] : presence->members) {
+    REQUIRE(count.as_int64());
+    seats += *count.as_int64();
+  }
+  CHECK(seats == 200);
+  const json::Value* queue = v.find("queue");
+  REQUIRE(queue != nullptr);
+  CHECK(int_at(*queue, "dead_lettered") == 0);
+  CHECK(int_at(*queue, "depth") == 0);
+  return recorded;
+}
+
+std::set<std::int64_t> violation_ids(const TempDatabase& db) {
+  const std::string text =
+      db.query_value("SELECT string_agg(id::text, ',' ORDER BY id) FROM violations");
+  std::set<std::int64_t> out;
+  std::stringstream in(text);
+  std::string item;
+  while (std::getline(in, item, ',')) {
+    if (!item.empty()) out.insert(std::stoll(item));
+  }
+  return out;
+}
+
+/// Complete lines of a file (a line cut short by a kill has no '\n' and is left out).
+std::vector<std::string> complete_lines(const std::string& path) {
+  const std::string text = read_file(path);
+  std::vector<std::string> out;
+  std::size_t start = 0;
+  for (std::size_t nl = text.find('\n'); nl != std::string::npos; nl = text.find('\n', start)) {
+    out.push_back(text.substr(start, nl - start));
+    start = nl + 1;
+  }
+  return out;
+}
+
+/// A child process killed (SIGKILL) and reaped on destruction unless already reaped.
+class Child {
+ public:
+  explicit Child(pid_t pid) : pid_(pid) {}
+  ~Child() {
+    if (pid_ > 0) {
+      ::kill(pid_, SIGKILL);
+      ::waitpid(pid_, nullptr, 0);
+    }
+  }
+  Child(const Child&) = delete;
+  Child& operator=(const Child&) = delete;
+  pid_t pid() const { return pid_; }
+  /// True (with `status`) when it has exited.
+  bool exited(int& status) {
+    if (pid_ <= 0) return true;
+    if (::waitpid(pid_, &status, WNOHANG) == pid_) {
+      pid_ = -1;
+      return true;
+    }
+    return false;
+  }
+  /// SIGKILL and reap; returns the wait status.
+  int kill() {
+    int status = 0;
+    ::kill(pid_, SIGKILL);
+    ::waitpid(pid_, &status, 0);
+    pid_ = -1;
+    return status;
+  }
+
+ private:
+  pid_t pid_;
+};
+
+/// Starts the tool with `args` (stdout and stderr to `log`), `prefix` as key prefix.
+pid_t spawn(const std::vector<std::string>& args, const std::string& log,
+            const std::string& prefix) {
+  // Everything the child needs is built before fork: only async-signal-safe calls after it.
+  std::vector<std::string> words{EXAMSTORE_CLI_PATH};
+  words.insert(words.end(), args.begin(), args.end());
+  std::vector<char*> argv;
+  for (auto& w : words) argv.push_back(w.data());
+  argv.push_back(nullptr);
+  std::vector<std::string> env_words;
+  for (char** e = environ; *e != nullptr; ++e) {
+    const std::string entry(*e);
+    if (entry.rfind("EXAMSTORE_JOURNAL_DIR=", 0) == 0 ||
+        entry.rfind("EXAMSTORE_KEY_PREFIX=", 0) == 0) {
+      continue;
+    }
+    env_words.push_back(entry);
+  }
+  env_words.push_back("EXAMSTORE_KEY_PREFIX=" + prefix);
+  std::vector<char*> envp;
+  for (auto& e : env_words) envp.push_back(e.data());
+  envp.push_back(nullptr);
+  const pid_t parent = ::getpid();
+
+  const pid_t pid = ::fork();
+  REQUIRE(pid >= 0);
+  if (pid == 0) {
+    ::prctl(PR_SET_PDEATHSIG, SIGKILL);  // never outlives the test process
+    if (::getppid() != parent) ::_exit(126);
+    const int out = ::open(log.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    if (out >= 0) {
+      ::dup2(out, STDOUT_FILENO);
+      ::dup2(out, STDERR_FILENO);
+    }
+    ::execve(argv[0], argv.data(), envp.data());
+    ::_exit(127);
+  }
+  return pid;
+}
+
+const char* const kSimulate =
+    " simulate --students 200 --duration 3 --heartbeat-interval 1 --violation-rate 30 --json";
+
+}  // namespace
+
+TEST_CASE("simulate on the embedded backends persists every violation", "[cli][memory]") {
+  const Run r = run("--redis memory:// --database memory://" + std::string(kSimulate));
+  check_summary(r);
+}
+
+TEST_CASE("simulate on Redis and PostgreSQL persists every violation", "[cli][redis][postgres]") {
+  TempDatabase db;
+  const TempDir dir;
+  const Run r = run("--redis " + examstore::test::redis_url() + " --database " + db.url() +
+                        " --journal-dir " + (dir / "journal") + kSimulate,
+                    examstore::test::unique_name("cli"));
+  const std::int64_t recorded = check_summary(r);
+  CHECK(db.query_value("SELECT count(*) FROM violations") == std::to_string(recorded));
+  CHECK(db.query_value("SELECT count(*) FROM events") == std::to_string(recorded));
+  CHECK(std::stoll(
+            db.query_value("SELECT count(*) FROM exam_attendance WHERE status <> 'enrolled'")) > 0);
+  CHECK(db.query_value("SELECT count(*) FROM dead_letters") == "0");
+}
+
+TEST_CASE("simulate rejects bad arguments with exit 2", "[cli][memory]") {
+  const std::string base = "--redis memory:// --database memory:// simulate ";
+  for (const char* args :
+       {"", "--students 10 --duration 1 --heartbeat-interval 1",  // no --violation-rate
+        "--students 0 --duration 1 --heartbeat-interval 1 --violation-rate 1",
+        "--students x --duration 1 --heartbeat-interval 1 --violation-rate 1",
+        "--students 10 --duration -1 --heartbeat-interval 1 --violation-rate 1",
+        "--students 10 --duration 1 --heartbeat-interval 0 --violation-rate 1",
+        "--students 10 --duration 1 --heartbeat-interval 1 --violation-rate abc",
+        "--students 10 --duration 1 --heartbeat-interval 1 --violation-rate 1 --durability fast",
+        "--students 10 --duration 1 --heartbeat-interval 1 --violation-rate 1 --bogus 1",
+        "--students 10 --duration 1 --heartbeat-interval 1 --violation-rate"}) {
+    INFO("args: " << args);
+    const Run r = run(base + args);
+    CHECK(r.exit_code == 2);
+    CHECK_THAT(r.err, Catch::Contains("usage: examstore"));
+    CHECK(r.out.empty());
+  }
+}
+
+TEST_CASE("simulate killed with SIGKILL loses no acknowledged violation after drain",
+          "[cli][redis][postgres][fault]") {
+  TempDatabase db;
+  const TempDir dir;
+  const std::string ack_log = dir / "acks.txt";
+  const std::string journal = dir / "journal";
+  const std::string log = dir / "simulate.log";
+  const std::string prefix = examstore::test::unique_name("kill");
+  const std::string redis = examstore::test::redis_url();
+  Child child(spawn({"--redis", redis, "--database", db.url(), "--journal-dir", journal, "simulate",
+                     "--students", "100", "--duration", "30", "--heartbeat-interval", "1",
+                     "--violation-rate", "120", "--ack-log", ack_log, "--seed", "11"},
+                    log, prefix));
+
+  // Bounded wait for 50 acknowledged violations.
+  const auto deadline = Clock::now() + 90s;
+  std::size_t acked = 0;
+  for (;;) {
+    acked = complete_lines(ack_log).size();
+    if (acked >= 50) break;
+    int status = 0;
+    if (child.exited(status))
+      FAIL("simulate exited early (status " << status << "):\n" << read_file(log));
+    if (Clock::now() > deadline) FAIL("fewer than 50 acks after 90 s:\n" << read_file(log));
+    std::this_thread::sleep_for(20ms);
+  }
+  // Then a seeded-random extra delay, so the kill lands at a different point of the work.
+  std::mt19937 rng(20240611);
+  const auto delay = std::chrono::milliseconds(std::uniform_int_distribution<int>(0, 1500)(rng));
+  INFO("killed " << delay.count() << " ms after the 50th ack");
+  std::this_thread::sleep_for(delay);
+  const int status = child.kill();
+  REQUIRE(WIFSIGNALED(status));
+  REQUIRE(WTERMSIG(status) == SIGKILL);
+
+  const std::vector<std::string> lines = complete_lines(ack_log);
+  REQUIRE(lines.size() >= 50);
+  std::set<std::int64_t> ids;
+  for (const auto& line : lines) ids.insert(std::stoll(line));
+  CHECK(ids.size() == lines.size());  // an id is acknowledged once
+
+  const Run drain = run("--redis " + redis + " --database " + db.url() + " --journal-dir " +
+                            journal + " --json drain",
+                        prefix);
+  INFO("drain stdout: " << drain.out << "\ndrain stderr: " << drain.err);
+  REQUIRE(drain.exit_code == 0);
+  const json::Value report = json::parse(drain.out);
+  CHECK(int_at(report, "dead_lettered") == 0);
+
+  const std::set<std::int64_t> stored = violation_ids(db);
+  std::vector<std::int64_t> missing;
+  for (const auto id : ids) {
+    if (stored.count(id) == 0) missing.push_back(id);
+  }
+  INFO(missing.size() << " of " << ids.size() << " acknowledged ids missing, first "
+                      << (missing.empty() ? -1 : missing.front()));
+  CHECK(missing.empty());
+  // Exactly once: ids are the primary key, and no more rows than distinct ids exist per id.
+  CHECK(std::stoll(db.query_value("SELECT count(*) - count(DISTINCT id) FROM violations")) == 0);
+
+  // A second drain finds nothing left.
+  const Run again = run("--redis " + redis + " --database " + db.url() + " --journal-dir " +
+                            journal + " --json drain",
+                        prefix);
+  REQUIRE(again.exit_code == 0);
+  CHECK(int_at(json::parse(again.out), "replayed") == 0);
+}
+
+TEST_CASE("deadletter list, retry and drop as an operator runs them", "[cli][memory]") {
+  const TempDir dir;
+  const std::string d = "--redis memory:// --database memory:// --journal-dir " + (dir / "journal");
+  Run r = run(d + " deadletter list");
+  CHECK(r.exit_code == 0);
+  CHECK(r.out == "no dead letters\n");
+  r = run(d + " --json deadletter list");
+  CHECK(r.exit_code == 0);
+  CHECK(r.out == "[]\n");
+  r = run(d + " deadletter drop 999");
+  CHECK(r.exit_code == 1);
+  CHECK_THAT(r.err, Catch::Contains("999"));
+  r = run(d + " deadletter retry 999");
+  CHECK(r.exit_code == 1);
+  for (const char* bad :
+       {"deadletter retry x", "deadletter drop x", "deadletter drop 0", "deadletter",
+        "deadletter list 1", "deadletter retry", "deadletter purge"}) {
+    INFO("args: " << bad);
+    r = run(d + " " + bad);
+    CHECK(r.exit_code == 2);
+    CHECK_THAT(r.err, Catch::Contains("usage: examstore"));
+  }
+}
+
+TEST_CASE("deadletter on PostgreSQL lists and drops stored dead letters", "[cli][postgres]") {
+  TempDatabase db;
+  const TempDir dir;
+  const std::string d =
+      "--redis memory:// --database " + db.url() + " --journal-dir " + (dir / "journal");
+  REQUIRE(run(d + " migrate up").exit_code == 0);
+  Run r = run(d + " deadletter list");
+  CHECK(r.exit_code == 0);
+  CHECK(r.out == "no dead letters\n");
+  CHECK(run(d + " deadletter drop 999").exit_code == 1);
+  CHECK(run(d + " deadletter retry x").exit_code == 2);
+
+  const std::string id = db.query_value(
+      "INSERT INTO dead_letters (queue, payload, error, sqlstate) VALUES ('violation', "
+      "'{\"kind\":\"violation\"}', 'insert failed: boom', '23503') RETURNING id");
+  REQUIRE_FALSE(id.empty());
+  r = run(d + " deadletter list");
+  CHECK(r.exit_code == 0);
+  CHECK_THAT(r.out, Catch::Contains(id) && Catch::Contains("violation") &&
+                        Catch::Contains("23503") && Catch::Contains("boom"));
+  r = run(d + " deadletter drop " + id);
+  CHECK(r.exit_code == 0);
+  CHECK_THAT(r.out, Catch::Contains("dropped"));
+  CHECK(db.query_value("SELECT count(*) FROM dead_letters") == "0");
+  CHECK(run(d + " deadletter drop " + id).exit_code == 1);
+}
