@@ -345,7 +345,7 @@ TEMPLATE_TEST_CASE("exams: create stores every field and get returns them", "[re
   CHECK(second.id != created.id);
 }
 
-TEMPLATE_TEST_CASE("exams: get of an unknown id is nullopt; a cached absence hides no later create",
+TEMPLATE_TEST_CASE("exams: get of an unknown id is nullopt, a cached absence hides no later create",
                    "[repo][contract]", MemoryPair, RedisPostgresPair) {
   TestType env;
   auto& exams = env.store().exams();
@@ -630,7 +630,7 @@ TEMPLATE_TEST_CASE("students: create, get and find_by_external_no return every f
 }
 
 TEMPLATE_TEST_CASE(
-    "students: get of an unknown id is nullopt; a cached absence hides no later create",
+    "students: get of an unknown id is nullopt, a cached absence hides no later create",
     "[repo][contract]", MemoryPair, RedisPostgresPair) {
   TestType env;
   auto& students = env.store().students();
@@ -647,7 +647,7 @@ TEMPLATE_TEST_CASE(
   CHECK(got->external_no == "later");
 }
 
-TEMPLATE_TEST_CASE("students: duplicate external numbers conflict; bad input names the field",
+TEMPLATE_TEST_CASE("students: duplicate external numbers conflict, bad input names the field",
                    "[repo][contract]", MemoryPair, RedisPostgresPair) {
   TestType env;
   auto& students = env.store().students();
@@ -662,7 +662,7 @@ TEMPLATE_TEST_CASE("students: duplicate external numbers conflict; bad input nam
   CHECK_ERROR(students.create(new_student("nameless", "")), ErrorCode::kInvalidArgument, "name");
 }
 
-TEMPLATE_TEST_CASE("students: enroll is idempotent; unknown exam or student is kNotFound",
+TEMPLATE_TEST_CASE("students: enroll is idempotent, unknown exam or student is kNotFound",
                    "[repo][contract]", MemoryPair, RedisPostgresPair) {
   TestType env;
   auto& students = env.store().students();

@@ -326,7 +326,7 @@ TEMPLATE_TEST_CASE("stores: exam create rejects bad input by field and writes no
         std::vector<ExamId>{longest.id, scalar.id});
 }
 
-TEMPLATE_TEST_CASE("stores: exams list by status and [from, to), ordered and limited",
+TEMPLATE_TEST_CASE("stores: exams list by status and a from-to window, ordered and limited",
                    "[store][contract]", MemoryStores, PostgresStores) {
   TestType fx;
   db::ExamStore& exams = *fx.stores().exams;

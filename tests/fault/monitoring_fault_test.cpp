@@ -439,7 +439,7 @@ TEST_CASE("fault: PostgreSQL down for 10 s under load loses no acknowledged viol
   }
 }
 
-TEST_CASE("fault: a poison record is dead-lettered alone; retry and drop work on it",
+TEST_CASE("fault: a poison record is dead-lettered alone, retry and drop work on it",
           "[fault][postgres]") {
   TempDatabase db;
   Config c;

@@ -289,7 +289,7 @@ TEMPLATE_TEST_CASE("cache-aside: an absent entity is cached for negative_ttl", "
   CHECK(db.calls() == 2);
 }
 
-TEMPLATE_TEST_CASE("cache-aside: fills get a TTL in [ttl, ttl * (1 + jitter)]", "[cache_aside]",
+TEMPLATE_TEST_CASE("cache-aside: fills get a TTL between ttl and ttl * (1 + jitter)", "[cache_aside]",
                    MemoryCache, RedisCache) {
   TestType env;
   // Slack for the time between the fill and the ttl() read (a generous upper bound).

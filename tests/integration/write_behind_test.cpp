@@ -927,7 +927,7 @@ TEST_CASE("WriteBehindQueue cannot open a journal where no directory can be made
   CHECK(code_of([&] { WriteBehindQueue q(o, sink); }) == ErrorCode::kUnavailable);
 }
 
-TEST_CASE("A journal write failure is sticky; what was acknowledged survives", "[write_behind]") {
+TEST_CASE("A journal write failure is sticky, what was acknowledged survives", "[write_behind]") {
   TempDir tmp;
   WriteBehindOptions o = fast_options();
   o.journal_dir = tmp.journal();

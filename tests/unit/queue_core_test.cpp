@@ -257,7 +257,7 @@ TEST_CASE("QueueCore retries a transiently failed batch with capped, jittered ba
   CHECK(h.core.backoff_cap() == 0ms);
 }
 
-TEST_CASE("QueueCore jitter is seeded and spreads over [0, cap]", "[write_behind][unit]") {
+TEST_CASE("QueueCore jitter is seeded and spreads from 0 to the cap", "[write_behind][unit]") {
   auto delays = [](std::uint64_t seed) {
     QueueCore core(options(1000, 0ms), seed);
     core.push(violation(1), std::nullopt, kT0, false);
