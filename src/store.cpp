@@ -23,6 +23,8 @@ struct Store::Impl {
   std::unique_ptr<ExamRepo> exams;
   std::unique_ptr<StudentRepo> students;
   std::unique_ptr<ViolationRepo> violations;
+  std::unique_ptr<QuestionBank> questions;
+  std::unique_ptr<PaperStore> papers;
 };
 
 std::unique_ptr<Store> Store::open(const Config& config) {
@@ -45,11 +47,14 @@ std::unique_ptr<Store> Store::open(const Config& config) {
   i.cache_aside =
       std::make_unique<repo::CacheAside>(*i.cache, i.keys->invalidation_channel(), config.cache_ttl,
                                          config.cache_ttl_jitter, config.negative_ttl);
-  i.context = std::make_unique<repo::Context>(
-      repo::Context{*i.cache, stores, *i.queue, i.config, *i.cache_aside, *i.seats, *i.keys});
+  i.context = std::make_unique<repo::Context>(repo::Context{*i.cache, stores, *i.queue, i.config,
+                                                            *i.cache_aside, *i.seats, *i.keys,
+                                                            i.database->pg_pool()});
   i.exams = repo::make_exam_repo(*i.context);
   i.students = repo::make_student_repo(*i.context);
   i.violations = repo::make_violation_repo(*i.context);
+  i.questions = repo::make_question_bank(*i.context);
+  i.papers = repo::make_paper_store(*i.context, *i.questions);
   return std::unique_ptr<Store>(new Store(std::move(impl)));
 }
 
@@ -61,6 +66,8 @@ Cache& Store::cache() { return *impl_->cache; }
 ExamRepo& Store::exams() { return *impl_->exams; }
 StudentRepo& Store::students() { return *impl_->students; }
 ViolationRepo& Store::violations() { return *impl_->violations; }
+QuestionBank& Store::questions() { return *impl_->questions; }
+PaperStore& Store::papers() { return *impl_->papers; }
 
 std::vector<BackendHealth> Store::health() {
   return {impl_->cache->health(), impl_->database->health()};

@@ -6,6 +6,8 @@
 #include "examstore/error.hpp"
 #include "examstore/exam_repo.hpp"
 #include "examstore/model.hpp"
+#include "examstore/paper_store.hpp"
+#include "examstore/question_bank.hpp"
 #include "examstore/store.hpp"
 #include "examstore/student_repo.hpp"
 #include "examstore/version.hpp"

@@ -23,6 +23,8 @@
 #include "examstore/cache.hpp"
 #include "examstore/config.hpp"
 #include "examstore/exam_repo.hpp"
+#include "examstore/paper_store.hpp"
+#include "examstore/question_bank.hpp"
 #include "examstore/student_repo.hpp"
 #include "examstore/violation_repo.hpp"
 #include "examstore/write_behind.hpp"
@@ -82,6 +84,10 @@ class Store {
   StudentRepo& students();
   /// Violations and the event log.
   ViolationRepo& violations();
+  /// The question bank.
+  QuestionBank& questions();
+  /// Papers (ordered question lists).
+  PaperStore& papers();
 
   // ---- the write-behind queue ----
   /// Waits until every write queued before the call is committed (or dead-lettered).

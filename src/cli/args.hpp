@@ -64,5 +64,7 @@ int cmd_health(const Args& args);
 int cmd_simulate(const Args& args);
 int cmd_drain(const Args& args);
 int cmd_deadletter(const Args& args);
+int cmd_questions(const Args& args);  // src/cli/cmd_questions.cpp
+int cmd_paper(const Args& args);      // src/cli/cmd_paper.cpp
 
 }  // namespace examstore::cli

@@ -19,6 +19,8 @@ int main(int argc, char** argv) {
     if (command == "simulate") return cmd_simulate(args);
     if (command == "drain") return cmd_drain(args);
     if (command == "deadletter") return cmd_deadletter(args);
+    if (command == "questions") return cmd_questions(args);
+    if (command == "paper") return cmd_paper(args);
     throw UsageError("unknown command '" + command + "'");
   } catch (const UsageError& e) {
     std::cerr << "examstore: " << e.what() << "\n\n" << kUsage;

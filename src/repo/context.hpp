@@ -16,6 +16,8 @@ namespace examstore {
 class ExamRepo;
 class StudentRepo;
 class ViolationRepo;
+class QuestionBank;
+class PaperStore;
 }  // namespace examstore
 
 namespace examstore::repo {
@@ -28,6 +30,7 @@ struct Context {
   CacheAside& cache_aside;
   SeatMaps& seats;
   const keys::KeySchema& keys;
+  db::PgPool* pool;  ///< the PostgreSQL pool, or nullptr on the in-memory database
 
   /// The durability actually used for `d`. On the in-memory database nothing survives the
   /// process, so without a journal kJournaled means kCached there (documented in
@@ -48,5 +51,9 @@ struct Context {
 std::unique_ptr<ExamRepo> make_exam_repo(Context& ctx);
 std::unique_ptr<StudentRepo> make_student_repo(Context& ctx);
 std::unique_ptr<ViolationRepo> make_violation_repo(Context& ctx);
+/// src/questions/question_bank.cpp: PostgreSQL or in-memory questions, chosen by ctx.pool.
+std::unique_ptr<QuestionBank> make_question_bank(Context& ctx);
+/// src/papers/paper_store.cpp: papers over ctx (Redis/memory hot tier, PostgreSQL/memory order).
+std::unique_ptr<PaperStore> make_paper_store(Context& ctx, QuestionBank& bank);
 
 }  // namespace examstore::repo
