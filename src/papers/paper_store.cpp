@@ -278,8 +278,8 @@ return 1
         std::vector<ScoredMember> members;
         FieldValues metas;
         for (std::size_t i = 1; i + 1 < a.size(); i += 2) {
-          members.push_back(
-              {a[i], static_cast<double>(static_cast<std::int64_t>(i + 1) / 2 * kGap)});
+          const auto rank = static_cast<std::int64_t>((i + 1) / 2);  // 1, 2, 3, ...
+          members.push_back({a[i], static_cast<double>(rank * kGap)});
           metas.emplace_back(a[i], a[i + 1]);
         }
         if (!members.empty()) {

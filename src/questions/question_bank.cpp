@@ -583,7 +583,7 @@ class QuestionBankImpl final : public QuestionBank {
     std::vector<CheckedDraft> drafts;
     drafts.reserve(records.size());
     for (auto& r : records) drafts.push_back(std::move(r.draft));
-    const std::vector<QuestionId> ids = store_->import(drafts, now());
+    std::vector<QuestionId> ids = store_->import(drafts, now());
     for (QuestionId id : ids) written(id, 1);
     return ids;
   }
