@@ -289,8 +289,8 @@ TEMPLATE_TEST_CASE("cache-aside: an absent entity is cached for negative_ttl", "
   CHECK(db.calls() == 2);
 }
 
-TEMPLATE_TEST_CASE("cache-aside: fills get a TTL between ttl and ttl * (1 + jitter)", "[cache_aside]",
-                   MemoryCache, RedisCache) {
+TEMPLATE_TEST_CASE("cache-aside: fills get a TTL between ttl and ttl * (1 + jitter)",
+                   "[cache_aside]", MemoryCache, RedisCache) {
   TestType env;
   // Slack for the time between the fill and the ttl() read (a generous upper bound).
   constexpr std::int64_t kSlackMs = 5000;
