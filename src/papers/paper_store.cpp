@@ -8,6 +8,7 @@
 // The version key also marks the paper as loaded: an empty paper has no zset, a missing paper
 // (evicted, flushed) has no version, and a read without one rebuilds from the database.
 #include "examstore/paper_store.hpp"
+#include "repo/lazy_subscription.hpp"
 
 #include <algorithm>
 #include <chrono>
@@ -351,11 +352,12 @@ SnapshotPtr make_snapshot(std::vector<PaperItem> items) {
 /// stored (the generation moved), so a stale read cannot outlive the message.
 class NearCache {
  public:
-  NearCache(Cache& cache, const std::string& channel, std::chrono::milliseconds ttl) : ttl_(ttl) {
-    subscription_ = cache.subscribe(
-        channel, [this](std::string_view, std::string_view paper) { drop(std::string(paper)); });
-  }
+  NearCache(Cache& cache, std::string channel, std::chrono::milliseconds ttl)
+      : ttl_(ttl),
+        edits_(cache, std::move(channel),
+               [this](std::string_view, std::string_view paper) { drop(std::string(paper)); }) {}
   SnapshotPtr get(const std::string& paper) {
+    if (!edits_.live()) return nullptr;
     std::lock_guard<std::mutex> l(mu_);
     const auto it = entries_.find(paper);
     if (it == entries_.end()) return nullptr;
@@ -370,6 +372,7 @@ class NearCache {
     return generation_;
   }
   void put(const std::string& paper, SnapshotPtr s, std::uint64_t seen_generation) {
+    if (!edits_.live()) return;
     std::lock_guard<std::mutex> l(mu_);
     if (seen_generation != generation_) return;
     entries_[paper] = Entry{std::move(s), std::chrono::steady_clock::now() + ttl_};
@@ -388,8 +391,8 @@ class NearCache {
   const std::chrono::milliseconds ttl_;
   std::mutex mu_;  // guards entries_ and generation_
   std::unordered_map<std::string, Entry> entries_;
-  std::uint64_t generation_ = 0;                // bumped by every drop
-  std::unique_ptr<Subscription> subscription_;  // last: unsubscribed first
+  std::uint64_t generation_ = 0;  // bumped by every drop
+  repo::LazySubscription edits_;  // last: unsubscribed first
 };
 
 // ---- the store ----

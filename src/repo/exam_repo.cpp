@@ -10,21 +10,22 @@
 #include "repo/codec.hpp"
 #include "repo/context.hpp"
 #include "repo/keys.hpp"
+#include "repo/lazy_subscription.hpp"
 
 namespace examstore::repo {
 namespace {
 
 class NearCache {
  public:
-  NearCache(Cache& cache, const std::string& channel, std::chrono::milliseconds ttl) : ttl_(ttl) {
-    if (ttl_.count() == 0) return;
-    subscription_ = cache.subscribe(channel, [this](std::string_view, std::string_view key) {
-      std::lock_guard<std::mutex> l(mu_);
-      entries_.erase(std::string(key));
-    });
-  }
+  NearCache(Cache& cache, std::string channel, std::chrono::milliseconds ttl)
+      : ttl_(ttl),
+        invalidations_(cache, std::move(channel), [this](std::string_view, std::string_view key) {
+          std::lock_guard<std::mutex> l(mu_);
+          entries_.erase(std::string(key));
+        }) {}
   bool enabled() const { return ttl_.count() > 0; }
   std::shared_ptr<const Exam> get(const std::string& key) {
+    if (!invalidations_.live()) return nullptr;
     std::lock_guard<std::mutex> l(mu_);
     auto it = entries_.find(key);
     if (it == entries_.end()) return nullptr;
@@ -35,6 +36,7 @@ class NearCache {
     return it->second.exam;
   }
   void put(const std::string& key, std::shared_ptr<const Exam> exam) {
+    if (!invalidations_.live()) return;
     std::lock_guard<std::mutex> l(mu_);
     entries_[key] = Entry{std::move(exam), std::chrono::steady_clock::now() + ttl_};
   }
@@ -51,7 +53,7 @@ class NearCache {
   const std::chrono::milliseconds ttl_;
   std::mutex mu_;  // guards entries_
   std::unordered_map<std::string, Entry> entries_;
-  std::unique_ptr<Subscription> subscription_;  // last: dropped first
+  LazySubscription invalidations_;  // last: dropped first
 };
 
 class ExamRepoImpl final : public ExamRepo {
