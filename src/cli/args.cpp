@@ -1,5 +1,7 @@
 #include "cli/args.hpp"
 
+#include "common/json.hpp"
+
 #include <charconv>
 #include <cstdio>
 #include <cstdlib>
@@ -124,37 +126,6 @@ int parse_count(std::string_view text, std::string_view what) {
   return n;
 }
 
-std::string json_string(std::string_view s) {
-  std::string out = "\"";
-  for (const char ch : s) {
-    const auto c = static_cast<unsigned char>(ch);
-    switch (c) {
-      case '"':
-        out += "\\\"";
-        break;
-      case '\\':
-        out += "\\\\";
-        break;
-      case '\n':
-        out += "\\n";
-        break;
-      case '\r':
-        out += "\\r";
-        break;
-      case '\t':
-        out += "\\t";
-        break;
-      default:
-        if (c < 0x20) {
-          char buf[8];
-          std::snprintf(buf, sizeof buf, "\\u%04x", c);
-          out += buf;
-        } else {
-          out += ch;
-        }
-    }
-  }
-  return out + "\"";
-}
+std::string json_string(std::string_view s) { return json::quote(s); }
 
 }  // namespace examstore::cli

@@ -23,6 +23,7 @@
 #include <pqxx/pqxx>
 
 #include "db/pg_pool.hpp"
+#include "db/sql_params.hpp"
 #include "db/store_checks.hpp"
 #include "db/stores.hpp"
 #include "examstore/error.hpp"
@@ -76,27 +77,7 @@ const std::string& dead_letter_columns() {
 
 // ---- parameters ----
 
-/// Parameters of a statement whose shape depends on the call (optional filters): add() returns
-/// the placeholder to splice into the SQL text.
-class Params {
- public:
-  std::string add(std::string value) {
-    values_.emplace_back(std::move(value));
-    return "$" + std::to_string(values_.size());
-  }
-  std::string add(std::string_view value) { return add(std::string(value)); }
-  std::string add(std::int64_t value) { return add(std::to_string(value)); }
-
-  pqxx::result exec(pqxx::transaction_base& tx, const std::string& sql) const {
-    std::vector<const char*> ptrs;
-    ptrs.reserve(values_.size());
-    for (const auto& v : values_) ptrs.push_back(v.c_str());
-    return tx.exec_params(sql, pqxx::prepare::make_dynamic_params(ptrs));
-  }
-
- private:
-  std::vector<std::string> values_;
-};
+using Params = db::SqlParams;
 
 /// A PostgreSQL array literal ("{...}") for one column of a batch. Text elements are always
 /// double-quoted with '"' and '\' escaped, so any text (commas, braces, quotes, the word NULL)

@@ -16,6 +16,7 @@
 
 #include "common/json.hpp"
 #include "db/pg_pool.hpp"
+#include "db/sql_params.hpp"
 #include "db/store_checks.hpp"
 #include "examstore/error.hpp"
 
@@ -244,24 +245,7 @@ Question read_question(const pqxx::row& r) {
   return q;
 }
 
-/// Parameters of a statement whose shape depends on the filter.
-class Params {
- public:
-  std::string add(std::string value) {
-    values_.emplace_back(std::move(value));
-    return "$" + std::to_string(values_.size());
-  }
-  std::string add(std::int64_t value) { return add(std::to_string(value)); }
-  pqxx::result exec(pqxx::transaction_base& tx, const std::string& sql) const {
-    std::vector<const char*> ptrs;
-    ptrs.reserve(values_.size());
-    for (const auto& v : values_) ptrs.push_back(v.c_str());
-    return tx.exec_params(sql, pqxx::prepare::make_dynamic_params(ptrs));
-  }
-
- private:
-  std::vector<std::string> values_;
-};
+using Params = db::SqlParams;
 
 /// A LIKE pattern matching the descendants of `path` ('_' is a wildcard of LIKE).
 std::string descendants_pattern(const std::string& path) {
