@@ -1,15 +1,18 @@
 #!/usr/bin/env bash
-# scripts/test.sh [--quick|--no-sanitizers] [--no-lint]: builds examstore and runs its test suite
-# against a throwaway Redis and PostgreSQL (scripts/servers.sh).
+# scripts/test.sh [--quick|--no-sanitizers] [--no-lint] [--no-consumer]: builds examstore and
+# runs its test suite against a throwaway Redis and PostgreSQL (scripts/servers.sh).
 #
 # Phases, each in a fresh build folder, Debug with warnings as errors:
-#   plain  build/test   every test
-#   lint   scripts/lint.sh (clang-format + clang-tidy)             skipped by --no-lint
-#   asan   build/asan   EXAMSTORE_SANITIZE=address (ASan + UBSan)  skipped by --quick
-#   tsan   build/tsan   EXAMSTORE_SANITIZE=thread, [concurrency]   skipped by --quick
+#   plain     build/test   every test
+#   consumer  scripts/consumer-test.sh: Release installs (static, shared) into a temporary
+#             prefix, tests/consumer built against them; one test per check  skipped by --quick
+#   lint      scripts/lint.sh (clang-format + clang-tidy)             skipped by --no-lint
+#   asan      build/asan   EXAMSTORE_SANITIZE=address (ASan + UBSan)  skipped by --quick
+#   tsan      build/tsan   EXAMSTORE_SANITIZE=thread, [concurrency]   skipped by --quick
 #
-#   --quick, --no-sanitizers   only the plain phase (and no lint)
+#   --quick, --no-sanitizers   only the plain phase (no consumer, no lint)
 #   --no-lint                  skip the lint phase
+#   --no-consumer              skip the consumer phase
 #
 # Environment: EXAMSTORE_JOBS (build and ctest parallelism, default 2); PG_FSYNC (default off
 # here: the test cluster is thrown away); the ports and folder of scripts/servers.sh;
@@ -25,15 +28,19 @@ cd "$ROOT"
 
 sanitizers=1
 lint=1
+consumer=1
 for arg in "$@"; do
   case "$arg" in
     --quick | --no-sanitizers) sanitizers=0 ;;
     --no-lint) lint=0 ;;
-    -h | --help) sed -n '2,22p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
-    *) echo "test.sh: unknown option '$arg' (use --quick, --no-sanitizers, --no-lint)" >&2; exit 2 ;;
+    --no-consumer) consumer=0 ;;
+    -h | --help) sed -n '2,23p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    *) echo "test.sh: unknown option '$arg' (use --quick, --no-sanitizers, --no-lint, --no-consumer)" >&2
+       exit 2 ;;
   esac
 done
-[ "$sanitizers" = 1 ] || lint=0   # the lint runs before the sanitizer phases only
+[ "$sanitizers" = 1 ] || lint=0       # the lint runs before the sanitizer phases only
+[ "$sanitizers" = 1 ] || consumer=0   # --quick: the plain phase alone
 
 JOBS=${EXAMSTORE_JOBS:-2}
 export PG_FSYNC=${PG_FSYNC:-off}
@@ -173,6 +180,40 @@ run_child scripts/deps.sh --servers
 echo "test.sh: dependencies present"
 
 run_phase plain build/test
+
+if [ "$consumer" = 1 ]; then
+  section "consumer: install into a temporary prefix, build tests/consumer against it"
+  step="consumer (scripts/consumer-test.sh)"
+  t0=$SECONDS
+  mkdir -p build
+  log=build/consumer-test.log
+  rm -f "$log"
+  rc=0
+  # Shown as it runs and kept in the log, whose closing line `N passed, M failed` counts one test
+  # per check (static-cmake, shared-cmake, pkg-config, packaging).
+  # shellcheck disable=SC2016  # $1 is expanded by the inner bash
+  run_child bash -o pipefail -c 'scripts/consumer-test.sh 2>&1 | tee "$1"' consumer-test "$log" ||
+    rc=$?
+  line=$(grep -E '^[0-9]+ passed, [0-9]+ failed$' "$log" | tail -n1 || true)
+  if [ -z "$line" ]; then
+    summaries+=("test.sh: consumer: scripts/consumer-test.sh reported no result (exit status $rc) after $((SECONDS - t0)) s")
+    echo "${summaries[-1]}"
+    exit 1
+  fi
+  read -r passed _ failed _ <<<"$line"
+  total_passed=$((total_passed + passed))
+  total_failed=$((total_failed + failed))
+  if [ "$rc" != 0 ] || [ "$failed" != 0 ]; then
+    summaries+=("test.sh: consumer: $failed of $((passed + failed)) checks FAILED in $((SECONDS - t0)) s (exit status $rc; log: $log)")
+    echo
+    for s in "${summaries[@]}"; do echo "$s"; done
+    echo "$total_passed passed, $total_failed failed"
+    final_printed=1
+    exit 1
+  fi
+  summaries+=("test.sh: consumer: $passed checks passed in $((SECONDS - t0)) s")
+  echo "${summaries[-1]}"
+fi
 
 if [ "$lint" = 1 ]; then
   section "lint: clang-format + clang-tidy"
