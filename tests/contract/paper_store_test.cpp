@@ -444,23 +444,8 @@ TEMPLATE_TEST_CASE("the near cache sees another store's edit within a bounded ti
 
 namespace {
 
-struct Run {
-  int exit_code;
-  std::string output;
-};
-
-Run run_cli(const std::string& args) {
-  const std::string cmd = std::string(EXAMSTORE_CLI_PATH) + " " + args + " 2>&1";
-  FILE* p = ::popen(cmd.c_str(), "r");
-  REQUIRE(p != nullptr);
-  std::string out;
-  std::array<char, 4096> buf{};
-  size_t n = 0;
-  while ((n = std::fread(buf.data(), 1, buf.size(), p)) > 0) out.append(buf.data(), n);
-  const int status = ::pclose(p);
-  REQUIRE(WIFEXITED(status));
-  return {WEXITSTATUS(status), out};
-}
+using Run = examstore::test::CommandResult;
+using examstore::test::run_cli;
 
 std::string write_file(const std::string& name, const std::string& text) {
   const auto path = std::filesystem::temp_directory_path() / examstore::test::unique_name(name);
@@ -486,17 +471,8 @@ TEST_CASE("paper CLI: apply and list on Redis and PostgreSQL", "[papers][cli]") 
       "--redis '" + examstore::test::redis_url() + "' --database '" + pair.database_url() + "'";
   const std::string prefix_env = "EXAMSTORE_KEY_PREFIX=" + pair.config().key_prefix + " ";
   const auto run = [&](const std::string& a) {
-    const std::string cmd =
-        prefix_env + std::string(EXAMSTORE_CLI_PATH) + " " + backends + " " + a + " 2>&1";
-    FILE* p = ::popen(cmd.c_str(), "r");
-    REQUIRE(p != nullptr);
-    std::string out;
-    std::array<char, 4096> buf{};
-    size_t n = 0;
-    while ((n = std::fread(buf.data(), 1, buf.size(), p)) > 0) out.append(buf.data(), n);
-    const int status = ::pclose(p);
-    REQUIRE(WIFEXITED(status));
-    return Run{WEXITSTATUS(status), out};
+    return examstore::test::run_command(prefix_env + std::string(EXAMSTORE_CLI_PATH) + " " +
+                                        backends + " " + a + " 2>&1");
   };
   const std::string key = "--paper tsinghua/cs/se/db101";
   const std::string good = write_file(

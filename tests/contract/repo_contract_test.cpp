@@ -105,25 +105,7 @@ struct Options {
   std::function<void(Config&)> tweak;
 };
 
-/// A fresh directory under the system temp dir, removed with everything in it.
-class TempDir {
- public:
-  TempDir() {
-    std::string tmpl = (fs::temp_directory_path() / "examstore-repo-XXXXXX").string();
-    if (::mkdtemp(tmpl.data()) == nullptr) throw std::runtime_error("mkdtemp failed");
-    path_ = tmpl;
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path_, ec);
-  }
-  TempDir(const TempDir&) = delete;
-  TempDir& operator=(const TempDir&) = delete;
-  const std::string& path() const { return path_; }
-
- private:
-  std::string path_;
-};
+using examstore::test::TempDir;
 
 /// One Store on one backend pair, with what the pair needs around it. Members are destroyed in
 /// reverse order: the Store first (it drains its queue), then the journal, then the database.

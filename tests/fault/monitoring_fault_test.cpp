@@ -58,25 +58,7 @@ using examstore::test::TempDatabase;
 using Clock = std::chrono::steady_clock;
 namespace fs = std::filesystem;
 
-/// A fresh directory under the system temp dir, removed with everything in it.
-class TempDir {
- public:
-  TempDir() {
-    std::string tmpl = (fs::temp_directory_path() / "examstore-fault-XXXXXX").string();
-    if (::mkdtemp(tmpl.data()) == nullptr) throw std::runtime_error("mkdtemp failed");
-    path_ = tmpl;
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path_, ec);
-  }
-  TempDir(const TempDir&) = delete;
-  TempDir& operator=(const TempDir&) = delete;
-  std::string journal() const { return path_ + "/journal"; }
-
- private:
-  std::string path_;
-};
+using examstore::test::TempDir;
 
 /// Every value of the first column of `sql` (one bigint per row), via string_agg.
 std::set<std::int64_t> id_set(const TempDatabase& db, const std::string& table) {

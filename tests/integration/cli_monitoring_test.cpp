@@ -43,24 +43,7 @@ using Clock = std::chrono::steady_clock;
 namespace fs = std::filesystem;
 namespace json = examstore::json;
 
-class TempDir {
- public:
-  TempDir() {
-    std::string tmpl = (fs::temp_directory_path() / "examstore-cli-XXXXXX").string();
-    if (::mkdtemp(tmpl.data()) == nullptr) throw std::runtime_error("mkdtemp failed");
-    path_ = tmpl;
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path_, ec);
-  }
-  TempDir(const TempDir&) = delete;
-  TempDir& operator=(const TempDir&) = delete;
-  std::string operator/(const std::string& name) const { return path_ + "/" + name; }
-
- private:
-  std::string path_;
-};
+using examstore::test::TempDir;
 
 std::string read_file(const std::string& path) {
   std::ifstream in(path);
@@ -77,20 +60,13 @@ struct Run {
 
 /// Runs the tool with `args` (shell words) in an environment with `prefix` as key prefix.
 Run run(const std::string& args, const std::string& prefix = "") {
-  const TempDir dir;
+  const TempDir dir("cli");
   const std::string err_file = dir / "stderr";
   const std::string env = "env -u EXAMSTORE_JOURNAL_DIR -u EXAMSTORE_KEY_PREFIX " +
                           (prefix.empty() ? std::string() : "EXAMSTORE_KEY_PREFIX=" + prefix + " ");
   const std::string cmd = env + EXAMSTORE_CLI_PATH + " " + args + " 2>" + err_file;
-  FILE* p = ::popen(cmd.c_str(), "r");
-  REQUIRE(p != nullptr);
-  std::string out;
-  std::array<char, 4096> buf{};
-  std::size_t n = 0;
-  while ((n = std::fread(buf.data(), 1, buf.size(), p)) > 0) out.append(buf.data(), n);
-  const int status = ::pclose(p);
-  REQUIRE(WIFEXITED(status));
-  return {WEXITSTATUS(status), out, read_file(err_file)};
+  const examstore::test::CommandResult r = examstore::test::run_command(cmd);
+  return {r.exit_code, r.output, read_file(err_file)};
 }
 
 std::int64_t int_at(const json::Value& v, const char* key) {

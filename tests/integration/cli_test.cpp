@@ -10,23 +10,8 @@
 
 namespace {
 
-struct Run {
-  int exit_code;
-  std::string output;  // stdout and stderr together
-};
-
-Run run(const std::string& args) {
-  const std::string cmd = std::string(EXAMSTORE_CLI_PATH) + " " + args + " 2>&1";
-  FILE* p = ::popen(cmd.c_str(), "r");
-  REQUIRE(p != nullptr);
-  std::string out;
-  std::array<char, 4096> buf{};
-  size_t n = 0;
-  while ((n = std::fread(buf.data(), 1, buf.size(), p)) > 0) out.append(buf.data(), n);
-  const int status = ::pclose(p);
-  REQUIRE(WIFEXITED(status));
-  return {WEXITSTATUS(status), out};
-}
+using Run = examstore::test::CommandResult;
+Run run(const std::string& args) { return examstore::test::run_cli(args); }
 
 }  // namespace
 

@@ -14,6 +14,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <array>
 #include <cerrno>
 #include <chrono>
 #include <cstdio>
@@ -313,6 +314,40 @@ int closed_port() {
   int fd = bind_any_port(port);
   ::close(fd);
   return port;
+}
+
+TempDir::TempDir(std::string_view tag) {
+  std::string tmpl =
+      (std::filesystem::temp_directory_path() / ("examstore-" + std::string(tag) + "-XXXXXX"))
+          .string();
+  if (::mkdtemp(tmpl.data()) == nullptr) FAIL("mkdtemp " << tmpl << ": " << std::strerror(errno));
+  path_ = tmpl;
+}
+
+TempDir::~TempDir() {
+  std::error_code ec;
+  std::filesystem::remove_all(path_, ec);
+}
+
+std::string TempDir::operator/(std::string_view name) const {
+  return path_ + "/" + std::string(name);
+}
+
+CommandResult run_command(const std::string& shell_command) {
+  FILE* p = ::popen(shell_command.c_str(), "r");
+  REQUIRE(p != nullptr);
+  std::string out;
+  std::array<char, 4096> buf{};
+  std::size_t n = 0;
+  while ((n = std::fread(buf.data(), 1, buf.size(), p)) > 0) out.append(buf.data(), n);
+  const int status = ::pclose(p);
+  INFO(shell_command);
+  REQUIRE(WIFEXITED(status));
+  return {WEXITSTATUS(status), out};
+}
+
+CommandResult run_cli(const std::string& args) {
+  return run_command(std::string(EXAMSTORE_CLI_PATH) + " " + args + " 2>&1");
 }
 
 }  // namespace examstore::test

@@ -78,4 +78,35 @@ class SilentServer {
 /// A loopback port on which nothing listens (connection refused).
 int closed_port();
 
+/// A fresh directory under the system temp dir ("examstore-<tag>-XXXXXX"), removed with
+/// everything in it on destruction.
+class TempDir {
+ public:
+  explicit TempDir(std::string_view tag = "test");
+  ~TempDir();
+  TempDir(const TempDir&) = delete;
+  TempDir& operator=(const TempDir&) = delete;
+  const std::string& path() const { return path_; }
+  /// path() + "/" + name.
+  std::string operator/(std::string_view name) const;
+  /// A journal directory inside it (not created: the store creates it).
+  std::string journal() const { return *this / "journal"; }
+
+ private:
+  std::string path_;
+};
+
+/// What a finished shell command printed and how it ended.
+struct CommandResult {
+  int exit_code = -1;
+  std::string output;  ///< everything it wrote to stdout (redirect stderr in the command)
+};
+
+/// Runs `shell_command` with /bin/sh, reads its stdout to the end and fails the current test
+/// unless it exited normally.
+CommandResult run_command(const std::string& shell_command);
+
+/// The examstore tool (EXAMSTORE_CLI_PATH) with `args` (shell words), stderr merged into stdout.
+CommandResult run_cli(const std::string& args);
+
 }  // namespace examstore::test
