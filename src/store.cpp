@@ -25,6 +25,7 @@ struct Store::Impl {
   std::unique_ptr<ViolationRepo> violations;
   std::unique_ptr<QuestionBank> questions;
   std::unique_ptr<PaperStore> papers;
+  std::unique_ptr<AttemptRepo> attempts;
 };
 
 std::unique_ptr<Store> Store::open(const Config& config) {
@@ -55,6 +56,7 @@ std::unique_ptr<Store> Store::open(const Config& config) {
   i.violations = repo::make_violation_repo(*i.context);
   i.questions = repo::make_question_bank(*i.context);
   i.papers = repo::make_paper_store(*i.context, *i.questions);
+  i.attempts = repo::make_attempt_repo(*i.context, *i.papers);
   return std::unique_ptr<Store>(new Store(std::move(impl)));
 }
 
@@ -68,6 +70,7 @@ StudentRepo& Store::students() { return *impl_->students; }
 ViolationRepo& Store::violations() { return *impl_->violations; }
 QuestionBank& Store::questions() { return *impl_->questions; }
 PaperStore& Store::papers() { return *impl_->papers; }
+AttemptRepo& Store::attempts() { return *impl_->attempts; }
 
 std::vector<BackendHealth> Store::health() {
   return {impl_->cache->health(), impl_->database->health()};

@@ -77,6 +77,15 @@ struct PresenceOptions {
   std::chrono::seconds offline_after{300};
 };
 
+/// Attempts and answers (see attempts.hpp).
+struct AttemptOptions {
+  /// How long after a student's deadline a submission (or an autosave) is still accepted, for
+  /// clocks and networks that lag. Default 60 s.
+  std::chrono::seconds submit_grace{60};
+  /// Largest answer autosave() accepts, in bytes of JSON. Default 65536.
+  std::size_t max_answer_bytes = 65536;
+};
+
 /// Which implementation serves a tier.
 enum class BackendKind { kMemory, kRedis, kPostgres };
 
@@ -105,6 +114,8 @@ struct Config {
   PresenceOptions presence;
   /// The write-behind queue (batching, bounds, retries, journal).
   WriteBehindOptions write_behind;
+  /// Attempts and answers.
+  AttemptOptions attempts;
   /// Prepended (with ':') to every Redis key and channel the repositories use, so several
   /// databases or deployments can share one Redis. Letters, digits, '_', '-', '.'; at most 32.
   /// Default "es". Keep it stable: changing it orphans the hot state of running exams.

@@ -1,6 +1,7 @@
 // examstore/examstore.hpp: the umbrella header. Include it to get the whole public API.
 #pragma once
 
+#include "examstore/attempts.hpp"
 #include "examstore/cache.hpp"
 #include "examstore/config.hpp"
 #include "examstore/error.hpp"

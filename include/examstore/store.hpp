@@ -20,6 +20,7 @@
 #include <string>
 #include <vector>
 
+#include "examstore/attempts.hpp"
 #include "examstore/cache.hpp"
 #include "examstore/config.hpp"
 #include "examstore/exam_repo.hpp"
@@ -86,8 +87,10 @@ class Store {
   ViolationRepo& violations();
   /// The question bank.
   QuestionBank& questions();
-  /// Papers (ordered question lists).
+  /// Papers (ordered question lists), their assembly and per-student variants.
   PaperStore& papers();
+  /// Attempts, autosaved answers and final submissions.
+  AttemptRepo& attempts();
 
   // ---- the write-behind queue ----
   /// Waits until every write queued before the call is committed (or dead-lettered).

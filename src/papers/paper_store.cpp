@@ -465,6 +465,17 @@ class PaperStoreImpl final : public PaperStore {
     for (const auto& p : papers) snapshot(p);
   }
 
+  // TODO(issue 4, assembly helper): replace these placeholders.
+  AssembledPaper assemble(const PaperKey&, const AssemblyRules&) override {
+    throw Error(ErrorCode::kInternal, "paper assemble", "not implemented yet");
+  }
+  PaperVariant variant(const PaperKey&, StudentId) override {
+    throw Error(ErrorCode::kInternal, "paper variant", "not implemented yet");
+  }
+  std::optional<VariantItem> variant_at(const PaperKey&, StudentId, int) override {
+    throw Error(ErrorCode::kInternal, "paper variant", "not implemented yet");
+  }
+
  private:
   struct Keys {
     std::vector<std::string> all;  // order, items, ver

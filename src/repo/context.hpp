@@ -18,6 +18,7 @@ class StudentRepo;
 class ViolationRepo;
 class QuestionBank;
 class PaperStore;
+class AttemptRepo;
 }  // namespace examstore
 
 namespace examstore::repo {
@@ -55,5 +56,7 @@ std::unique_ptr<ViolationRepo> make_violation_repo(Context& ctx);
 std::unique_ptr<QuestionBank> make_question_bank(Context& ctx);
 /// src/papers/paper_store.cpp: papers over ctx (Redis/memory hot tier, PostgreSQL/memory order).
 std::unique_ptr<PaperStore> make_paper_store(Context& ctx, QuestionBank& bank);
+/// src/attempts/attempt_repo.cpp: attempts and answers over ctx and the paper store.
+std::unique_ptr<AttemptRepo> make_attempt_repo(Context& ctx, PaperStore& papers);
 
 }  // namespace examstore::repo
