@@ -19,6 +19,7 @@
 #include <string>
 #include <string_view>
 
+#include "examstore/logging.hpp"
 #include "examstore/write_behind.hpp"
 
 namespace examstore {
@@ -123,6 +124,10 @@ struct Config {
   /// Apply pending schema migrations when the Store opens (before the write-behind journal is
   /// replayed into the database). Default false: migrate explicitly (examstore migrate up).
   bool migrate_on_open = false;
+  /// Receives the library's log messages (see logging.hpp). Empty (the default): silent.
+  LogSink log_sink;
+  /// Messages below this level are neither formatted nor sent. Default kInfo.
+  LogLevel log_level = LogLevel::kInfo;
 
   /// Sets the hot tier from "memory://" or a redis:// URL. Throws Error(kInvalidArgument)
   /// naming "redis_url" and the text when the URL is malformed.

@@ -6,6 +6,8 @@
 #include "examstore/config.hpp"
 #include "examstore/error.hpp"
 #include "examstore/exam_repo.hpp"
+#include "examstore/logging.hpp"
+#include "examstore/metrics.hpp"
 #include "examstore/model.hpp"
 #include "examstore/paper_store.hpp"
 #include "examstore/question_bank.hpp"

@@ -24,6 +24,7 @@
 #include "examstore/cache.hpp"
 #include "examstore/config.hpp"
 #include "examstore/exam_repo.hpp"
+#include "examstore/metrics.hpp"
 #include "examstore/paper_store.hpp"
 #include "examstore/question_bank.hpp"
 #include "examstore/student_repo.hpp"
@@ -105,6 +106,11 @@ class Store {
   void retry_dead_letter(std::int64_t id);
   /// Deletes a dead letter; false when there was none.
   bool drop_dead_letter(std::int64_t id);
+
+  /// The counters of the repositories, caches, pools and write-behind queue (see metrics.hpp).
+  /// Cheap (a few hundred relaxed loads and a short lock on each pool); never throws except
+  /// std::bad_alloc; contacts no server.
+  MetricsSnapshot metrics();
 
   /// One round trip to each backend (cache first, then database); never throws.
   std::vector<BackendHealth> health();

@@ -21,6 +21,10 @@ class PaperStore;
 class AttemptRepo;
 }  // namespace examstore
 
+namespace examstore::obs {
+struct Telemetry;
+}  // namespace examstore::obs
+
 namespace examstore::repo {
 
 struct Context {
@@ -32,6 +36,7 @@ struct Context {
   SeatMaps& seats;
   const keys::KeySchema& keys;
   db::PgPool* pool;  ///< the PostgreSQL pool, or nullptr on the in-memory database
+  obs::Telemetry* telemetry = nullptr;  ///< counters and logger; nullptr counts nothing
 
   /// The durability actually used for `d`. On the in-memory database nothing survives the
   /// process, so without a journal kJournaled means kCached there (documented in

@@ -19,6 +19,10 @@
 #include "examstore/cache.hpp"
 #include "examstore/config.hpp"
 
+namespace examstore::obs {
+struct PoolCounters;
+}  // namespace examstore::obs
+
 namespace examstore::redis {
 
 struct ReplyDeleter {
@@ -54,7 +58,12 @@ class Connection {
   /// Marks the connection unusable and throws the Error for the context's I/O failure.
   [[noreturn]] void fail_io(std::string_view operation, bool sent);
 
+  /// Counts commands, round-trip latencies and failures into `counters` from now on (nullptr:
+  /// nothing is counted).
+  void count_into(obs::PoolCounters* counters) { counters_ = counters; }
+
  private:
+  obs::PoolCounters* counters_ = nullptr;
   redisContext* ctx_ = nullptr;
   std::string endpoint_;
   bool broken_ = false;
