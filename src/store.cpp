@@ -54,10 +54,9 @@ std::unique_ptr<Store> Store::open(const Config& config) {
   i.cache_aside =
       std::make_unique<repo::CacheAside>(*i.cache, i.keys->invalidation_channel(), config.cache_ttl,
                                          config.cache_ttl_jitter, config.negative_ttl);
-  i.context = std::make_unique<repo::Context>(repo::Context{*i.cache, stores, *i.queue, i.config,
-                                                            *i.cache_aside, *i.seats, *i.keys,
-                                                            i.database->pg_pool(),
-                                                            i.telemetry.get()});
+  i.context = std::make_unique<repo::Context>(
+      repo::Context{*i.cache, stores, *i.queue, i.config, *i.cache_aside, *i.seats, *i.keys,
+                    i.database->pg_pool(), i.telemetry.get()});
   i.exams = repo::make_exam_repo(*i.context);
   i.students = repo::make_student_repo(*i.context);
   i.violations = repo::make_violation_repo(*i.context);
@@ -106,9 +105,8 @@ MetricsSnapshot Store::metrics() {
   c.invalidations_retried = s.invalidations_retried.load(std::memory_order_relaxed);
   c.cache_errors = s.cache_errors.load(std::memory_order_relaxed);
   const std::int64_t reads = c.hits + c.negative_hits + c.misses;
-  c.hit_rate = reads == 0 ? 0.0
-                          : static_cast<double>(c.hits + c.negative_hits) /
-                                static_cast<double>(reads);
+  c.hit_rate =
+      reads == 0 ? 0.0 : static_cast<double>(c.hits + c.negative_hits) / static_cast<double>(reads);
 
   const obs::Telemetry& t = *impl_->telemetry;
   m.paper_near_cache = t.paper_near_cache.snapshot();

@@ -86,7 +86,7 @@ class PostgresDatabase final : public Database {
 std::unique_ptr<Database> make_memory_database() { return std::make_unique<MemoryDatabase>(); }
 
 std::unique_ptr<Database> make_postgres_database(const PostgresOptions& options,
-                                                obs::Telemetry* telemetry) {
+                                                 obs::Telemetry* telemetry) {
   return std::make_unique<PostgresDatabase>(options, telemetry);
 }
 

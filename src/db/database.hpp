@@ -46,6 +46,6 @@ std::unique_ptr<Database> make_memory_database();
 /// PostgreSQL through a PgPool; connects lazily.
 /// Counts into and logs through `telemetry` when given (it must outlive the database).
 std::unique_ptr<Database> make_postgres_database(const PostgresOptions& options,
-                                                obs::Telemetry* telemetry = nullptr);
+                                                 obs::Telemetry* telemetry = nullptr);
 
 }  // namespace examstore::db

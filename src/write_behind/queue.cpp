@@ -240,8 +240,7 @@ void WriteBehindQueue::Impl::pump() {
   }
 }
 
-WriteBehindQueue::WriteBehindQueue(WriteBehindOptions options, Sink& sink,
-                                   const obs::Logger* log) {
+WriteBehindQueue::WriteBehindQueue(WriteBehindOptions options, Sink& sink, const obs::Logger* log) {
   check_options(options);
   auto impl = std::make_unique<Impl>(std::move(options), sink, log ? *log : obs::Logger::silent());
   if (!impl->options.journal_dir.empty()) {

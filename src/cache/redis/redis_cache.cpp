@@ -24,8 +24,7 @@ using std::chrono::milliseconds;
 class RedisCache final : public Cache {
  public:
   RedisCache(const RedisOptions& options, obs::Telemetry* telemetry)
-      : pool_(options, telemetry),
-        log_(telemetry ? telemetry->log : obs::Logger::silent()) {}
+      : pool_(options, telemetry), log_(telemetry ? telemetry->log : obs::Logger::silent()) {}
 
   std::optional<std::string> get(std::string_view key) override {
     return opt_string(call({"GET", key}, "redis GET"));
