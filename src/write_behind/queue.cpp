@@ -173,7 +173,7 @@ void WriteBehindQueue::Impl::report(const QueueCore::Action& action,
     log.log(LogLevel::kWarn, "write_behind", "storing a dead letter failed ({}); retrying",
             failure->what());
   } else {
-    log.log(LogLevel::kError, "write_behind", "dead-lettered a {} write: {}",
+    log.log(LogLevel::kError, "write_behind", "dead-lettered one {} write: {}",
             action.ops.front().kind_name(), action.error ? action.error->what() : "rejected");
   }
 }

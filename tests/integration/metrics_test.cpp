@@ -77,6 +77,7 @@ class Pair {
   Pair& operator=(const Pair&) = delete;
   Store& store() { return *store_; }
   bool postgres() const { return postgres_; }
+  examstore::test::TempDatabase& db() { return *db_; }
 
  private:
   bool postgres_;
@@ -244,4 +245,36 @@ TEST_CASE("a silent store calls no sink and writes nothing to stdout", "[metrics
   Pair p(false);  // no sink: nothing to observe but that it works and counts nothing dropped
   p.store().exams().create(new_exam());
   CHECK(p.store().metrics().log_sink_errors == 0);
+}
+
+TEST_CASE("a dead-lettered write and its failed batch reach the log and the counters",
+          "[metrics][logging][redis][postgres]") {
+  Captured log;
+  Pair p(true, log.sink());
+  const examstore::Exam exam = p.store().exams().create(new_exam());
+  examstore::NewStudent s;
+  s.external_no = examstore::test::unique_name("st");
+  s.name = "Ada";
+  const examstore::Student student = p.store().students().create(s);
+  p.store().students().enroll(exam.id, student.id);
+  examstore::NewEvent e;
+  e.exam_id = exam.id;
+  e.student_id = student.id;
+  e.kind = "blur";
+  e.occurred_at = std::chrono::system_clock::now();
+  p.store().violations().record_event(e, Durability::kCommitted);  // loads the seat map
+  // Deleted behind the seat map's back: the event is accepted, PostgreSQL rejects it for good.
+  p.db().query_value("DELETE FROM students WHERE id = " + std::to_string(student.id));
+  p.store().violations().record_event(e, Durability::kCached);
+  p.store().flush();
+  const MetricsSnapshot m = p.store().metrics();
+  CHECK(m.write_behind.dead_lettered == 1);
+  CHECK(m.write_behind.depth == 0);
+  CHECK(log.any("write_behind", "failed"));
+  CHECK(log.any("write_behind", "dead-lettered one event write"));
+  bool error_level = false;
+  for (const auto& line : log.lines()) {
+    if (line.component == "write_behind" && line.level == LogLevel::kError) error_level = true;
+  }
+  CHECK(error_level);
 }
