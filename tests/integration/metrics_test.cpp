@@ -278,3 +278,23 @@ TEST_CASE("a dead-lettered write and its failed batch reach the log and the coun
   }
   CHECK(error_level);
 }
+
+TEST_CASE("a redis restart is logged as a reconnect and counted as a new connection",
+          "[metrics][logging][redis]") {
+  examstore::test::RedisProcess redis;
+  Captured log;
+  Config c;
+  c.key_prefix = examstore::test::unique_name("mt");
+  c.with_redis_url(redis.url());
+  c.log_sink = log.sink();
+  c.log_level = LogLevel::kDebug;
+  auto store = Store::open(c);
+  store->cache().set("k", "v", 10s);
+  const std::int64_t connects = store->metrics().redis.connects;
+  redis.kill();
+  redis.start();
+  store->cache().set("k", "v", 10s);  // the idle connection is found closed and replaced
+  CHECK(store->metrics().redis.connects == connects + 1);
+  CHECK(log.any("redis", "closed an idle connection; reconnecting"));
+  CHECK(log.any("redis", "connected to 127.0.0.1:"));
+}

@@ -85,6 +85,7 @@ void Connection::fail_io(std::string_view operation, bool sent) {
       err == REDIS_ERR_IO && (saved_errno == EAGAIN || saved_errno == EWOULDBLOCK);
   if (timed_out) why = "no reply within the command timeout";
   if (err == REDIS_ERR_EOF) why = "the server closed the connection";
+  failure_ = std::string(operation) + ": " + why;
   throw Error(timed_out ? ErrorCode::kTimeout : ErrorCode::kUnavailable, std::string(operation),
               why, endpoint_, sent);
 }

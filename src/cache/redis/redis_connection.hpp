@@ -52,6 +52,8 @@ class Connection {
   /// False when the server has closed the socket or sent something unexpected; no round trip.
   bool looks_alive() const;
   bool broken() const { return broken_; }
+  /// Why the connection broke (empty while it is not broken).
+  const std::string& failure() const { return failure_; }
   redisContext* context() { return ctx_; }
   const std::string& endpoint() const { return endpoint_; }
 
@@ -67,6 +69,7 @@ class Connection {
   redisContext* ctx_ = nullptr;
   std::string endpoint_;
   bool broken_ = false;
+  std::string failure_;
 };
 
 /// Throws the examstore::Error for an error reply ("WRONGTYPE ...", "LOADING ...").

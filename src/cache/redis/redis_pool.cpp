@@ -71,7 +71,8 @@ void Pool::release(std::unique_ptr<Connection> conn) {
   std::lock_guard<std::mutex> l(mu_);
   if (conn->broken()) {
     --open_;
-    log_.log(LogLevel::kWarn, "redis", "dropped a broken connection to {}", endpoint_);
+    log_.log(LogLevel::kWarn, "redis", "dropped a broken connection to {} ({})", endpoint_,
+             conn->failure());
   } else {
     idle_.push_back(std::move(conn));
   }
