@@ -9,11 +9,13 @@
 #include <string>
 #include <vector>
 
+#include "db/pg_pool.hpp"
 #include "examstore/config.hpp"
 #include "examstore/error.hpp"
 #include "examstore/logging.hpp"
 #include "examstore/metrics.hpp"
 #include "examstore/store.hpp"
+#include "obs/telemetry.hpp"
 #include "support/test_env.hpp"
 
 namespace {
@@ -297,4 +299,27 @@ TEST_CASE("a redis restart is logged as a reconnect and counted as a new connect
   CHECK(store->metrics().redis.connects == connects + 1);
   CHECK(log.any("redis", "closed an idle connection; reconnecting"));
   CHECK(log.any("redis", "connected to 127.0.0.1:"));
+}
+
+TEST_CASE("a retried postgresql transaction is logged with its reason and counted",
+          "[metrics][logging][postgres]") {
+  examstore::test::TempDatabase db;
+  Captured log;
+  Config c;
+  c.log_sink = log.sink();
+  examstore::obs::Telemetry telemetry(c);
+  examstore::db::PgPool pool(examstore::parse_postgres_url(db.url()), &telemetry);
+  int runs = 0;
+  pool.transact("self-terminating", [&](pqxx::work& tx) {
+    if (++runs == 1) tx.exec("SELECT pg_terminate_backend(pg_backend_pid())");
+  });
+  CHECK(runs == 2);
+  const examstore::PoolMetrics m = telemetry.postgres.snapshot();
+  CHECK(m.commands == 2);
+  CHECK(m.errors == 1);
+  CHECK(m.latency.count == 2);
+  CHECK(m.connects == 2);
+  CHECK(pool.stats().retries == 1);
+  CHECK(log.any("postgres", "self-terminating on "));
+  CHECK(log.any("postgres", "attempt 1 of 3 failed ("));
 }
