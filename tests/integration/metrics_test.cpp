@@ -3,7 +3,10 @@
 // test Redis and a fresh, migrated TempDatabase with a key_prefix of its own).
 #include <catch2/catch.hpp>
 
+#include <unistd.h>
+
 #include <chrono>
+#include <cstdio>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -243,10 +246,36 @@ TEST_CASE("a throwing log sink never fails an operation and is counted",
   CHECK(p.store().metrics().log_sink_errors >= 1);  // at least "migrations applied"
 }
 
-TEST_CASE("a silent store calls no sink and writes nothing to stdout", "[metrics][logging]") {
-  Pair p(false);  // no sink: nothing to observe but that it works and counts nothing dropped
-  p.store().exams().create(new_exam());
-  CHECK(p.store().metrics().log_sink_errors == 0);
+TEST_CASE("a store without a sink writes nothing to stdout or stderr even when redis is down",
+          "[metrics][logging]") {
+  std::fflush(stdout);
+  std::fflush(stderr);
+  std::FILE* capture = std::tmpfile();
+  REQUIRE(capture != nullptr);
+  const int saved_out = ::dup(1);
+  const int saved_err = ::dup(2);
+  ::dup2(::fileno(capture), 1);
+  ::dup2(::fileno(capture), 2);
+  std::int64_t cache_errors = 0;
+  {
+    Config c;  // no sink; the library has things to report (connect failures)
+    c.key_prefix = examstore::test::unique_name("mt");
+    c.with_redis_url("redis://127.0.0.1:" + std::to_string(examstore::test::closed_port()));
+    auto store = Store::open(c);
+    const examstore::Exam exam = store->exams().create(new_exam());
+    (void)store->exams().get(exam.id);
+    cache_errors = store->metrics().cache_aside.cache_errors;
+  }
+  std::fflush(stdout);
+  std::fflush(stderr);
+  ::dup2(saved_out, 1);
+  ::dup2(saved_err, 2);
+  ::close(saved_out);
+  ::close(saved_err);
+  const long written = std::ftell(capture);
+  std::fclose(capture);
+  CHECK(cache_errors >= 1);
+  CHECK(written == 0);
 }
 
 TEST_CASE("a dead-lettered write and its failed batch reach the log and the counters",
