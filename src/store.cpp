@@ -3,15 +3,19 @@
 #include "cache/redis/redis_cache.hpp"
 #include "common/config_check.hpp"
 #include "db/database.hpp"
+#include "db/pg_pool.hpp"
+#include "obs/telemetry.hpp"
 #include "repo/context.hpp"
 #include "write_behind/queue.hpp"
 
 namespace examstore {
 
 // Members are destroyed in reverse order: the repositories first, then the queue (which drains
-// into the stores), then the stores, the database and the cache they use.
+// into the stores), then the stores, the database and the cache they use; the telemetry they
+// all count into goes last.
 struct Store::Impl {
   Config config;
+  std::unique_ptr<obs::Telemetry> telemetry;
   std::unique_ptr<Cache> cache;
   std::unique_ptr<db::Database> database;
   std::unique_ptr<wb::Sink> sink;
@@ -25,6 +29,7 @@ struct Store::Impl {
   std::unique_ptr<ViolationRepo> violations;
   std::unique_ptr<QuestionBank> questions;
   std::unique_ptr<PaperStore> papers;
+  std::unique_ptr<AttemptRepo> attempts;
 };
 
 std::unique_ptr<Store> Store::open(const Config& config) {
@@ -32,29 +37,32 @@ std::unique_ptr<Store> Store::open(const Config& config) {
   auto impl = std::make_unique<Impl>();
   Impl& i = *impl;
   i.config = config;
-  i.cache = config.cache_backend == BackendKind::kRedis ? redis::make_redis_cache(config.redis)
-                                                        : make_memory_cache();
+  i.telemetry = std::make_unique<obs::Telemetry>(config);
+  i.cache = config.cache_backend == BackendKind::kRedis
+                ? redis::make_redis_cache(config.redis, i.telemetry.get())
+                : make_memory_cache();
   i.database = config.database_backend == BackendKind::kPostgres
-                   ? db::make_postgres_database(config.postgres)
+                   ? db::make_postgres_database(config.postgres, i.telemetry.get())
                    : db::make_memory_database();
   if (config.migrate_on_open) i.database->migrate_up(std::nullopt);
   db::Stores& stores = i.database->stores();
   i.sink = wb::make_store_sink(stores);
-  i.queue = std::make_unique<wb::WriteBehindQueue>(config.write_behind, *i.sink);
+  i.queue = std::make_unique<wb::WriteBehindQueue>(config.write_behind, *i.sink, &i.telemetry->log);
   i.seats = std::make_unique<repo::SeatMaps>(*stores.students);
   i.keys =
       std::make_unique<keys::KeySchema>(config.key_prefix.empty() ? "" : config.key_prefix + ":");
   i.cache_aside =
       std::make_unique<repo::CacheAside>(*i.cache, i.keys->invalidation_channel(), config.cache_ttl,
                                          config.cache_ttl_jitter, config.negative_ttl);
-  i.context = std::make_unique<repo::Context>(repo::Context{*i.cache, stores, *i.queue, i.config,
-                                                            *i.cache_aside, *i.seats, *i.keys,
-                                                            i.database->pg_pool()});
+  i.context = std::make_unique<repo::Context>(
+      repo::Context{*i.cache, stores, *i.queue, i.config, *i.cache_aside, *i.seats, *i.keys,
+                    i.database->pg_pool(), i.telemetry.get()});
   i.exams = repo::make_exam_repo(*i.context);
   i.students = repo::make_student_repo(*i.context);
   i.violations = repo::make_violation_repo(*i.context);
   i.questions = repo::make_question_bank(*i.context);
   i.papers = repo::make_paper_store(*i.context, *i.questions);
+  i.attempts = repo::make_attempt_repo(*i.context, *i.papers);
   return std::unique_ptr<Store>(new Store(std::move(impl)));
 }
 
@@ -68,6 +76,7 @@ StudentRepo& Store::students() { return *impl_->students; }
 ViolationRepo& Store::violations() { return *impl_->violations; }
 QuestionBank& Store::questions() { return *impl_->questions; }
 PaperStore& Store::papers() { return *impl_->papers; }
+AttemptRepo& Store::attempts() { return *impl_->attempts; }
 
 std::vector<BackendHealth> Store::health() {
   return {impl_->cache->health(), impl_->database->health()};
@@ -81,6 +90,44 @@ std::vector<int> Store::migrate_down(int steps) { return impl_->database->migrat
 
 void Store::flush(std::chrono::milliseconds timeout) { impl_->queue->flush(timeout); }
 WriteBehindMetrics Store::write_behind_metrics() { return impl_->queue->metrics(); }
+
+MetricsSnapshot Store::metrics() {
+  MetricsSnapshot m;
+  const repo::CacheAsideStats& s = impl_->cache_aside->stats();
+  CacheAsideMetrics& c = m.cache_aside;
+  c.hits = s.hits.load(std::memory_order_relaxed);
+  c.negative_hits = s.negative_hits.load(std::memory_order_relaxed);
+  c.misses = s.misses.load(std::memory_order_relaxed);
+  c.loads = s.loads.load(std::memory_order_relaxed);
+  c.load_errors = s.load_errors.load(std::memory_order_relaxed);
+  c.fills_refused = s.fills_refused.load(std::memory_order_relaxed);
+  c.invalidations = s.invalidations.load(std::memory_order_relaxed);
+  c.invalidations_retried = s.invalidations_retried.load(std::memory_order_relaxed);
+  c.cache_errors = s.cache_errors.load(std::memory_order_relaxed);
+  const std::int64_t reads = c.hits + c.negative_hits + c.misses;
+  c.hit_rate =
+      reads == 0 ? 0.0 : static_cast<double>(c.hits + c.negative_hits) / static_cast<double>(reads);
+
+  const obs::Telemetry& t = *impl_->telemetry;
+  m.paper_near_cache = t.paper_near_cache.snapshot();
+  m.exam_near_cache = t.exam_near_cache.snapshot();
+  if (impl_->config.cache_backend == BackendKind::kRedis) {
+    m.redis = t.redis.snapshot();
+    m.redis.enabled = true;
+    m.redis.endpoint = impl_->config.redis.redacted();
+    m.redis.max_size = impl_->config.redis.pool_size;
+  }
+  if (db::PgPool* pool = impl_->database->pg_pool()) {
+    m.postgres = t.postgres.snapshot();
+    m.postgres.enabled = true;
+    m.postgres.endpoint = pool->endpoint();
+    m.postgres.max_size = pool->options().pool_size;
+    m.postgres.retries = pool->stats().retries;
+  }
+  m.write_behind = impl_->queue->metrics();
+  m.log_sink_errors = t.log.sink_errors();
+  return m;
+}
 
 std::vector<DeadLetterInfo> Store::dead_letters(int limit) {
   std::vector<DeadLetterInfo> out;

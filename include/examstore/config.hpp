@@ -19,6 +19,7 @@
 #include <string>
 #include <string_view>
 
+#include "examstore/logging.hpp"
 #include "examstore/write_behind.hpp"
 
 namespace examstore {
@@ -77,6 +78,15 @@ struct PresenceOptions {
   std::chrono::seconds offline_after{300};
 };
 
+/// Attempts and answers (see attempts.hpp).
+struct AttemptOptions {
+  /// How long after a student's deadline a submission (or an autosave) is still accepted, for
+  /// clocks and networks that lag. Default 60 s.
+  std::chrono::seconds submit_grace{60};
+  /// Largest answer autosave() accepts, in bytes of JSON. Default 65536.
+  std::size_t max_answer_bytes = 65536;
+};
+
 /// Which implementation serves a tier.
 enum class BackendKind { kMemory, kRedis, kPostgres };
 
@@ -105,6 +115,8 @@ struct Config {
   PresenceOptions presence;
   /// The write-behind queue (batching, bounds, retries, journal).
   WriteBehindOptions write_behind;
+  /// Attempts and answers.
+  AttemptOptions attempts;
   /// Prepended (with ':') to every Redis key and channel the repositories use, so several
   /// databases or deployments can share one Redis. Letters, digits, '_', '-', '.'; at most 32.
   /// Default "es". Keep it stable: changing it orphans the hot state of running exams.
@@ -112,6 +124,10 @@ struct Config {
   /// Apply pending schema migrations when the Store opens (before the write-behind journal is
   /// replayed into the database). Default false: migrate explicitly (examstore migrate up).
   bool migrate_on_open = false;
+  /// Receives the library's log messages (see logging.hpp). Empty (the default): silent.
+  LogSink log_sink;
+  /// Messages below this level are neither formatted nor sent. Default kInfo.
+  LogLevel log_level = LogLevel::kInfo;
 
   /// Sets the hot tier from "memory://" or a redis:// URL. Throws Error(kInvalidArgument)
   /// naming "redis_url" and the text when the URL is malformed.

@@ -57,6 +57,64 @@ struct PaperOp {
   QuestionId question_id = 0;  ///< append/insert/replace
 };
 
+/// Rules for PaperStore::assemble. Only current versions of questions are drawn.
+struct AssemblyRules {
+  /// Draw only questions of this subject (all subjects when unset).
+  std::optional<std::string> subject;
+  /// How many questions of each type; the paper's size is the sum (>= 1). Required.
+  std::map<QuestionType, int> count_by_type;
+  /// Optional: exactly this many questions of each difficulty (1..5); must sum to the size.
+  std::map<int, int> count_by_difficulty;
+  /// Optional (instead of count_by_difficulty): the paper's mean difficulty must lie within
+  /// mean_tolerance of this.
+  std::optional<double> target_mean_difficulty;
+  double mean_tolerance = 0.25;
+  /// Every one of these knowledge-point paths must be covered by at least one question (a
+  /// question of a descendant point covers it).
+  std::vector<std::string> cover_knowledge_points;
+  /// Questions never drawn (for example AttemptRepo::questions_used_in_recent_exams(3)).
+  std::vector<QuestionId> exclude;
+  /// The same rules, bank and seed give the same paper.
+  std::uint64_t seed = 0;
+};
+
+/// The outcome of PaperStore::assemble.
+struct AssembledPaper {
+  PaperKey key;
+  /// The paper's unique id (never reused), as stored in the database.
+  std::int64_t paper_id = 0;
+  std::vector<PaperItem> items;
+  double mean_difficulty = 0;
+  double total_score = 0;
+};
+
+/// One position of a student's variant of a paper.
+struct VariantItem {
+  /// Where the student sees it (0-based).
+  int position = 0;
+  /// Where it is in the paper.
+  int paper_position = 0;
+  PaperItem item;
+  /// option_order[k] is the index, in the question's own options, of the option shown k-th
+  /// (letters: shown "A" + k is original "A" + option_order[k]). Empty for types whose options
+  /// are not shuffled (true/false, fill, essay).
+  std::vector<int> option_order;
+};
+
+/// A student's variant of a paper: a deterministic shuffle of question order and option order
+/// for (paper, student), computed on each read (never stored per student). Adding or removing a
+/// question keeps the relative order of the others.
+struct PaperVariant {
+  PaperKey paper;
+  StudentId student_id = 0;
+  std::vector<VariantItem> items;
+};
+
+/// Translates an answer given against the shown option letters ("B", or ["A","C"]) into the
+/// question's own letters, for comparison with the answer key. Answers of types without
+/// shuffled options are returned unchanged. kInvalidArgument for a letter out of range.
+std::string to_original_answer(const VariantItem& item, std::string_view shown_answer_json);
+
 class PaperStore {
  public:
   virtual ~PaperStore() = default;
@@ -74,6 +132,19 @@ class PaperStore {
   virtual std::map<QuestionType, std::int64_t> count_by_type(const PaperKey& paper) = 0;
   /// Loads the given papers into the hot tier (and this process's near cache) before an exam.
   virtual void warm_up(const std::vector<PaperKey>& papers) = 0;
+
+  // ---- assembly and variants ----
+  /// Draws a paper from the bank by the rules (deterministic for a seed) and stores it at `key`
+  /// like any paper. kConflict when `key` already holds a non-empty paper; kInvalidArgument
+  /// naming the rule when the rules are inconsistent, or, when the bank cannot satisfy them,
+  /// naming the rule that fell short and by how much ("count_by_type[single]: 10 wanted, 4
+  /// eligible: short by 6").
+  virtual AssembledPaper assemble(const PaperKey& key, const AssemblyRules& rules) = 0;
+  /// The student's variant of the paper (empty items when the paper does not exist).
+  virtual PaperVariant variant(const PaperKey& paper, StudentId student) = 0;
+  /// The item the student sees at `position`, or nullopt. Served from the near cache.
+  virtual std::optional<VariantItem> variant_at(const PaperKey& paper, StudentId student,
+                                                int position) = 0;
 };
 
 }  // namespace examstore

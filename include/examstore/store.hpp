@@ -20,9 +20,11 @@
 #include <string>
 #include <vector>
 
+#include "examstore/attempts.hpp"
 #include "examstore/cache.hpp"
 #include "examstore/config.hpp"
 #include "examstore/exam_repo.hpp"
+#include "examstore/metrics.hpp"
 #include "examstore/paper_store.hpp"
 #include "examstore/question_bank.hpp"
 #include "examstore/student_repo.hpp"
@@ -86,8 +88,10 @@ class Store {
   ViolationRepo& violations();
   /// The question bank.
   QuestionBank& questions();
-  /// Papers (ordered question lists).
+  /// Papers (ordered question lists), their assembly and per-student variants.
   PaperStore& papers();
+  /// Attempts, autosaved answers and final submissions.
+  AttemptRepo& attempts();
 
   // ---- the write-behind queue ----
   /// Waits until every write queued before the call is committed (or dead-lettered).
@@ -102,6 +106,11 @@ class Store {
   void retry_dead_letter(std::int64_t id);
   /// Deletes a dead letter; false when there was none.
   bool drop_dead_letter(std::int64_t id);
+
+  /// The counters of the repositories, caches, pools and write-behind queue (see metrics.hpp).
+  /// Cheap (a few hundred relaxed loads and a short lock on each pool); never throws except
+  /// std::bad_alloc; contacts no server.
+  MetricsSnapshot metrics();
 
   /// One round trip to each backend (cache first, then database); never throws.
   std::vector<BackendHealth> health();

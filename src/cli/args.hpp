@@ -66,5 +66,6 @@ int cmd_drain(const Args& args);
 int cmd_deadletter(const Args& args);
 int cmd_questions(const Args& args);  // src/cli/cmd_questions.cpp
 int cmd_paper(const Args& args);      // src/cli/cmd_paper.cpp
+int cmd_stats(const Args& args);      // src/cli/cmd_stats.cpp
 
 }  // namespace examstore::cli

@@ -15,6 +15,7 @@
 #include <thread>
 
 #include "cli/args.hpp"
+#include "examstore/metrics.hpp"
 #include "examstore/store.hpp"
 
 namespace examstore::cli {
@@ -40,7 +41,8 @@ long peak_rss_kib() {
 int cmd_simulate(const Args& args) {
   const auto opt = command_options(args, 1,
                                    {"--students", "--duration", "--heartbeat-interval",
-                                    "--violation-rate", "--ack-log", "--durability", "--seed"});
+                                    "--violation-rate", "--ack-log", "--durability", "--seed"},
+                                   {"--stats-json"});
   for (const char* required :
        {"--students", "--duration", "--heartbeat-interval", "--violation-rate"}) {
     if (opt.count(required) == 0) throw UsageError(std::string("simulate needs ") + required);
@@ -224,6 +226,8 @@ int cmd_simulate(const Args& args) {
               << ", dead-lettered " << m.dead_lettered << ", coalesced " << m.coalesced << "\n"
               << "  peak memory           " << peak_rss_kib() / 1024 << " MiB\n";
   }
+  // The full metrics snapshot as one more line of JSON, after the report.
+  if (opt.count("--stats-json") != 0) std::cout << to_json(store->metrics()) << "\n";
   return summary.total == violations && m.dead_lettered == 0 ? kExitOk : kExitFailed;
 }
 

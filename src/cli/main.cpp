@@ -16,6 +16,7 @@ int main(int argc, char** argv) {
     }
     if (command == "migrate") return cmd_migrate(args);
     if (command == "health") return cmd_health(args);
+    if (command == "stats") return cmd_stats(args);
     if (command == "simulate") return cmd_simulate(args);
     if (command == "drain") return cmd_drain(args);
     if (command == "deadletter") return cmd_deadletter(args);

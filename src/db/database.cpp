@@ -3,6 +3,8 @@
 #include <chrono>
 
 #include "db/migrator.hpp"
+
+#include <fmt/ranges.h>
 #include "db/pg_pool.hpp"
 
 namespace examstore::db {
@@ -26,7 +28,8 @@ class MemoryDatabase final : public Database {
 
 class PostgresDatabase final : public Database {
  public:
-  explicit PostgresDatabase(const PostgresOptions& options) : pool_(options) {}
+  PostgresDatabase(const PostgresOptions& options, obs::Telemetry* telemetry)
+      : pool_(options, telemetry) {}
 
   BackendHealth health() override {
     BackendHealth h;
@@ -54,9 +57,21 @@ class PostgresDatabase final : public Database {
 
   std::vector<MigrationInfo> migration_status() override { return migrator().status(); }
   std::vector<int> migrate_up(std::optional<int> max_steps) override {
-    return migrator().up(max_steps);
+    std::vector<int> applied = migrator().up(max_steps);
+    if (!applied.empty()) {
+      pool_.log().log(LogLevel::kInfo, "migrations", "applied migration(s) {} on {}",
+                      fmt::join(applied, ", "), pool_.endpoint());
+    }
+    return applied;
   }
-  std::vector<int> migrate_down(int steps) override { return migrator().down(steps); }
+  std::vector<int> migrate_down(int steps) override {
+    std::vector<int> reverted = migrator().down(steps);
+    if (!reverted.empty()) {
+      pool_.log().log(LogLevel::kWarn, "migrations", "reverted migration(s) {} on {}",
+                      fmt::join(reverted, ", "), pool_.endpoint());
+    }
+    return reverted;
+  }
   PgPool* pg_pool() override { return &pool_; }
   Stores& stores() override { return stores_; }
 
@@ -70,8 +85,9 @@ class PostgresDatabase final : public Database {
 
 std::unique_ptr<Database> make_memory_database() { return std::make_unique<MemoryDatabase>(); }
 
-std::unique_ptr<Database> make_postgres_database(const PostgresOptions& options) {
-  return std::make_unique<PostgresDatabase>(options);
+std::unique_ptr<Database> make_postgres_database(const PostgresOptions& options,
+                                                 obs::Telemetry* telemetry) {
+  return std::make_unique<PostgresDatabase>(options, telemetry);
 }
 
 }  // namespace examstore::db

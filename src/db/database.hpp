@@ -15,6 +15,10 @@
 #include "examstore/config.hpp"
 #include "examstore/store.hpp"
 
+namespace examstore::obs {
+struct Telemetry;
+}  // namespace examstore::obs
+
 namespace examstore::db {
 
 class PgPool;
@@ -40,6 +44,8 @@ class Database {
 /// The embedded database: keeps everything in process memory; needs no migrations.
 std::unique_ptr<Database> make_memory_database();
 /// PostgreSQL through a PgPool; connects lazily.
-std::unique_ptr<Database> make_postgres_database(const PostgresOptions& options);
+/// Counts into and logs through `telemetry` when given (it must outlive the database).
+std::unique_ptr<Database> make_postgres_database(const PostgresOptions& options,
+                                                 obs::Telemetry* telemetry = nullptr);
 
 }  // namespace examstore::db

@@ -101,10 +101,12 @@ PgPool::Lease::~Lease() {
 }
 pqxx::connection& PgPool::Lease::conn() { return conn_->conn; }
 
-PgPool::PgPool(PostgresOptions options)
+PgPool::PgPool(PostgresOptions options, obs::Telemetry* telemetry)
     : options_(std::move(options)),
       endpoint_(options_.redacted()),
-      conninfo_(with_connect_timeout(options_)) {}
+      conninfo_(with_connect_timeout(options_)),
+      counters_(telemetry ? &telemetry->postgres : nullptr),
+      log_(telemetry ? telemetry->log : obs::Logger::silent()) {}
 
 PgPool::~PgPool() = default;
 
@@ -115,25 +117,38 @@ std::unique_ptr<PooledConnection> PgPool::connect() {
       pqxx::nontransaction nt(c->conn);
       nt.exec("SET statement_timeout = " + std::to_string(options_.statement_timeout.count()));
     }
+    count(&obs::PoolCounters::connects);
+    log_.log(LogLevel::kDebug, "postgres", "connected to {}", endpoint_);
     return c;
   } catch (...) {
-    rethrow_as_error("postgres connect", endpoint_);
+    count(&obs::PoolCounters::errors);
+    try {
+      rethrow_as_error("postgres connect", endpoint_);
+    } catch (const Error& e) {
+      log_.log(LogLevel::kWarn, "postgres", "cannot connect to {}: {}", endpoint_, e.message());
+      throw;
+    }
   }
 }
 
 PgPool::Lease PgPool::acquire() {
   std::unique_lock<std::mutex> l(mu_);
   const auto deadline = std::chrono::steady_clock::now() + options_.pool_wait_timeout;
+  bool waited = false;
   for (;;) {
     while (!idle_.empty()) {
       std::unique_ptr<PooledConnection> c = std::move(idle_.back());
       idle_.pop_back();
-      if (c->conn.is_open()) return Lease(this, std::move(c));
+      if (c->conn.is_open()) {
+        publish_locked();
+        return Lease(this, std::move(c));
+      }
       --open_;
       ++discarded_;
     }
     if (open_ < options_.pool_size) {
       ++open_;
+      publish_locked();
       l.unlock();
       try {
         auto c = connect();
@@ -143,12 +158,16 @@ PgPool::Lease PgPool::acquire() {
       } catch (...) {
         if (!l.owns_lock()) l.lock();
         --open_;
+        publish_locked();
         freed_.notify_one();
         throw;
       }
     }
+    if (!waited) count(&obs::PoolCounters::waits);
+    waited = true;
     if (freed_.wait_until(l, deadline) == std::cv_status::timeout && idle_.empty() &&
         open_ >= options_.pool_size) {
+      count(&obs::PoolCounters::wait_timeouts);
       throw Error(ErrorCode::kResourceExhausted, "postgres pool",
                   "no free connection within " +
                       std::to_string(options_.pool_wait_timeout.count()) + " ms (pool_size " +
@@ -167,6 +186,7 @@ void PgPool::release(std::unique_ptr<PooledConnection> conn, bool discard) {
   } else {
     idle_.push_back(std::move(conn));
   }
+  publish_locked();
   freed_.notify_one();
 }
 
@@ -181,15 +201,24 @@ void PgPool::transact_impl(const std::string& operation, const Body& body) {
     std::exception_ptr failure;  // a failure that is safe to retry
     {
       Lease lease = acquire();
+      count(&obs::PoolCounters::commands);
+      obs::Timer timer(counters_);
       try {
         Tx tx(lease.conn());
         body(tx);
         tx.commit();
+        timer.done();
         return;
       } catch (const Error&) {
+        count(&obs::PoolCounters::errors);
         throw;
       } catch (const pqxx::in_doubt_error&) {
         lease.discard();
+        count(&obs::PoolCounters::errors);
+        log_.log(LogLevel::kError, "postgres",
+                 "{}: connection to {} lost during COMMIT; the outcome is unknown and is not "
+                 "retried",
+                 operation, endpoint_);
         rethrow_as_error(operation, endpoint_);  // never retried: the outcome is unknown
       } catch (const pqxx::broken_connection&) {
         lease.discard();
@@ -197,13 +226,20 @@ void PgPool::transact_impl(const std::string& operation, const Body& body) {
       } catch (const pqxx::transaction_rollback&) {  // serialization failure, deadlock
         failure = std::current_exception();
       } catch (const pqxx::sql_error& e) {
-        if (!retryable_sqlstate(e.sqlstate())) rethrow_as_error(operation, endpoint_);
+        if (!retryable_sqlstate(e.sqlstate())) {
+          count(&obs::PoolCounters::errors);
+          rethrow_as_error(operation, endpoint_);
+        }
         lease.discard();  // 08xxx / 57P01: the session is gone or going
         failure = std::current_exception();
       } catch (const pqxx::pqxx_exception&) {
+        count(&obs::PoolCounters::errors);
         rethrow_as_error(operation, endpoint_);
       }
       // Any other exception is the caller's own: it propagates unchanged (the tx rolled back).
+      // Here the attempt failed in a way that is safe to retry.
+      count(&obs::PoolCounters::errors);
+      timer.done();
     }
     if (attempt >= options_.max_attempts) {
       try {
@@ -216,6 +252,17 @@ void PgPool::transact_impl(const std::string& operation, const Body& body) {
     {
       std::lock_guard<std::mutex> l(mu_);
       ++retries_;
+    }
+    if (log_.enabled(LogLevel::kWarn)) {
+      std::string why = "unknown error";
+      try {
+        std::rethrow_exception(failure);
+      } catch (const std::exception& e) {
+        why = e.what();
+      } catch (...) {
+      }
+      log_.log(LogLevel::kWarn, "postgres", "{} on {}: attempt {} of {} failed ({}); retrying",
+               operation, endpoint_, attempt, options_.max_attempts, why);
     }
     backoff(attempt);
   }
@@ -234,15 +281,20 @@ void PgPool::transact_serializable(
 void PgPool::with_connection(const std::string& operation,
                              const std::function<void(pqxx::connection&)>& body) {
   Lease lease = acquire();
+  count(&obs::PoolCounters::commands);
   try {
     body(lease.conn());
   } catch (const Error&) {
+    count(&obs::PoolCounters::errors);
     throw;
   } catch (const pqxx::broken_connection&) {
     lease.discard();
+    count(&obs::PoolCounters::errors);
+    log_.log(LogLevel::kWarn, "postgres", "{}: connection to {} lost", operation, endpoint_);
     rethrow_as_error(operation, endpoint_);
   } catch (const pqxx::pqxx_exception&) {
     if (!lease.conn().is_open()) lease.discard();
+    count(&obs::PoolCounters::errors);
     rethrow_as_error(operation, endpoint_);
   }
 }

@@ -34,6 +34,7 @@
 
 #include "examstore/config.hpp"
 #include "examstore/error.hpp"
+#include "obs/telemetry.hpp"
 
 namespace examstore::db {
 
@@ -56,7 +57,8 @@ struct PooledConnection;
 
 class PgPool {
  public:
-  explicit PgPool(PostgresOptions options);
+  /// Counts into and logs through `telemetry` (nullptr: neither).
+  explicit PgPool(PostgresOptions options, obs::Telemetry* telemetry = nullptr);
   ~PgPool();
   PgPool(const PgPool&) = delete;
   PgPool& operator=(const PgPool&) = delete;
@@ -99,16 +101,26 @@ class PgPool {
   const std::string& endpoint() const { return endpoint_; }
   const PostgresOptions& options() const { return options_; }
   PgPoolStats stats() const;
+  /// The logger given at construction (silent without one).
+  const obs::Logger& log() const { return log_; }
 
  private:
   template <typename Tx, typename Body>
   void transact_impl(const std::string& operation, const Body& body);
   std::unique_ptr<PooledConnection> connect();
   void release(std::unique_ptr<PooledConnection> conn, bool discard);
+  void count(std::atomic<std::int64_t> obs::PoolCounters::*counter) {
+    if (counters_) counters_->add(counters_->*counter);
+  }
+  void publish_locked() {
+    if (counters_) counters_->publish(open_, static_cast<std::int64_t>(idle_.size()));
+  }
 
   const PostgresOptions options_;
   const std::string endpoint_;
   const std::string conninfo_;  // options_.conninfo plus connect_timeout
+  obs::PoolCounters* const counters_;
+  const obs::Logger& log_;
 
   mutable std::mutex mu_;  // guards idle_, open_ and the counters
   std::condition_variable freed_;

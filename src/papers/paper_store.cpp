@@ -8,6 +8,7 @@
 // The version key also marks the paper as loaded: an empty paper has no zset, a missing paper
 // (evicted, flushed) has no version, and a read without one rebuilds from the database.
 #include "examstore/paper_store.hpp"
+#include "obs/telemetry.hpp"
 #include "repo/lazy_subscription.hpp"
 
 #include <algorithm>
@@ -465,6 +466,17 @@ class PaperStoreImpl final : public PaperStore {
     for (const auto& p : papers) snapshot(p);
   }
 
+  // TODO(issue 4, assembly helper): replace these placeholders.
+  AssembledPaper assemble(const PaperKey&, const AssemblyRules&) override {
+    throw Error(ErrorCode::kInternal, "paper assemble", "not implemented yet");
+  }
+  PaperVariant variant(const PaperKey&, StudentId) override {
+    throw Error(ErrorCode::kInternal, "paper variant", "not implemented yet");
+  }
+  std::optional<VariantItem> variant_at(const PaperKey&, StudentId, int) override {
+    throw Error(ErrorCode::kInternal, "paper variant", "not implemented yet");
+  }
+
  private:
   struct Keys {
     std::vector<std::string> all;  // order, items, ver
@@ -516,7 +528,9 @@ class PaperStoreImpl final : public PaperStore {
   SnapshotPtr snapshot(const PaperKey& paper) {
     check_key(paper);
     const std::string name = paper.str();
-    if (auto hit = near_.get(name)) return hit;
+    auto hit = near_.get(name);
+    if (ctx_.telemetry) ctx_.telemetry->paper_near_cache.count(hit != nullptr);
+    if (hit) return hit;
     const std::uint64_t generation = near_.generation();
     const Keys k = keys_of(paper);
     std::optional<std::vector<PaperItem>> items = read_hot(k);

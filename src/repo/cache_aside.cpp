@@ -140,6 +140,7 @@ std::optional<std::string> CacheAside::lead(const std::string& key, Flight& flig
     ++stats_.loads;
     value = load();
   } catch (...) {
+    ++stats_.load_errors;
     finish(std::nullopt, std::current_exception());
     throw;
   }

@@ -40,6 +40,7 @@ struct CacheAsideStats {
   std::atomic<std::int64_t> negative_hits{0};
   std::atomic<std::int64_t> misses{0};
   std::atomic<std::int64_t> loads{0};          ///< database loads (one per single flight)
+  std::atomic<std::int64_t> load_errors{0};    ///< single-flight loads that threw
   std::atomic<std::int64_t> fills_refused{0};  ///< fills stopped by the generation guard
   std::atomic<std::int64_t> invalidations{0};
   std::atomic<std::int64_t> cache_errors{0};  ///< hot-tier failures degraded to the database

@@ -18,7 +18,12 @@ class StudentRepo;
 class ViolationRepo;
 class QuestionBank;
 class PaperStore;
+class AttemptRepo;
 }  // namespace examstore
+
+namespace examstore::obs {
+struct Telemetry;
+}  // namespace examstore::obs
 
 namespace examstore::repo {
 
@@ -31,6 +36,7 @@ struct Context {
   SeatMaps& seats;
   const keys::KeySchema& keys;
   db::PgPool* pool;  ///< the PostgreSQL pool, or nullptr on the in-memory database
+  obs::Telemetry* telemetry = nullptr;  ///< counters and logger; nullptr counts nothing
 
   /// The durability actually used for `d`. On the in-memory database nothing survives the
   /// process, so without a journal kJournaled means kCached there (documented in
@@ -55,5 +61,7 @@ std::unique_ptr<ViolationRepo> make_violation_repo(Context& ctx);
 std::unique_ptr<QuestionBank> make_question_bank(Context& ctx);
 /// src/papers/paper_store.cpp: papers over ctx (Redis/memory hot tier, PostgreSQL/memory order).
 std::unique_ptr<PaperStore> make_paper_store(Context& ctx, QuestionBank& bank);
+/// src/attempts/attempt_repo.cpp: attempts and answers over ctx and the paper store.
+std::unique_ptr<AttemptRepo> make_attempt_repo(Context& ctx, PaperStore& papers);
 
 }  // namespace examstore::repo

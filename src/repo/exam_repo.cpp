@@ -7,6 +7,7 @@
 #include <mutex>
 #include <unordered_map>
 
+#include "obs/telemetry.hpp"
 #include "repo/codec.hpp"
 #include "repo/context.hpp"
 #include "repo/keys.hpp"
@@ -81,7 +82,9 @@ class ExamRepoImpl final : public ExamRepo {
     keys::check_id("exam id", id);
     const std::string key = ctx_.keys.exam(id);
     if (near_.enabled()) {
-      if (auto hit = near_.get(key)) return *hit;
+      auto hit = near_.get(key);
+      if (ctx_.telemetry) ctx_.telemetry->exam_near_cache.count(hit != nullptr);
+      if (hit) return *hit;
     }
     auto encoded = ctx_.cache_aside.get(key, [&]() -> std::optional<std::string> {
       auto e = store_.get(id);

@@ -80,9 +80,10 @@ struct WriteBehindQueue::Impl {
     std::optional<Error> error;
   };
 
-  Impl(WriteBehindOptions o, Sink& s)
+  Impl(WriteBehindOptions o, Sink& s, const obs::Logger& l)
       : options(std::move(o)),
         sink(s),
+        log(l),
         core(CoreOptions{options.max_batch, options.max_delay, options.capacity,
                          options.retry_initial, options.retry_max},
              std::random_device{}()) {}
@@ -91,11 +92,13 @@ struct WriteBehindQueue::Impl {
   void kick_locked();
   void pump();
   std::optional<Error> perform(const QueueCore::Action& action);
+  void report(const QueueCore::Action& action, const std::optional<Error>& failure) const;
   std::vector<std::uint64_t> settle_locked();
   void throw_if_unusable_locked() const;
 
   const WriteBehindOptions options;
   Sink& sink;
+  const obs::Logger& log;
 
   // Set at construction; reset by close() once the io thread has stopped (under mu).
   std::unique_ptr<Journal> journal;
@@ -156,6 +159,25 @@ std::optional<Error> WriteBehindQueue::Impl::perform(const QueueCore::Action& ac
   }
 }
 
+// Transient failures are retried by the core (with backoff) and permanent ones split down to
+// the op that is then dead-lettered, so a failed write is a warning and a dead letter an error.
+void WriteBehindQueue::Impl::report(const QueueCore::Action& action,
+                                    const std::optional<Error>& failure) const {
+  if (action.type == QueueCore::Action::Type::kWrite) {
+    if (failure) {
+      log.log(LogLevel::kWarn, "write_behind", "a batch of {} write(s) failed ({}); {}",
+              action.ops.size(), failure->what(),
+              failure->retryable() ? "retrying with backoff" : "isolating the rejected write");
+    }
+  } else if (failure) {
+    log.log(LogLevel::kWarn, "write_behind", "storing a dead letter failed ({}); retrying",
+            failure->what());
+  } else {
+    log.log(LogLevel::kError, "write_behind", "dead-lettered one {} write: {}",
+            action.ops.front().kind_name(), action.error ? action.error->what() : "rejected");
+  }
+}
+
 std::vector<std::uint64_t> WriteBehindQueue::Impl::settle_locked() {
   std::vector<std::uint64_t> seqs;
   std::vector<QueueCore::Resolved> done = core.take_resolved();
@@ -195,6 +217,7 @@ void WriteBehindQueue::Impl::pump() {
     }
     lock.unlock();
     const std::optional<Error> failure = perform(action);
+    report(action, failure);
     lock.lock();
     const auto now = Clock::now();
     if (action.type == QueueCore::Action::Type::kWrite) {
@@ -217,9 +240,9 @@ void WriteBehindQueue::Impl::pump() {
   }
 }
 
-WriteBehindQueue::WriteBehindQueue(WriteBehindOptions options, Sink& sink) {
+WriteBehindQueue::WriteBehindQueue(WriteBehindOptions options, Sink& sink, const obs::Logger* log) {
   check_options(options);
-  auto impl = std::make_unique<Impl>(std::move(options), sink);
+  auto impl = std::make_unique<Impl>(std::move(options), sink, log ? *log : obs::Logger::silent());
   if (!impl->options.journal_dir.empty()) {
     std::vector<Journal::Record> records;
     impl->journal = Journal::open(
@@ -238,6 +261,11 @@ WriteBehindQueue::WriteBehindQueue(WriteBehindOptions options, Sink& sink) {
       impl->core.push(std::move(op), r.seq, now, /*reserved=*/false);
     }
     impl->replayed = static_cast<std::int64_t>(records.size());
+    if (impl->replayed > 0) {
+      impl->log.log(LogLevel::kInfo, "write_behind",
+                    "replaying {} journaled write(s) from {} that were not committed",
+                    impl->replayed, impl->options.journal_dir);
+    }
   }
   impl->start();
   {

@@ -25,6 +25,7 @@
 #include <optional>
 #include <vector>
 
+#include "common/log.hpp"
 #include "examstore/error.hpp"
 #include "examstore/write_behind.hpp"
 #include "write_behind/op.hpp"
@@ -49,8 +50,9 @@ class WriteBehindQueue {
  public:
   /// Opens the journal when options.journal_dir is set (kResourceExhausted naming the dir when
   /// another process holds it; kUnavailable when it cannot be created) and re-queues every
-  /// journaled op not yet committed. `sink` must outlive the queue.
-  WriteBehindQueue(WriteBehindOptions options, Sink& sink);
+  /// journaled op not yet committed. `sink` must outlive the queue, and so must `log` (retries,
+  /// dead letters and the replay are reported there; nullptr: silent).
+  WriteBehindQueue(WriteBehindOptions options, Sink& sink, const obs::Logger* log = nullptr);
   /// Drains (close(options.drain_timeout)), never throws.
   ~WriteBehindQueue();
   WriteBehindQueue(const WriteBehindQueue&) = delete;

@@ -23,7 +23,8 @@ using std::chrono::milliseconds;
 
 class RedisCache final : public Cache {
  public:
-  explicit RedisCache(const RedisOptions& options) : pool_(options) {}
+  RedisCache(const RedisOptions& options, obs::Telemetry* telemetry)
+      : pool_(options, telemetry), log_(telemetry ? telemetry->log : obs::Logger::silent()) {}
 
   std::optional<std::string> get(std::string_view key) override {
     return opt_string(call({"GET", key}, "redis GET"));
@@ -262,7 +263,7 @@ class RedisCache final : public Cache {
     Subscriber* s = nullptr;
     {
       std::lock_guard<std::mutex> l(sub_mu_);
-      if (!subscriber_) subscriber_ = std::make_unique<Subscriber>(pool_.options());
+      if (!subscriber_) subscriber_ = std::make_unique<Subscriber>(pool_.options(), &log_);
       s = subscriber_.get();
     }
     return s->subscribe(channel, std::move(handler));
@@ -408,6 +409,7 @@ class RedisCache final : public Cache {
   }
 
   Pool pool_;
+  const obs::Logger& log_;
   std::mutex sha_mu_;  // guards shas_
   std::unordered_map<std::string, std::string> shas_;
   std::mutex sub_mu_;  // guards subscriber_ creation
@@ -416,8 +418,8 @@ class RedisCache final : public Cache {
 
 }  // namespace
 
-std::unique_ptr<Cache> make_redis_cache(const RedisOptions& options) {
-  return std::make_unique<RedisCache>(options);
+std::unique_ptr<Cache> make_redis_cache(const RedisOptions& options, obs::Telemetry* telemetry) {
+  return std::make_unique<RedisCache>(options, telemetry);
 }
 
 }  // namespace examstore::redis

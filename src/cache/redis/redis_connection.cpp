@@ -6,6 +6,7 @@
 #include <chrono>
 
 #include "examstore/error.hpp"
+#include "obs/telemetry.hpp"
 
 namespace examstore::redis {
 namespace {
@@ -76,6 +77,7 @@ bool Connection::looks_alive() const {
 
 void Connection::fail_io(std::string_view operation, bool sent) {
   broken_ = true;
+  if (counters_) counters_->add(counters_->errors);
   const int err = ctx_->err;
   const int saved_errno = errno;
   std::string why = ctx_->errstr[0] != '\0' ? ctx_->errstr : "I/O error";
@@ -83,6 +85,7 @@ void Connection::fail_io(std::string_view operation, bool sent) {
       err == REDIS_ERR_IO && (saved_errno == EAGAIN || saved_errno == EWOULDBLOCK);
   if (timed_out) why = "no reply within the command timeout";
   if (err == REDIS_ERR_EOF) why = "the server closed the connection";
+  failure_ = std::string(operation) + ": " + why;
   throw Error(timed_out ? ErrorCode::kTimeout : ErrorCode::kUnavailable, std::string(operation),
               why, endpoint_, sent);
 }
@@ -105,11 +108,14 @@ std::vector<ReplyPtr> Connection::pipeline(const std::vector<Argv>& commands,
   }
   std::vector<ReplyPtr> replies;
   replies.reserve(commands.size());
+  obs::Timer timer(counters_);
+  if (counters_) counters_->add(counters_->commands, static_cast<std::int64_t>(commands.size()));
   for (std::size_t i = 0; i < commands.size(); ++i) {
     void* raw = nullptr;
     if (redisGetReply(ctx_, &raw) != REDIS_OK || raw == nullptr) fail_io(operation, true);
     replies.emplace_back(static_cast<redisReply*>(raw));
   }
+  timer.done();
   return replies;
 }
 
@@ -122,10 +128,16 @@ ReplyPtr Connection::command(const Argv& argv, std::string_view operation) {
     words.push_back(w.data());
     lengths.push_back(w.size());
   }
+  obs::Timer timer(counters_);
+  if (counters_) counters_->add(counters_->commands);
   void* raw = redisCommandArgv(ctx_, static_cast<int>(words.size()), words.data(), lengths.data());
   if (raw == nullptr) fail_io(operation, true);
+  timer.done();
   ReplyPtr reply(static_cast<redisReply*>(raw));
-  if (reply->type == REDIS_REPLY_ERROR) throw_reply_error(*reply, operation, endpoint_);
+  if (reply->type == REDIS_REPLY_ERROR) {
+    if (counters_) counters_->add(counters_->errors);
+    throw_reply_error(*reply, operation, endpoint_);
+  }
   return reply;
 }
 

@@ -19,6 +19,10 @@
 #include "examstore/cache.hpp"
 #include "examstore/config.hpp"
 
+namespace examstore::obs {
+struct PoolCounters;
+}  // namespace examstore::obs
+
 namespace examstore::redis {
 
 struct ReplyDeleter {
@@ -48,16 +52,24 @@ class Connection {
   /// False when the server has closed the socket or sent something unexpected; no round trip.
   bool looks_alive() const;
   bool broken() const { return broken_; }
+  /// Why the connection broke (empty while it is not broken).
+  const std::string& failure() const { return failure_; }
   redisContext* context() { return ctx_; }
   const std::string& endpoint() const { return endpoint_; }
 
   /// Marks the connection unusable and throws the Error for the context's I/O failure.
   [[noreturn]] void fail_io(std::string_view operation, bool sent);
 
+  /// Counts commands, round-trip latencies and failures into `counters` from now on (nullptr:
+  /// nothing is counted).
+  void count_into(obs::PoolCounters* counters) { counters_ = counters; }
+
  private:
+  obs::PoolCounters* counters_ = nullptr;
   redisContext* ctx_ = nullptr;
   std::string endpoint_;
   bool broken_ = false;
+  std::string failure_;
 };
 
 /// Throws the examstore::Error for an error reply ("WRONGTYPE ...", "LOADING ...").

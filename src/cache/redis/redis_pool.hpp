@@ -14,12 +14,14 @@
 #include <vector>
 
 #include "cache/redis/redis_connection.hpp"
+#include "obs/telemetry.hpp"
 
 namespace examstore::redis {
 
 class Pool {
  public:
-  explicit Pool(RedisOptions options);
+  /// Counts into and logs through `telemetry` (nullptr: neither).
+  explicit Pool(RedisOptions options, obs::Telemetry* telemetry = nullptr);
   Pool(const Pool&) = delete;
   Pool& operator=(const Pool&) = delete;
 
@@ -49,9 +51,15 @@ class Pool {
 
  private:
   void release(std::unique_ptr<Connection> conn);
+  std::unique_ptr<Connection> connect();
+  void publish_locked() {
+    if (counters_) counters_->publish(open_, static_cast<std::int64_t>(idle_.size()));
+  }
 
   const RedisOptions options_;
   const std::string endpoint_;
+  obs::PoolCounters* const counters_;
+  const obs::Logger& log_;
   std::mutex mu_;  // guards idle_ and open_
   std::condition_variable freed_;
   std::vector<std::unique_ptr<Connection>> idle_;

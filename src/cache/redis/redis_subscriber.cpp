@@ -31,7 +31,8 @@ std::string element(const redisReply& r, size_t i) {
 
 }  // namespace
 
-Subscriber::Subscriber(RedisOptions options) : options_(std::move(options)) {
+Subscriber::Subscriber(RedisOptions options, const obs::Logger* log)
+    : options_(std::move(options)), log_(log ? *log : obs::Logger::silent()) {
   wake_fd_ = ::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
   if (wake_fd_ < 0) {
     throw Error(ErrorCode::kResourceExhausted, "redis subscribe", "eventfd failed",
@@ -225,6 +226,10 @@ void Subscriber::read_replies() {
 
 void Subscriber::disconnect(const std::string& why) {
   conn_.reset();
+  log_.log(LogLevel::kWarn, "near_cache",
+           "invalidation subscription to {} lost ({}); near caches bypass themselves until it "
+           "is back",
+           options_.redacted(), why);
   std::lock_guard<std::mutex> l(mu_);
   connected_ = false;
   confirmed_.clear();

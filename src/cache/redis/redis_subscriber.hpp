@@ -20,12 +20,14 @@
 #include <vector>
 
 #include "cache/redis/redis_connection.hpp"
+#include "common/log.hpp"
 
 namespace examstore::redis {
 
 class Subscriber {
  public:
-  explicit Subscriber(RedisOptions options);
+  /// Reports lost connections through `log` (nullptr: silent).
+  explicit Subscriber(RedisOptions options, const obs::Logger* log = nullptr);
   ~Subscriber();
   Subscriber(const Subscriber&) = delete;
   Subscriber& operator=(const Subscriber&) = delete;
@@ -48,6 +50,7 @@ class Subscriber {
   void wake();
 
   const RedisOptions options_;
+  const obs::Logger& log_;
   int wake_fd_ = -1;
 
   std::mutex mu_;  // guards every member below

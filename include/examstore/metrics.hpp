@@ -1,0 +1,104 @@
+// examstore/metrics.hpp: what a production operator watches, as a snapshot of plain values
+// (Store::metrics()) and rendered in the Prometheus text exposition format (to_prometheus).
+//
+// The library counts on its hot paths with relaxed atomics only (a histogram observation is a
+// few atomic increments, no lock, no allocation); taking a snapshot reads them, so the values of
+// one snapshot are each exact but not taken at one instant (a counter read later may include
+// an operation another one does not yet). Counters only grow while the Store lives. There is no
+// HTTP server in the library: examples/metrics_endpoint.cpp shows how to serve /metrics.
+// docs/observability.md lists every metric with what to alert on.
+//
+// Thread-safety: plain values; the functions are pure.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "examstore/write_behind.hpp"
+
+namespace examstore {
+
+/// A latency distribution with fixed bucket bounds, in the shape Prometheus expects.
+struct Histogram {
+  /// Upper bounds of the buckets in seconds, ascending; the +Inf bucket is implied.
+  std::vector<double> bounds;
+  /// Cumulative counts: cumulative[i] observations were <= bounds[i]. Same size as bounds.
+  std::vector<std::uint64_t> cumulative;
+  /// Number of observations (the +Inf bucket).
+  std::uint64_t count = 0;
+  /// Sum of the observations, in seconds.
+  double sum = 0;
+};
+
+/// The read path shared by every repository (cache-aside over the hot tier), all entities.
+struct CacheAsideMetrics {
+  std::int64_t hits = 0;           ///< reads served by the hot tier
+  std::int64_t negative_hits = 0;  ///< reads answered "absent" by a cached marker
+  std::int64_t misses = 0;         ///< reads that found nothing in the hot tier
+  std::int64_t loads = 0;          ///< database loads (one per single flight, plus degraded reads)
+  std::int64_t load_errors = 0;    ///< single-flight loads that threw
+  std::int64_t fills_refused = 0;  ///< fills stopped by the generation guard (a write raced)
+  std::int64_t invalidations = 0;  ///< invalidations after database writes
+  std::int64_t invalidations_retried = 0;  ///< invalidations that failed and were sent later
+  std::int64_t cache_errors = 0;           ///< hot-tier failures degraded to reading the database
+  /// (hits + negative_hits) / (hits + negative_hits + misses); 0 before the first read.
+  double hit_rate = 0;
+};
+
+/// An in-process near cache.
+struct NearCacheMetrics {
+  std::int64_t hits = 0;    ///< reads served from process memory
+  std::int64_t misses = 0;  ///< reads that went on to the hot tier
+};
+
+/// A connection pool (Redis or PostgreSQL).
+struct PoolMetrics {
+  /// False on the embedded (in-memory) backend: there is no pool and every value is zero.
+  bool enabled = false;
+  /// Where it connects, without credentials ("127.0.0.1:6379/0").
+  std::string endpoint;
+  std::int64_t max_size = 0;       ///< the configured pool_size
+  std::int64_t size = 0;           ///< connections open now (idle + in use)
+  std::int64_t in_use = 0;         ///< connections leased now
+  std::int64_t connects = 0;       ///< connections made since start
+  std::int64_t waits = 0;          ///< leases that had to wait for a free connection
+  std::int64_t wait_timeouts = 0;  ///< leases that gave up (kResourceExhausted)
+  /// Redis: commands sent (a pipeline counts each command). PostgreSQL: transactions and
+  /// session-level calls attempted (a retried transaction counts each attempt).
+  std::int64_t commands = 0;
+  /// Commands or transactions that failed (I/O, server error, connect failure).
+  std::int64_t errors = 0;
+  /// PostgreSQL: transaction attempts repeated under the retry rule. Redis: 0.
+  std::int64_t retries = 0;
+  /// Redis: one observation per round trip. PostgreSQL: one per transaction attempt.
+  Histogram latency;
+};
+
+/// Everything Store::metrics() reports.
+struct MetricsSnapshot {
+  CacheAsideMetrics cache_aside;
+  /// The papers near cache (always on; see docs/papers.md).
+  NearCacheMetrics paper_near_cache;
+  /// The exams near cache (only used when Config::near_cache_ttl > 0).
+  NearCacheMetrics exam_near_cache;
+  PoolMetrics redis;
+  PoolMetrics postgres;
+  /// The write-behind queue (depth, lag = oldest_pending_age, retries, dead letters, ...).
+  WriteBehindMetrics write_behind;
+  /// Messages the log sink threw on (they were dropped).
+  std::int64_t log_sink_errors = 0;
+};
+
+/// Renders `m` in the Prometheus text exposition format 0.0.4, every metric name starting with
+/// `prefix` and '_' ("examstore_cache_hits_total"). Pools of the embedded backends are left
+/// out. Throws Error(kInvalidArgument) naming "prefix" when it is not a valid metric name
+/// ([a-zA-Z_:][a-zA-Z0-9_:]*).
+std::string to_prometheus(const MetricsSnapshot& m, std::string_view prefix = "examstore");
+
+/// Renders `m` as one JSON object (the field names of the structs above; durations in
+/// milliseconds, histogram sums in seconds).
+std::string to_json(const MetricsSnapshot& m);
+
+}  // namespace examstore

@@ -1,0 +1,270 @@
+// obs/metrics.cpp: snapshots of the atomic counters and the two renderings of a snapshot.
+#include <fmt/format.h>
+
+#include "common/json.hpp"
+#include "examstore/error.hpp"
+#include "obs/telemetry.hpp"
+
+namespace examstore {
+namespace obs {
+
+Histogram AtomicHistogram::snapshot() const {
+  Histogram h;
+  h.bounds.reserve(kLatencyBoundsUs.size());
+  h.cumulative.reserve(kLatencyBoundsUs.size());
+  std::uint64_t running = 0;
+  for (std::size_t i = 0; i < kLatencyBoundsUs.size(); ++i) {
+    running += buckets_[i].load(std::memory_order_relaxed);
+    h.bounds.push_back(static_cast<double>(kLatencyBoundsUs[i]) / 1e6);
+    h.cumulative.push_back(running);
+  }
+  h.count = running + buckets_.back().load(std::memory_order_relaxed);
+  h.sum = static_cast<double>(sum_ns_.load(std::memory_order_relaxed)) / 1e9;
+  return h;
+}
+
+PoolMetrics PoolCounters::snapshot() const {
+  PoolMetrics p;
+  p.size = size.load(std::memory_order_relaxed);
+  p.in_use = in_use.load(std::memory_order_relaxed);
+  p.connects = connects.load(std::memory_order_relaxed);
+  p.waits = waits.load(std::memory_order_relaxed);
+  p.wait_timeouts = wait_timeouts.load(std::memory_order_relaxed);
+  p.commands = commands.load(std::memory_order_relaxed);
+  p.errors = errors.load(std::memory_order_relaxed);
+  p.latency = latency.snapshot();
+  return p;
+}
+
+}  // namespace obs
+
+namespace {
+
+bool valid_metric_name(std::string_view s) {
+  if (s.empty()) return false;
+  for (std::size_t i = 0; i < s.size(); ++i) {
+    const char c = s[i];
+    const bool alpha = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_' || c == ':';
+    const bool digit = c >= '0' && c <= '9';
+    if (!alpha && !(digit && i > 0)) return false;
+  }
+  return true;
+}
+
+// Label values escape backslash, double quote and line feed (exposition format 0.0.4).
+std::string escape_label(std::string_view v) {
+  std::string out;
+  out.reserve(v.size());
+  for (char c : v) {
+    if (c == '\\') {
+      out += "\\\\";
+    } else if (c == '"') {
+      out += "\\\"";
+    } else if (c == '\n') {
+      out += "\\n";
+    } else {
+      out += c;
+    }
+  }
+  return out;
+}
+
+class Writer {
+ public:
+  explicit Writer(std::string_view prefix) : prefix_(prefix) {}
+
+  void family(std::string_view name, std::string_view type, std::string_view help) {
+    fmt::format_to(std::back_inserter(out_), "# HELP {}_{} {}\n# TYPE {}_{} {}\n", prefix_, name,
+                   help, prefix_, name, type);
+  }
+  template <typename T>
+  void sample(std::string_view name, std::string_view labels, T value) {
+    fmt::format_to(std::back_inserter(out_), "{}_{}{}{}{} {}\n", prefix_, name,
+                   labels.empty() ? "" : "{", labels, labels.empty() ? "" : "}", value);
+  }
+  template <typename T>
+  void one(std::string_view name, std::string_view type, std::string_view help, T value) {
+    family(name, type, help);
+    sample(name, "", value);
+  }
+  void histogram(std::string_view name, std::string_view labels, const Histogram& h) {
+    const std::string sep = labels.empty() ? "" : std::string(labels) + ",";
+    for (std::size_t i = 0; i < h.bounds.size(); ++i) {
+      fmt::format_to(std::back_inserter(out_), "{}_{}_bucket{{{}le=\"{}\"}} {}\n", prefix_, name,
+                     sep, h.bounds[i], h.cumulative[i]);
+    }
+    fmt::format_to(std::back_inserter(out_), "{}_{}_bucket{{{}le=\"+Inf\"}} {}\n", prefix_, name,
+                   sep, h.count);
+    sample(std::string(name) + "_sum", labels, h.sum);
+    sample(std::string(name) + "_count", labels, h.count);
+  }
+  std::string take() { return std::move(out_); }
+
+ private:
+  std::string_view prefix_;
+  std::string out_;
+};
+
+struct PoolSeries {
+  std::string_view label;  // backend="..."
+  const PoolMetrics* pool;
+};
+
+void render_pools(Writer& w, const MetricsSnapshot& m) {
+  std::vector<PoolSeries> pools;
+  if (m.redis.enabled) pools.push_back({"backend=\"redis\"", &m.redis});
+  if (m.postgres.enabled) pools.push_back({"backend=\"postgresql\"", &m.postgres});
+  if (pools.empty()) return;
+  w.family("backend_info", "gauge", "Backend in use; the endpoint label has no credentials.");
+  for (const auto& p : pools) {
+    w.sample("backend_info",
+             fmt::format("{},endpoint=\"{}\"", p.label, escape_label(p.pool->endpoint)), 1);
+  }
+  struct Gauge {
+    std::string_view name, type, help;
+    std::int64_t PoolMetrics::*field;
+  };
+  static const Gauge kFields[] = {
+      {"pool_max_connections", "gauge", "Configured pool size.", &PoolMetrics::max_size},
+      {"pool_connections", "gauge", "Connections open (idle and in use).", &PoolMetrics::size},
+      {"pool_connections_in_use", "gauge", "Connections leased now.", &PoolMetrics::in_use},
+      {"pool_connects_total", "counter", "Connections made.", &PoolMetrics::connects},
+      {"pool_waits_total", "counter", "Leases that waited for a free connection.",
+       &PoolMetrics::waits},
+      {"pool_wait_timeouts_total", "counter", "Leases that gave up waiting.",
+       &PoolMetrics::wait_timeouts},
+      {"pool_commands_total", "counter",
+       "Redis commands sent; PostgreSQL transactions and session calls attempted.",
+       &PoolMetrics::commands},
+      {"pool_errors_total", "counter", "Commands or transactions that failed.",
+       &PoolMetrics::errors},
+      {"pool_retries_total", "counter", "PostgreSQL transaction attempts retried.",
+       &PoolMetrics::retries},
+  };
+  for (const Gauge& g : kFields) {
+    w.family(g.name, g.type, g.help);
+    for (const auto& p : pools) w.sample(g.name, p.label, p.pool->*(g.field));
+  }
+  if (m.redis.enabled) {
+    w.family("redis_command_duration_seconds", "histogram",
+             "Redis round trips (one command or one pipeline), in seconds.");
+    w.histogram("redis_command_duration_seconds", "", m.redis.latency);
+  }
+  if (m.postgres.enabled) {
+    w.family("postgres_transaction_duration_seconds", "histogram",
+             "PostgreSQL transaction attempts, lease to commit, in seconds.");
+    w.histogram("postgres_transaction_duration_seconds", "", m.postgres.latency);
+  }
+}
+
+}  // namespace
+
+std::string to_prometheus(const MetricsSnapshot& m, std::string_view prefix) {
+  if (!valid_metric_name(prefix)) {
+    throw Error(
+        ErrorCode::kInvalidArgument, "to_prometheus",
+        "prefix '" + std::string(prefix) + "' is not a metric name ([a-zA-Z_:][a-zA-Z0-9_:]*)");
+  }
+  Writer w(prefix);
+  const CacheAsideMetrics& c = m.cache_aside;
+  w.one("cache_hits_total", "counter", "Cache-aside reads served by the hot tier.", c.hits);
+  w.one("cache_negative_hits_total", "counter",
+        "Cache-aside reads answered absent by a cached marker.", c.negative_hits);
+  w.one("cache_misses_total", "counter", "Cache-aside reads that missed the hot tier.", c.misses);
+  w.one("cache_loads_total", "counter", "Database loads by the cache-aside path.", c.loads);
+  w.one("cache_load_errors_total", "counter", "Database loads that failed.", c.load_errors);
+  w.one("cache_fills_refused_total", "counter", "Fills refused because a write raced them.",
+        c.fills_refused);
+  w.one("cache_invalidations_total", "counter", "Invalidations after database writes.",
+        c.invalidations);
+  w.one("cache_invalidations_retried_total", "counter",
+        "Invalidations that failed and were resent.", c.invalidations_retried);
+  w.one("cache_errors_total", "counter", "Hot-tier failures degraded to database reads.",
+        c.cache_errors);
+  w.one("cache_hit_ratio", "gauge", "Share of cache-aside reads served by the hot tier.",
+        c.hit_rate);
+
+  w.family("near_cache_hits_total", "counter", "Reads served by an in-process near cache.");
+  w.sample("near_cache_hits_total", "cache=\"papers\"", m.paper_near_cache.hits);
+  w.sample("near_cache_hits_total", "cache=\"exams\"", m.exam_near_cache.hits);
+  w.family("near_cache_misses_total", "counter", "Near-cache reads that went to the hot tier.");
+  w.sample("near_cache_misses_total", "cache=\"papers\"", m.paper_near_cache.misses);
+  w.sample("near_cache_misses_total", "cache=\"exams\"", m.exam_near_cache.misses);
+
+  render_pools(w, m);
+
+  const WriteBehindMetrics& q = m.write_behind;
+  w.one("write_behind_depth", "gauge", "Writes accepted and not yet committed.", q.depth);
+  w.one("write_behind_oldest_pending_age_seconds", "gauge",
+        "Age of the oldest write not yet committed (the lag).",
+        static_cast<double>(q.oldest_pending_age.count()) / 1000.0);
+  w.one("write_behind_enqueued_total", "counter", "Writes accepted.", q.enqueued);
+  w.one("write_behind_coalesced_total", "counter", "Writes merged into a pending one.",
+        q.coalesced);
+  w.one("write_behind_committed_total", "counter", "Writes committed to the database.",
+        q.committed);
+  w.one("write_behind_retries_total", "counter", "Batch attempts that failed and were retried.",
+        q.retried);
+  w.one("write_behind_dead_letters_total", "counter", "Writes rejected for good (dead letters).",
+        q.dead_lettered);
+  w.one("write_behind_batches_total", "counter", "Transactions committed.", q.batches);
+  w.one("write_behind_max_batch_size", "gauge", "Largest batch committed.", q.max_batch_size);
+  w.one("write_behind_mean_batch_size", "gauge", "Mean batch size.", q.mean_batch_size);
+  w.one("write_behind_journal_appends_total", "counter", "Group commits to the journal.",
+        q.journal_appends);
+  w.one("write_behind_replayed_total", "counter", "Journaled writes re-queued at open.",
+        q.replayed);
+  w.one("log_sink_errors_total", "counter", "Log messages dropped because the sink threw.",
+        m.log_sink_errors);
+  return w.take();
+}
+
+namespace {
+
+std::string histogram_json(const Histogram& h) {
+  std::string out = "{\"bounds\":[";
+  for (std::size_t i = 0; i < h.bounds.size(); ++i) {
+    fmt::format_to(std::back_inserter(out), "{}{}", i ? "," : "", h.bounds[i]);
+  }
+  out += "],\"cumulative\":[";
+  for (std::size_t i = 0; i < h.cumulative.size(); ++i) {
+    fmt::format_to(std::back_inserter(out), "{}{}", i ? "," : "", h.cumulative[i]);
+  }
+  fmt::format_to(std::back_inserter(out), "],\"count\":{},\"sum\":{}}}", h.count, h.sum);
+  return out;
+}
+
+std::string pool_json(const PoolMetrics& p) {
+  return fmt::format(
+      "{{\"enabled\":{},\"endpoint\":{},\"max_size\":{},\"size\":{},\"in_use\":{},"
+      "\"connects\":{},\"waits\":{},\"wait_timeouts\":{},\"commands\":{},\"errors\":{},"
+      "\"retries\":{},\"latency\":{}}}",
+      p.enabled, json::quote(p.endpoint), p.max_size, p.size, p.in_use, p.connects, p.waits,
+      p.wait_timeouts, p.commands, p.errors, p.retries, histogram_json(p.latency));
+}
+
+}  // namespace
+
+std::string to_json(const MetricsSnapshot& m) {
+  const CacheAsideMetrics& c = m.cache_aside;
+  const WriteBehindMetrics& q = m.write_behind;
+  return fmt::format(
+      "{{\"cache_aside\":{{\"hits\":{},\"negative_hits\":{},\"misses\":{},\"loads\":{},"
+      "\"load_errors\":{},\"fills_refused\":{},\"invalidations\":{},"
+      "\"invalidations_retried\":{},\"cache_errors\":{},\"hit_rate\":{}}},"
+      "\"paper_near_cache\":{{\"hits\":{},\"misses\":{}}},"
+      "\"exam_near_cache\":{{\"hits\":{},\"misses\":{}}},"
+      "\"redis\":{},\"postgres\":{},"
+      "\"write_behind\":{{\"depth\":{},\"oldest_pending_age_ms\":{},\"enqueued\":{},"
+      "\"coalesced\":{},\"committed\":{},\"retried\":{},\"dead_lettered\":{},\"batches\":{},"
+      "\"max_batch_size\":{},\"mean_batch_size\":{},\"journal_appends\":{},\"replayed\":{}}},"
+      "\"log_sink_errors\":{}}}",
+      c.hits, c.negative_hits, c.misses, c.loads, c.load_errors, c.fills_refused, c.invalidations,
+      c.invalidations_retried, c.cache_errors, c.hit_rate, m.paper_near_cache.hits,
+      m.paper_near_cache.misses, m.exam_near_cache.hits, m.exam_near_cache.misses,
+      pool_json(m.redis), pool_json(m.postgres), q.depth, q.oldest_pending_age.count(), q.enqueued,
+      q.coalesced, q.committed, q.retried, q.dead_lettered, q.batches, q.max_batch_size,
+      q.mean_batch_size, q.journal_appends, q.replayed, m.log_sink_errors);
+}
+
+}  // namespace examstore
