@@ -2,10 +2,6 @@
 // text by default, JSON with --json (parsed and checked), exit codes.
 #include <catch2/catch.hpp>
 
-#include <sys/wait.h>
-
-#include <array>
-#include <cstdio>
 #include <string>
 
 #include "common/json.hpp"
@@ -13,22 +9,10 @@
 
 namespace {
 
-struct Run {
-  int exit_code;
-  std::string output;  // stdout only: stderr goes to the terminal
-};
-
+using Run = examstore::test::CommandResult;
+/// The tool with `args`; stdout only (stderr goes to the terminal), so JSON output parses.
 Run run(const std::string& args) {
-  const std::string cmd = std::string(EXAMSTORE_CLI_PATH) + " " + args;
-  FILE* p = ::popen(cmd.c_str(), "r");
-  REQUIRE(p != nullptr);
-  std::string out;
-  std::array<char, 4096> buf{};
-  size_t n = 0;
-  while ((n = std::fread(buf.data(), 1, buf.size(), p)) > 0) out.append(buf.data(), n);
-  const int status = ::pclose(p);
-  REQUIRE(WIFEXITED(status));
-  return {WEXITSTATUS(status), out};
+  return examstore::test::run_command(std::string(EXAMSTORE_CLI_PATH) + " " + args);
 }
 
 const examstore::json::Value& member(const examstore::json::Value& v, std::string_view key) {
