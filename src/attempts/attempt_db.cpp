@@ -253,14 +253,20 @@ class PgAttemptStore final : public AttemptStore {
     pool_.transact(op, [&](pqxx::work& tx) {
       const auto t = start ? to_micros(start->started_at) : 0;
       const auto d = start ? to_micros(start->base_deadline) : 0;
-      const std::string set_start = start ? ", " + start_set_sql() : std::string();
-      const auto r = tx.exec_params(
-          "WITH u AS (UPDATE attempts SET state = $4, version = version + 1, updated_at = now()" +
-              set_start +
-              " WHERE id = $1 AND state = ANY($5::text[]) RETURNING *)"
-              " SELECT " +
-              attempt_columns() + " FROM u a JOIN papers p ON p.id = a.paper_id",
-          id, t, d, std::string(to_string(to)), states_text(from));
+      // $6: whether to apply the start (every parameter must appear in the statement).
+      static const std::string sql =
+          "WITH u AS (UPDATE attempts SET state = $4, version = version + 1, updated_at = now(),"
+          " started_at = CASE WHEN $6::boolean THEN coalesce(started_at, " +
+          ts("$2") +
+          ") ELSE started_at END,"
+          " deadline = CASE WHEN $6::boolean THEN coalesce(deadline, " +
+          ts("$3") +
+          " + extra_time * interval '1 second') ELSE deadline END"
+          " WHERE id = $1 AND state = ANY($5::text[]) RETURNING *)"
+          " SELECT " +
+          attempt_columns() + " FROM u a JOIN papers p ON p.id = a.paper_id";
+      const auto r = tx.exec_params(sql, id, t, d, std::string(to_string(to)), states_text(from),
+                                    start.has_value());
       if (!r.empty()) {
         out = read_attempt(r[0]);
         return;
