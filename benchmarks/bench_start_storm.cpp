@@ -48,6 +48,7 @@ int main(int argc, char** argv) {
     d.stem = "question " + std::to_string(i);
     d.answer = "true";
     d.subject = "math";
+    d.knowledge_points = {"math/algebra"};
     ops.push_back({PaperOp::Kind::kAppend, 0, 0, store->questions().create(d).id});
   }
   store->papers().apply(paper, ops);
