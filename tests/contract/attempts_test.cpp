@@ -20,6 +20,7 @@
 #include "examstore/error.hpp"
 #include "examstore/store.hpp"
 #include "support/test_env.hpp"
+#include "write_behind/op.hpp"
 
 namespace {
 
@@ -482,4 +483,36 @@ TEMPLATE_TEST_CASE("concurrent autosaves of one question end with the highest se
   CHECK(applied >= 1);
   p.store().flush(10s);
   CHECK(static_cast<int>(a.revisions(e, s[0]).size()) == applied.load());
+}
+
+TEST_CASE("attempt_start and answer_revision ops round-trip through the journal encoding",
+          "[attempts][write_behind]") {
+  using examstore::wb::decode;
+  using examstore::wb::encode;
+  using examstore::wb::Op;
+  const auto t = TimePoint(std::chrono::microseconds(1700000000123456));
+  examstore::db::AttemptStart s{9007199254740993, 2, 3, t, t + 90min};
+  const Op so = decode(encode(Op{s}));
+  REQUIRE(so.kind() == Op::Kind::kAttemptStart);
+  const auto& s2 = std::get<examstore::db::AttemptStart>(so.data);
+  CHECK(s2.attempt_id == s.attempt_id);
+  CHECK(s2.exam_id == 2);
+  CHECK(s2.student_id == 3);
+  CHECK(s2.started_at == t);
+  CHECK(s2.base_deadline == t + 90min);
+  CHECK(so.key() == "as:9007199254740993");
+  CHECK(so.kind_name() == "attempt_start");
+
+  examstore::db::AnswerRevision r{4, 5, 6, 7, 8, R"({"a": [1, 2.50, "\u00e9"]})", t, 1234ms};
+  const Op ro = decode(encode(Op{r}));
+  REQUIRE(ro.kind() == Op::Kind::kAnswerRevision);
+  const auto& r2 = std::get<examstore::db::AnswerRevision>(ro.data);
+  CHECK(r2.attempt_id == 4);
+  CHECK(r2.question_id == 7);
+  CHECK(r2.seq == 8);
+  CHECK(r2.answer == r.answer);
+  CHECK(r2.saved_at == t);
+  CHECK(r2.since_previous == 1234ms);
+  CHECK(ro.key() == "ar:4:7:8");
+  CHECK(encode(decode(encode(Op{r}))) == encode(Op{r}));
 }
