@@ -442,7 +442,7 @@ class AttemptRepoImpl final : public AttemptRepo {
     const std::string now_us = std::to_string(to_micros(now));
     const Reply r = run_loaded(exam, student, op, start_script(), {key},
                                {now_us, std::to_string(to_micros(e.ends_at))});
-    const Attempt a = from_fields(exam, student, to_map(r.elements, 1));
+    Attempt a = from_fields(exam, student, to_map(r.elements, 1));
     if (a.state != AttemptState::kInProgress) {
       throw Error(ErrorCode::kConflict, op,
                   "attempt " + std::to_string(a.id) + " is " + std::string(to_string(a.state)) +

@@ -2,8 +2,8 @@
 // killed with SIGKILL mid-stream; every save it acknowledged must survive (journal replay into
 // PostgreSQL), and the attempt must still submit with them.
 //
-// The child is this test binary itself, running the hidden test case "attempt crash child"
-// with its parameters in the environment; it prints each acknowledged "question seq" line.
+// The child is tests/fault/attempt_crash_child.cpp (its parameters in the environment); it
+// appends each acknowledged "question seq" line to a file.
 #include <catch2/catch.hpp>
 
 #include <fcntl.h>
@@ -41,11 +41,6 @@ using examstore::Store;
 
 const PaperKey kPaper{"crash", "cs", "se", "db101"};
 
-std::string env(const char* name) {
-  const char* v = std::getenv(name);
-  return v == nullptr ? std::string() : std::string(v);
-}
-
 Config config_for(const std::string& db_url, const std::string& journal,
                   const std::string& prefix) {
   Config c;
@@ -71,31 +66,6 @@ std::vector<std::string> complete_lines(const std::string& path) {
 }
 
 }  // namespace
-
-// Run only by the crash test below (hidden tag): autosaves until killed.
-TEST_CASE("attempt crash child", "[.attempt_crash_child]") {
-  const std::string db_url = env("EXAMSTORE_CRASH_DB");
-  REQUIRE(!db_url.empty());
-  auto store = Store::open(
-      config_for(db_url, env("EXAMSTORE_CRASH_JOURNAL"), env("EXAMSTORE_CRASH_PREFIX")));
-  const examstore::ExamId exam = std::stoll(env("EXAMSTORE_CRASH_EXAM"));
-  const examstore::StudentId student = std::stoll(env("EXAMSTORE_CRASH_STUDENT"));
-  std::vector<QuestionId> questions;
-  std::stringstream qs(env("EXAMSTORE_CRASH_QUESTIONS"));
-  for (std::string q; std::getline(qs, q, ',');) questions.push_back(std::stoll(q));
-  const int acks = ::open(env("EXAMSTORE_CRASH_ACKS").c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
-  REQUIRE(acks >= 0);
-  auto& attempts = store->attempts();
-  attempts.start(exam, student, std::chrono::system_clock::now());
-  for (std::int64_t i = 0; i < 1000000; ++i) {
-    const QuestionId q = questions[static_cast<std::size_t>(i) % questions.size()];
-    const std::int64_t seq = i / static_cast<std::int64_t>(questions.size()) + 1;
-    attempts.autosave({exam, student, q, seq, "\"answer " + std::to_string(seq) + "\"",
-                       std::chrono::system_clock::now()});
-    const std::string line = std::to_string(q) + " " + std::to_string(seq) + "\n";
-    REQUIRE(::write(acks, line.data(), line.size()) == static_cast<ssize_t>(line.size()));
-  }
-}
 
 TEST_CASE("autosaves acknowledged before a SIGKILL survive and submit",
           "[attempts][fault][redis][postgres]") {
@@ -134,7 +104,7 @@ TEST_CASE("autosaves acknowledged before a SIGKILL survive and submit",
 
   std::string qlist;
   for (const QuestionId q : questions) qlist += (qlist.empty() ? "" : ",") + std::to_string(q);
-  std::vector<std::string> words = {"/proc/self/exe", "attempt crash child"};
+  std::vector<std::string> words = {EXAMSTORE_CRASH_CHILD_PATH};
   std::vector<std::string> env_words;
   for (char** e = environ; *e != nullptr; ++e) env_words.emplace_back(*e);
   env_words.push_back("EXAMSTORE_CRASH_DB=" + db.url());
