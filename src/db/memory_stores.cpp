@@ -508,6 +508,7 @@ Stores make_memory_stores() {
   s.students = std::make_unique<MemoryStudentStore>(db);
   s.violations = std::make_unique<MemoryViolationStore>(db);
   s.dead_letters = std::make_unique<MemoryDeadLetterStore>(db);
+  s.attempts = make_memory_attempt_store(*s.exams, *s.students);
   return s;
 }
 

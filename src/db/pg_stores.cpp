@@ -23,6 +23,7 @@
 #include <pqxx/pqxx>
 
 #include "db/pg_pool.hpp"
+#include "db/pg_text.hpp"
 #include "db/sql_params.hpp"
 #include "db/store_checks.hpp"
 #include "db/stores.hpp"
@@ -35,18 +36,6 @@ using check::from_micros;
 using check::to_micros;
 
 // ---- SQL fragments (constants only) ----
-
-/// The timestamptz for a bigint of microseconds since the epoch (`expr` is a parameter such as
-/// "$2" or a column). Split into whole seconds and the rest so that the float8 multiplication
-/// of interval stays exact at any date.
-std::string ts(const std::string& expr) {
-  return "('epoch'::timestamptz + (" + expr + ")::bigint / 1000000 * interval '1 second' + (" +
-         expr + ")::bigint % 1000000 * interval '1 microsecond')";
-}
-/// A timestamptz column as bigint microseconds since the epoch (extract gives numeric: exact).
-std::string us(const std::string& column) {
-  return "(extract(epoch from " + column + ") * 1000000)::bigint";
-}
 
 const std::string& exam_columns() {
   static const std::string s = "id, name, " + us("starts_at") + ", " + us("ends_at") +
@@ -78,44 +67,6 @@ const std::string& dead_letter_columns() {
 // ---- parameters ----
 
 using Params = db::SqlParams;
-
-/// A PostgreSQL array literal ("{...}") for one column of a batch. Text elements are always
-/// double-quoted with '"' and '\' escaped, so any text (commas, braces, quotes, the word NULL)
-/// arrives unchanged; NULL is the bare word.
-class ArrayText {
- public:
-  explicit ArrayText(std::size_t rows) { out_.reserve(rows * 8 + 2); }
-  void add(std::int64_t v) {
-    sep();
-    out_ += std::to_string(v);
-  }
-  void add(std::string_view s) {
-    sep();
-    out_ += '"';
-    for (const char c : s) {
-      if (c == '"' || c == '\\') out_ += '\\';
-      out_ += c;
-    }
-    out_ += '"';
-  }
-  void add(const std::optional<TimePoint>& t) {
-    if (t) {
-      add(to_micros(*t));
-    } else {
-      sep();
-      out_ += "NULL";
-    }
-  }
-  std::string str() const { return out_ + "}"; }
-
- private:
-  void sep() {
-    if (!first_) out_ += ',';
-    first_ = false;
-  }
-  std::string out_ = "{";
-  bool first_ = true;
-};
 
 // ---- reading rows ----
 
@@ -781,6 +732,7 @@ Stores make_postgres_stores(PgPool& pool) {
   s.students = std::make_unique<PgStudentStore>(pool);
   s.violations = std::make_unique<PgViolationStore>(pool);
   s.dead_letters = std::make_unique<PgDeadLetterStore>(pool);
+  s.attempts = make_pg_attempt_store(pool);
   return s;
 }
 

@@ -18,6 +18,7 @@
 #include <string>
 #include <vector>
 
+#include "attempts/attempt_db.hpp"
 #include "examstore/model.hpp"
 
 namespace examstore::db {
@@ -170,6 +171,7 @@ struct Stores {
   std::unique_ptr<StudentStore> students;
   std::unique_ptr<ViolationStore> violations;
   std::unique_ptr<DeadLetterStore> dead_letters;
+  std::unique_ptr<AttemptStore> attempts;  ///< attempts/attempt_db.hpp
 };
 
 /// The PostgreSQL stores over `pool` (which must outlive them). Needs the migrations applied.

@@ -35,4 +35,13 @@ std::string KeySchema::violation_counts_by_student(ExamId id) const {
   return tagged("violations", "e", id, ":student");
 }
 
+std::string KeySchema::attempt(ExamId exam, StudentId student) const {
+  check_id("exam id", exam);
+  check_id("student id", student);
+  return tagged("attempt", "e", exam, ":") + std::to_string(student);
+}
+std::string KeySchema::attempt_answers(ExamId exam, StudentId student) const {
+  return attempt(exam, student) + ":ans";
+}
+
 }  // namespace examstore::keys

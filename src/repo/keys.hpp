@@ -31,6 +31,10 @@ class KeySchema {
   std::string presence_counts(ExamId id) const;      ///< counts per presence state (hash)
   std::string violation_counts(ExamId id) const;     ///< live counts per kind (hash)
   std::string violation_counts_by_student(ExamId id) const;  ///< "<student>:<kind>" -> n
+  /// One attempt's hot state (hash), under the exam's tag: "attempt:{e:ID}:<student>".
+  std::string attempt(ExamId exam, StudentId student) const;
+  /// Its live answers (hash: question id -> "seq:saved_us:since_ms:answer").
+  std::string attempt_answers(ExamId exam, StudentId student) const;
   /// The channel on which invalidated keys are published.
   std::string invalidation_channel() const { return p_ + "invalidate"; }
 

@@ -191,6 +191,10 @@ std::string_view Op::kind_name() const {
       return "event";
     case Kind::kAttendance:
       return "attendance";
+    case Kind::kAttemptStart:
+      return "attempt_start";
+    case Kind::kAnswerRevision:
+      return "answer_revision";
   }
   return "unknown";
 }
@@ -204,6 +208,13 @@ std::string Op::key() const {
     case Kind::kAttendance: {
       const auto& a = std::get<db::AttendanceUpdate>(data);
       return "a:" + std::to_string(a.exam_id) + ":" + std::to_string(a.student_id);
+    }
+    case Kind::kAttemptStart:
+      return "as:" + std::to_string(std::get<db::AttemptStart>(data).attempt_id);
+    case Kind::kAnswerRevision: {
+      const auto& r = std::get<db::AnswerRevision>(data);
+      return "ar:" + std::to_string(r.attempt_id) + ":" + std::to_string(r.question_id) + ":" +
+             std::to_string(r.seq);
     }
   }
   return {};
@@ -257,6 +268,25 @@ std::string encode(const Op& op) {
       add_time(w, "logout_at", a.logout_at);
       add_text(w, "last_ip", a.last_ip);
       add_time(w, "last_heartbeat_at", a.last_heartbeat_at);
+      break;
+    }
+    case Op::Kind::kAttemptStart: {
+      const auto& a = std::get<db::AttemptStart>(op.data);
+      w.add("attempt_id", a.attempt_id).add("exam_id", a.exam_id).add("student_id", a.student_id);
+      add_time(w, "started_at", a.started_at);
+      add_time(w, "base_deadline", a.base_deadline);
+      break;
+    }
+    case Op::Kind::kAnswerRevision: {
+      const auto& a = std::get<db::AnswerRevision>(op.data);
+      w.add("attempt_id", a.attempt_id)
+          .add("exam_id", a.exam_id)
+          .add("student_id", a.student_id)
+          .add("question_id", a.question_id)
+          .add("seq", a.seq);
+      add_text(w, "answer", a.answer);
+      add_time(w, "saved_at", a.saved_at);
+      w.add("since_previous_ms", static_cast<std::int64_t>(a.since_previous.count()));
       break;
     }
   }
@@ -317,6 +347,27 @@ Op decode(std::string_view text) {
     a.logout_at = r.optional_time("logout_at");
     a.last_ip = r.text("last_ip");
     a.last_heartbeat_at = r.optional_time("last_heartbeat_at");
+    return Op{std::move(a)};
+  }
+  if (kind == "attempt_start") {
+    db::AttemptStart a;
+    a.attempt_id = r.integer("attempt_id");
+    a.exam_id = r.integer("exam_id");
+    a.student_id = r.integer("student_id");
+    a.started_at = r.time("started_at");
+    a.base_deadline = r.time("base_deadline");
+    return Op{a};
+  }
+  if (kind == "answer_revision") {
+    db::AnswerRevision a;
+    a.attempt_id = r.integer("attempt_id");
+    a.exam_id = r.integer("exam_id");
+    a.student_id = r.integer("student_id");
+    a.question_id = r.integer("question_id");
+    a.seq = r.integer("seq");
+    a.answer = r.text("answer");
+    a.saved_at = r.time("saved_at");
+    a.since_previous = std::chrono::milliseconds(r.integer("since_previous_ms"));
     return Op{std::move(a)};
   }
   Reader::fail("unknown kind \"" + kind + "\"");

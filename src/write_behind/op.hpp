@@ -12,15 +12,19 @@ namespace examstore::wb {
 
 /// One write waiting for PostgreSQL. Violations and events are appends keyed by their
 /// pre-assigned id (replays are no-ops); attendance updates are versioned upserts keyed by
-/// (exam, student) and coalesce: a newer one absorbs an older one still waiting.
+/// (exam, student) and coalesce: a newer one absorbs an older one still waiting. Attempt starts
+/// (keyed by attempt) apply only to a not_started attempt and answer revisions (keyed by attempt,
+/// question and seq) are inserted once, so both replay as no-ops.
 struct Op {
-  std::variant<Violation, Event, db::AttendanceUpdate> data;
+  std::variant<Violation, Event, db::AttendanceUpdate, db::AttemptStart, db::AnswerRevision> data;
 
-  enum class Kind { kViolation, kEvent, kAttendance };
+  enum class Kind { kViolation, kEvent, kAttendance, kAttemptStart, kAnswerRevision };
   Kind kind() const { return static_cast<Kind>(data.index()); }
-  /// "violation", "event", "attendance" (also the dead-letter queue name).
+  /// "violation", "event", "attendance", "attempt_start", "answer_revision" (also the
+  /// dead-letter queue name).
   std::string_view kind_name() const;
-  /// Unique per pending write: "v:<id>", "e:<id>", "a:<exam>:<student>".
+  /// Unique per pending write: "v:<id>", "e:<id>", "a:<exam>:<student>", "as:<attempt>",
+  /// "ar:<attempt>:<question>:<seq>".
   std::string key() const;
 };
 

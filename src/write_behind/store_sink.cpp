@@ -1,7 +1,9 @@
 // The Sink over the durable stores. A batch is written per kind, one store call (one
 // transaction) each; the calls are not one transaction together, which is safe because every
-// write is idempotent (appends skip known ids, attendance updates are versioned): when a later
-// call fails, the queue retries or splits the batch and the earlier rows are skipped or ignored.
+// write is idempotent (appends skip known ids, attendance updates are versioned, attempt starts
+// apply only to not_started attempts, answer revisions are keyed by attempt, question and seq):
+// when a later call fails, the queue retries or splits the batch and the earlier rows are skipped
+// or ignored.
 #include <string_view>
 #include <utility>
 
@@ -34,6 +36,8 @@ class StoreSink final : public Sink {
     std::vector<Violation> violations;
     std::vector<Event> events;
     std::vector<db::AttendanceUpdate> attendance;
+    std::vector<db::AttemptStart> starts;
+    std::vector<db::AnswerRevision> revisions;
     for (const Op& op : batch) {
       switch (op.kind()) {
         case Op::Kind::kViolation:
@@ -45,11 +49,19 @@ class StoreSink final : public Sink {
         case Op::Kind::kAttendance:
           attendance.push_back(std::get<db::AttendanceUpdate>(op.data));
           break;
+        case Op::Kind::kAttemptStart:
+          starts.push_back(std::get<db::AttemptStart>(op.data));
+          break;
+        case Op::Kind::kAnswerRevision:
+          revisions.push_back(std::get<db::AnswerRevision>(op.data));
+          break;
       }
     }
     if (!violations.empty()) stores_.violations->insert_violations(violations);
     if (!events.empty()) stores_.violations->insert_events(events);
     if (!attendance.empty()) stores_.students->apply_attendance(attendance);
+    if (!starts.empty()) stores_.attempts->apply_starts(starts);
+    if (!revisions.empty()) stores_.attempts->insert_revisions(revisions);
   }
 
   void dead_letter(const Op& op, const Error& why) override {

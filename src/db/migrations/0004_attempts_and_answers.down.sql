@@ -1,0 +1,3 @@
+DROP TABLE answer_revisions;
+DROP TABLE answers;
+DROP TABLE attempts;
