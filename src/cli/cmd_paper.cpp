@@ -143,9 +143,11 @@ AssemblyRules parse_rules(const std::string& text) {
     return BadLine{"field " + field + ": " + why};
   };
   if (!doc.is_object()) throw bad("(file)", "must be a JSON object");
-  const auto integer = [&](const json::Value& v, const std::string& field) {
+  const auto integer = [&](const json::Value& v, const std::string& field, const std::string& key) {
     const auto i = v.as_int64();
-    if (!i || *i < -2147483647 || *i > 2147483647) throw bad(field, "must be an integer");
+    if (!i || *i < -2147483647 || *i > 2147483647) {
+      throw bad(field + "[" + key + "]", "must be an integer");
+    }
     return static_cast<int>(*i);
   };
   const auto number = [&](const json::Value& v, const std::string& field) {
@@ -166,14 +168,14 @@ AssemblyRules parse_rules(const std::string& text) {
       for (const auto& [type, n] : object(v, name)) {
         const auto t = parse_question_type(type);
         if (!t) throw bad(name, "unknown question type \"" + type + "\"");
-        r.count_by_type[*t] = integer(n, name + "." + type);
+        r.count_by_type[*t] = integer(n, name, type);
       }
     } else if (name == "count_by_difficulty") {
       for (const auto& [level, n] : object(v, name)) {
         const bool digit = level.size() == 1 && level[0] >= '0' && level[0] <= '9';
         if (!digit)
           throw bad(name, "keys must be difficulties \"1\"..\"5\", got \"" + level + "\"");
-        r.count_by_difficulty[level[0] - '0'] = integer(n, name + "." + level);
+        r.count_by_difficulty[level[0] - '0'] = integer(n, name, level);
       }
     } else if (name == "target_mean_difficulty") {
       r.target_mean_difficulty = number(v, name);

@@ -520,7 +520,7 @@ class PaperStoreImpl final : public PaperStore {
   // With `only_if_empty`, kConflict (and nothing written) when the paper holds questions.
   Edit commit(const PaperKey& paper, const std::vector<PaperOp>& ops, const QuestionLookup& lookup,
               bool only_if_empty) {
-    const Edit edit = order_->apply(paper, [&](std::vector<PaperItem> items) {
+    Edit edit = order_->apply(paper, [&](std::vector<PaperItem> items) {
       if (only_if_empty && !items.empty()) {
         throw Error(ErrorCode::kConflict, "paper assemble",
                     "paper " + paper.str() + " already holds " + std::to_string(items.size()) +
