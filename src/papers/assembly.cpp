@@ -151,15 +151,20 @@ class Selection {
     return pool_[a].type == pool_[b].type &&
            (!by_cell_ || pool_[a].difficulty == pool_[b].difficulty);
   }
-  /// True when dropping `i` would leave one of `paths` uncovered.
-  bool pinned(std::size_t i, const std::vector<std::string>& paths) const {
-    for (const auto& p : paths) {
-      if (!covers(pool_[i], p)) continue;
-      int coverers = 0;
-      for (std::size_t j = 0; j < pool_.size() && coverers < 2; ++j) {
-        if (chosen_[j] && covers(pool_[j], p)) ++coverers;
-      }
-      if (coverers < 2) return true;
+  /// How many chosen questions cover each of `paths`.
+  std::vector<int> coverers(const std::vector<std::string>& paths) const {
+    std::vector<int> out(paths.size(), 0);
+    for (std::size_t j = 0; j < pool_.size(); ++j) {
+      if (!chosen_[j]) continue;
+      for (std::size_t p = 0; p < paths.size(); ++p) out[p] += covers(pool_[j], paths[p]) ? 1 : 0;
+    }
+    return out;
+  }
+  /// True when dropping chosen `i` would leave one of `paths` uncovered (`counts`: coverers()).
+  bool pinned(std::size_t i, const std::vector<std::string>& paths,
+              const std::vector<int>& counts) const {
+    for (std::size_t p = 0; p < paths.size(); ++p) {
+      if (counts[p] < 2 && covers(pool_[i], paths[p])) return true;
     }
     return false;
   }
@@ -195,10 +200,11 @@ void cover(Selection& s, const std::vector<std::string>& paths) {
     bool fixed = covered;
     // The most preferred question that covers the path replaces the least preferred one of
     // its group that no covered path depends on.
+    const std::vector<int> counts = fixed ? std::vector<int>() : s.coverers(done);
     for (std::size_t in = 0; in < pool.size() && !fixed; ++in) {
       if (s.chosen(in) || !covers(pool[in], path)) continue;
       for (std::size_t out = pool.size(); out-- > 0;) {
-        if (s.chosen(out) && s.same_group(out, in) && !s.pinned(out, done)) {
+        if (s.chosen(out) && s.same_group(out, in) && !s.pinned(out, done, counts)) {
           s.swap(out, in);
           fixed = true;
           break;
@@ -229,12 +235,13 @@ void approach_mean(Selection& s, const AssemblyRules& rules, int size) {
     std::array<std::array<std::size_t, kLevels>, kTypes> best_out{};
     for (auto& row : best_in) row.fill(kNone);
     for (auto& row : best_out) row.fill(kNone);
+    const std::vector<int> counts = s.coverers(rules.cover_knowledge_points);
     for (std::size_t i = 0; i < pool.size(); ++i) {
       const std::size_t t = type_index(pool[i].type);
       const std::size_t d = level_index(pool[i].difficulty);
       if (!s.chosen(i)) {
         if (best_in[t][d] == kNone) best_in[t][d] = i;
-      } else if (!s.pinned(i, rules.cover_knowledge_points)) {
+      } else if (!s.pinned(i, rules.cover_knowledge_points, counts)) {
         best_out[t][d] = i;
       }
     }

@@ -4,6 +4,7 @@
 #include <catch2/catch.hpp>
 
 #include <algorithm>
+#include <cmath>
 #include <map>
 #include <string>
 #include <vector>
@@ -149,4 +150,28 @@ TEST_CASE("variant ranks do not depend on the other questions", "[papers][varian
   const auto h = paper_hash(k);
   CHECK(examstore::papers::question_rank(h, 1, 5) != examstore::papers::question_rank(h, 2, 5));
   CHECK(examstore::papers::question_rank(h, 1, 5) == examstore::papers::question_rank(h, 1, 5));
+}
+
+TEST_CASE("a bank of 20000 questions with coverage and a mean target", "[papers][assembly][unit]") {
+  std::vector<Candidate> pool;
+  for (int i = 1; i <= 20000; ++i) {
+    const QuestionType type = i % 3 == 0 ? QuestionType::kMultiple : QuestionType::kSingle;
+    pool.push_back(make(i, type, i % 7 == 0 ? 5 : 1 + i % 2, "math/p" + std::to_string(i % 40)));
+  }
+  AssemblyRules r;
+  r.count_by_type = {{QuestionType::kSingle, 100}, {QuestionType::kMultiple, 50}};
+  for (int p = 0; p < 40; ++p) r.cover_knowledge_points.push_back("math/p" + std::to_string(p));
+  r.target_mean_difficulty = 3.5;
+  r.mean_tolerance = 0.02;
+  r.seed = 99;
+  const auto got = select(pool, r);
+  REQUIRE(got.size() == 150);
+  double sum = 0;
+  std::map<std::string, int> points;
+  for (const auto& c : got) {
+    sum += c.difficulty;
+    ++points[c.knowledge_points.front()];
+  }
+  CHECK(std::abs(sum / 150 - 3.5) <= 0.02 + 1e-9);
+  CHECK(points.size() == 40);
 }
