@@ -175,3 +175,25 @@ TEST_CASE("a bank of 20000 questions with coverage and a mean target", "[papers]
   CHECK(std::abs(sum / 150 - 3.5) <= 0.02 + 1e-9);
   CHECK(points.size() == 40);
 }
+
+TEST_CASE("variant_item_at agrees with the whole variant on both sides of the stack buffer",
+          "[papers][variant][unit]") {
+  const auto h = examstore::papers::paper_hash(examstore::PaperKey{"a", "b", "c", "d"});
+  const examstore::papers::OptionCount four = [](const examstore::PaperItem&) { return 4; };
+  for (const int size : {1, 20, 512, 513, 700}) {
+    INFO("size " << size);
+    std::vector<examstore::PaperItem> items;
+    for (int i = 0; i < size; ++i) {
+      items.push_back({1000 + i * 3, 1, i % 2 ? QuestionType::kSingle : QuestionType::kEssay});
+    }
+    const auto all = examstore::papers::variant_items(h, 42, items, four);
+    REQUIRE(all.size() == items.size());
+    for (int k = 0; k < size; k += std::max(1, size / 37)) {
+      const auto one = examstore::papers::variant_item_at(h, 42, items, k, four);
+      REQUIRE(one);
+      CHECK(one->paper_position == all[static_cast<std::size_t>(k)].paper_position);
+      CHECK(one->option_order == all[static_cast<std::size_t>(k)].option_order);
+    }
+    CHECK_FALSE(examstore::papers::variant_item_at(h, 42, items, size, four));
+  }
+}
