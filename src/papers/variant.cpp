@@ -142,22 +142,24 @@ std::string to_original_answer(const VariantItem& item, std::string_view shown_a
   }
   const std::size_t n = item.option_order.size();
   const auto original = [&](const json::Value& letter) {
-    const bool one_char = letter.is_string() && letter.text.size() == 1;
-    const int shown = one_char ? letter.text[0] - 'A' : -1;
-    if (shown < 0 || static_cast<std::size_t>(shown) >= n) {
-      const std::string name = letter.is_string() ? json::quote(letter.text) : "a non-string";
+    const std::string range = "\"A\"..\"" + std::string(1, static_cast<char>('A' + n - 1)) + "\"";
+    if (!letter.is_string()) {
       throw Error(ErrorCode::kInvalidArgument, op,
-                  "answer: letter " + name + " is out of range \"A\"..\"" +
-                      std::string(1, static_cast<char>('A' + n - 1)) + "\"");
+                  item.item.type == QuestionType::kSingle
+                      ? "answer: must be one option letter " + range
+                      : "answer: must be an array of option letters " + range);
+    }
+    const int shown = letter.text.size() == 1 ? letter.text[0] - 'A' : -1;
+    if (shown < 0 || static_cast<std::size_t>(shown) >= n) {
+      throw Error(ErrorCode::kInvalidArgument, op,
+                  "answer: letter " + json::quote(letter.text) + " is out of range " + range);
     }
     return static_cast<char>('A' + item.option_order[static_cast<std::size_t>(shown)]);
   };
   if (item.item.type == QuestionType::kSingle) {
     return json::quote(std::string(1, original(v)));
   }
-  if (!v.is_array()) {
-    throw Error(ErrorCode::kInvalidArgument, op, "answer: must be an array of option letters");
-  }
+  if (!v.is_array()) original(json::Value{});  // throws: not an array of letters
   std::string letters;
   for (const auto& l : v.items) letters += original(l);
   std::sort(letters.begin(), letters.end());  // the key lists its letters in order

@@ -476,6 +476,11 @@ TEMPLATE_TEST_CASE("a shown answer maps back to the answer key", "[papers][varia
   v.item.type = QuestionType::kSingle;
   CHECK(examstore::to_original_answer(v, "\"A\"") == "\"C\"");
   CHECK_THROWS_AS(examstore::to_original_answer(v, "\"a\""), Error);
+  CHECK_THROWS_WITH(examstore::to_original_answer(v, "[\"A\"]"),
+                    Catch::Contains("answer: must be one option letter \"A\"..\"C\""));
+  v.item.type = QuestionType::kMultiple;
+  CHECK_THROWS_WITH(examstore::to_original_answer(v, "\"A\""),
+                    Catch::Contains("answer: must be an array of option letters \"A\"..\"C\""));
   CHECK_THROWS_AS(examstore::to_original_answer(v, "not json"), Error);
 }
 
