@@ -3,10 +3,13 @@
 // The teacher adds questions to tsinghua/cs/se/db101, moves one, replaces one, and tries a bad
 // edit (refused as a whole, paper unchanged). Then four "student" threads read question i, the
 // count and the whole paper for a second, served by the near cache, while the teacher makes one
-// last move that every reader sees within the near cache's bound.
+// last move that every reader sees within the near cache's bound. Finally a second paper is
+// assembled from the bank by rules, and one student's variant of it is shown (its own question
+// and option order), with the student's answer mapped back to the answer key's letters.
 //
 // Runs on the embedded in-memory backends; set EXAMSTORE_REDIS_URL / EXAMSTORE_DATABASE_URL to
 // run the same code on Redis and PostgreSQL (the schema is migrated on open).
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <iostream>
@@ -111,6 +114,34 @@ int main() {
     const auto by_type = papers.count_by_type(paper);
     for (const auto& [type, n] : by_type)
       std::cout << "  " << examstore::to_string(type) << ": " << n << "\n";
+
+    // Assembly: 3 single-choice and 2 true/false questions of the subject, seeded.
+    examstore::AssemblyRules rules;
+    rules.subject = "databases";
+    rules.count_by_type = {{QuestionType::kSingle, 3}, {QuestionType::kTrueFalse, 2}};
+    rules.cover_knowledge_points = {"databases/indexing"};
+    rules.seed = 2026;
+    const auto drawn = papers.assemble(PaperKey::parse("tsinghua/cs/se/db102"), rules);
+    std::cout << "assembled paper #" << drawn.paper_id << ", mean difficulty "
+              << drawn.mean_difficulty << ", total score " << drawn.total_score << "\n";
+    print("assembled", drawn.items);
+
+    // Student 42's variant: computed on read, the same every time, different per student.
+    const auto variant = papers.variant(drawn.key, 42);
+    for (const auto& v : variant.items) {
+      std::cout << "  shown #" << v.position << ": question " << v.item.question_id << " (paper #"
+                << v.paper_position << ")";
+      if (!v.option_order.empty()) {
+        std::cout << ", options shown as";
+        for (const int o : v.option_order) std::cout << " " << static_cast<char>('A' + o);
+        // The key is "A" (B-tree); the student clicks where B-tree is shown.
+        const auto shown = std::find(v.option_order.begin(), v.option_order.end(), 0);
+        const std::string answer =
+            std::string("\"") + static_cast<char>('A' + (shown - v.option_order.begin())) + "\"";
+        std::cout << "; answer " << answer << " means " << examstore::to_original_answer(v, answer);
+      }
+      std::cout << "\n";
+    }
     return 0;
   } catch (const examstore::Error& e) {
     std::cerr << "paper_store: " << e.what() << "\n";

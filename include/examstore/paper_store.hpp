@@ -111,8 +111,10 @@ struct PaperVariant {
 };
 
 /// Translates an answer given against the shown option letters ("B", or ["A","C"]) into the
-/// question's own letters, for comparison with the answer key. Answers of types without
-/// shuffled options are returned unchanged. kInvalidArgument for a letter out of range.
+/// question's own letters, for comparison with the answer key: a single letter as a JSON
+/// string, several as a JSON array sorted by letter. Answers of types without shuffled options
+/// are returned unchanged. kInvalidArgument naming the letter when one is out of range (or the
+/// answer is not a letter / an array of letters).
 std::string to_original_answer(const VariantItem& item, std::string_view shown_answer_json);
 
 class PaperStore {
@@ -142,7 +144,9 @@ class PaperStore {
   virtual AssembledPaper assemble(const PaperKey& key, const AssemblyRules& rules) = 0;
   /// The student's variant of the paper (empty items when the paper does not exist).
   virtual PaperVariant variant(const PaperKey& paper, StudentId student) = 0;
-  /// The item the student sees at `position`, or nullopt. Served from the near cache.
+  /// The item the student sees at `position`, or nullopt. Served from the near cache without
+  /// building the whole variant. kInvalidArgument when `student` is not positive (also for
+  /// variant()).
   virtual std::optional<VariantItem> variant_at(const PaperKey& paper, StudentId student,
                                                 int position) = 0;
 };

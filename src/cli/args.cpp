@@ -30,6 +30,8 @@ const char* const kUsage =
     "                      import a JSON array of questions (all or nothing), or export\n"
     "  paper apply --paper KEY --ops FILE | paper list --paper KEY\n"
     "                      edit a paper (school/department/major/course) or print its order\n"
+    "  paper assemble --paper KEY --rules FILE.json\n"
+    "                      draw a paper from the question bank by rules (docs/papers.md)\n"
     "\n"
     "options:\n"
     "  --redis URL         hot tier: redis://[:password@]host:port[/db] or memory://\n"

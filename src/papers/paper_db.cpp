@@ -125,7 +125,8 @@ class PgOrderStore final : public OrderStore {
           paper.school, paper.department, paper.major, paper.course);
       if (r.empty()) return;
       out.version = r[0][1].as<std::int64_t>();
-      out.items = read_items(tx, r[0][0].as<std::int64_t>());
+      out.paper_id = r[0][0].as<std::int64_t>();
+      out.items = read_items(tx, out.paper_id);
     });
     return out;
   }
@@ -143,6 +144,7 @@ class PgOrderStore final : public OrderStore {
           "AND course = $4 FOR UPDATE",
           paper.school, paper.department, paper.major, paper.course);
       const auto id = row[0].as<std::int64_t>();
+      out.paper_id = id;
       out.previous_version = row[1].as<std::int64_t>();
       out.items = edit(read_items(tx, id));
       std::string qids = "{";
@@ -215,19 +217,22 @@ class MemoryOrderStore final : public OrderStore {
     std::lock_guard<std::mutex> l(mu_);
     const std::string key = key_of(paper);
     auto it = papers_.find(key);
-    // A new paper starts at version 1, as the papers table's default.
-    Committed current = it == papers_.end() ? Committed{1, {}} : it->second;
+    // A new paper starts at version 1, as the papers table's default, with the next id (an id
+    // taken by an edit that throws is skipped, as a PostgreSQL sequence would).
+    Committed current = it == papers_.end() ? Committed{1, ++last_id_, {}} : it->second;
     Edit out;
+    out.paper_id = current.paper_id;
     out.previous_version = current.version;
     out.items = edit(current.items);  // throws before anything changes
     out.version = current.version + 1;
-    papers_[key] = Committed{out.version, out.items};
+    papers_[key] = Committed{out.version, out.paper_id, out.items};
     return out;
   }
 
  private:
-  std::mutex mu_;  // guards papers_; held across an edit, like the row lock
+  std::mutex mu_;  // guards papers_ and last_id_; held across an edit, like the row lock
   std::unordered_map<std::string, Committed> papers_;
+  std::int64_t last_id_ = 0;
 };
 
 }  // namespace

@@ -32,11 +32,13 @@ void apply_ops(std::vector<PaperItem>& items, const std::vector<PaperOp>& ops,
 /// A paper's committed order and its version (0 when the paper does not exist).
 struct Committed {
   std::int64_t version = 0;
+  std::int64_t paper_id = 0;  ///< papers.id (never reused); 0 when the paper does not exist
   std::vector<PaperItem> items;
 };
 
 /// The outcome of a committed edit.
 struct Edit {
+  std::int64_t paper_id = 0;  ///< papers.id
   std::int64_t previous_version = 0;
   std::int64_t version = 0;
   std::vector<PaperItem> items;

@@ -15,13 +15,17 @@
 #include <chrono>
 #include <cmath>
 #include <mutex>
+#include <shared_mutex>
 #include <string>
 #include <unordered_map>
 #include <utility>
 
+#include "db/store_checks.hpp"
 #include "examstore/cache.hpp"
 #include "examstore/error.hpp"
+#include "papers/assembly.hpp"
 #include "papers/paper_db.hpp"
+#include "papers/variant.hpp"
 #include "repo/context.hpp"
 
 namespace examstore {
@@ -423,18 +427,7 @@ class PaperStoreImpl final : public PaperStore {
       }
       lookup.emplace(op.question_id, item);
     }
-    const Edit edit = order_->apply(paper, [&](std::vector<PaperItem> items) {
-      apply_ops(items, ops, lookup);
-      return items;
-    });
-    sync_hot_tier(paper, ops, lookup, edit);
-    const std::string name = paper.str();
-    near_.drop(name);
-    try {
-      ctx_.cache.publish(channel_, name);
-    } catch (const Error&) {  // other processes' entries expire after the near-cache TTL
-    }
-    return edit.items;
+    return commit(paper, ops, lookup, false).items;
   }
 
   std::vector<PaperItem> items(const PaperKey& paper) override { return snapshot(paper)->items; }
@@ -466,18 +459,109 @@ class PaperStoreImpl final : public PaperStore {
     for (const auto& p : papers) snapshot(p);
   }
 
-  // TODO(issue 4, assembly helper): replace these placeholders.
-  AssembledPaper assemble(const PaperKey&, const AssemblyRules&) override {
-    throw Error(ErrorCode::kInternal, "paper assemble", "not implemented yet");
+  AssembledPaper assemble(const PaperKey& key, const AssemblyRules& rules) override {
+    check_key(key);
+    check_rules(rules);
+    std::vector<Candidate> candidates;
+    for (const auto& [type, wanted] : rules.count_by_type) {
+      if (wanted == 0) continue;
+      QuestionSearch page;
+      page.subject = rules.subject;
+      page.type = type;
+      page.limit = kSearchPage;
+      while (true) {
+        const std::vector<Question> found = bank_.search(page);
+        for (const auto& q : found) {
+          candidates.push_back(
+              {q.id, q.version, q.type, q.difficulty, q.score, q.knowledge_points});
+        }
+        if (found.size() < static_cast<std::size_t>(kSearchPage)) break;
+        page.after_id = found.back().id;
+      }
+    }
+    const std::vector<Candidate> chosen = select(std::move(candidates), rules);
+    AssembledPaper out;
+    out.key = key;
+    QuestionLookup lookup;
+    std::vector<PaperOp> ops;
+    double difficulty = 0;
+    for (const auto& c : chosen) {
+      lookup.emplace(c.id, PaperItem{c.id, c.version, c.type});
+      ops.push_back({PaperOp::Kind::kAppend, 0, 0, c.id});
+      difficulty += c.difficulty;
+      out.total_score += c.score;
+    }
+    const Edit edit = commit(key, ops, lookup, true);
+    out.paper_id = edit.paper_id;
+    out.items = edit.items;
+    out.mean_difficulty = difficulty / static_cast<double>(chosen.size());
+    return out;
   }
-  PaperVariant variant(const PaperKey&, StudentId) override {
-    throw Error(ErrorCode::kInternal, "paper variant", "not implemented yet");
+
+  PaperVariant variant(const PaperKey& paper, StudentId student) override {
+    db::check::positive_id("paper variant", "student", student);
+    const SnapshotPtr s = snapshot(paper);
+    return {paper, student,
+            variant_items(paper_hash(paper), student, s->items,
+                          [this](const PaperItem& i) { return option_count(i); })};
   }
-  std::optional<VariantItem> variant_at(const PaperKey&, StudentId, int) override {
-    throw Error(ErrorCode::kInternal, "paper variant", "not implemented yet");
+
+  std::optional<VariantItem> variant_at(const PaperKey& paper, StudentId student,
+                                        int position) override {
+    db::check::positive_id("paper variant", "student", student);
+    const SnapshotPtr s = snapshot(paper);
+    return variant_item_at(paper_hash(paper), student, s->items, position,
+                           [this](const PaperItem& i) { return option_count(i); });
   }
 
  private:
+  static constexpr int kSearchPage = 1000;
+
+  // Commits `ops` (checked against `lookup`), then brings Redis and the near caches along.
+  // With `only_if_empty`, kConflict (and nothing written) when the paper holds questions.
+  Edit commit(const PaperKey& paper, const std::vector<PaperOp>& ops, const QuestionLookup& lookup,
+              bool only_if_empty) {
+    Edit edit = order_->apply(paper, [&](std::vector<PaperItem> items) {
+      if (only_if_empty && !items.empty()) {
+        throw Error(ErrorCode::kConflict, "paper assemble",
+                    "paper " + paper.str() + " already holds " + std::to_string(items.size()) +
+                        " question(s)");
+      }
+      apply_ops(items, ops, lookup);
+      return items;
+    });
+    sync_hot_tier(paper, ops, lookup, edit);
+    const std::string name = paper.str();
+    near_.drop(name);
+    try {
+      ctx_.cache.publish(channel_, name);
+    } catch (const Error&) {  // other processes' entries expire after the near-cache TTL
+    }
+    return edit;
+  }
+
+  // The option count of a pinned version. Versions never change, so the count is kept for the
+  // life of the store (one int per question version ever served) and read under a shared lock:
+  // the exam-start burst costs no round trip once a question has been seen.
+  int option_count(const PaperItem& item) {
+    const std::pair<QuestionId, int> k{item.question_id, item.question_version};
+    {
+      std::shared_lock<std::shared_mutex> l(options_mu_);
+      const auto it = options_.find(k);
+      if (it != options_.end()) return it->second;
+    }
+    const auto q = bank_.get_version(item.question_id, item.question_version);
+    if (!q) {
+      throw Error(ErrorCode::kDataIntegrity, "paper variant",
+                  "question " + std::to_string(item.question_id) + " version " +
+                      std::to_string(item.question_version) + " is missing");
+    }
+    const int n = static_cast<int>(q->options.size());
+    std::unique_lock<std::shared_mutex> l(options_mu_);
+    options_.emplace(k, n);
+    return n;
+  }
+
   struct Keys {
     std::vector<std::string> all;  // order, items, ver
   };
@@ -576,6 +660,8 @@ class PaperStoreImpl final : public PaperStore {
   std::unique_ptr<OrderStore> order_;
   const std::string channel_;
   NearCache near_;
+  std::shared_mutex options_mu_;                       // guards options_
+  std::map<std::pair<QuestionId, int>, int> options_;  // (question, version) -> option count
 };
 
 }  // namespace

@@ -1,0 +1,64 @@
+#include "support/store_pair.hpp"
+
+#include <utility>
+
+namespace examstore::test {
+
+StorePair::StorePair(bool postgres, std::chrono::milliseconds near_ttl) : postgres_(postgres) {
+  if (postgres_) db_ = std::make_unique<TempDatabase>();
+  config_.key_prefix = unique_name("sp");
+  config_.near_cache_ttl = near_ttl;
+  if (postgres_) {
+    config_.with_redis_url(redis_url());
+    config_.with_database_url(db_->url());
+    config_.migrate_on_open = true;
+  }
+  store_ = Store::open(config_);
+}
+
+StorePair::~StorePair() { store_.reset(); }
+
+std::string StorePair::query_value(const std::string& sql) const { return db_->query_value(sql); }
+
+std::unique_ptr<Store> StorePair::open_second() const {
+  Config c = config_;
+  c.migrate_on_open = false;
+  return Store::open(c);
+}
+
+std::vector<std::string> StorePair::paper_keys(const PaperKey& p) const {
+  const std::string base = config_.key_prefix + ":paper:{" + p.str() + "}:";
+  return {base + "order", base + "items", base + "ver"};
+}
+
+QuestionId StorePair::question(QuestionType type, int difficulty,
+                               std::vector<std::string> knowledge_points,
+                               const std::string& subject, int options) {
+  QuestionDraft d;
+  d.type = type;
+  d.stem = "question " + std::to_string(++made_);
+  d.difficulty = difficulty;
+  d.subject = subject;
+  d.knowledge_points = std::move(knowledge_points);
+  d.score = 1 + (made_ % 4) * 0.5;
+  switch (type) {
+    case QuestionType::kSingle:
+    case QuestionType::kMultiple:
+      for (int i = 0; i < options; ++i) d.options.push_back("option " + std::to_string(i));
+      // the key depends on the question, so a shuffle that ignores it would show
+      d.answer = type == QuestionType::kSingle
+                     ? "\"" + std::string(1, static_cast<char>('A' + made_ % options)) + "\""
+                     : "[\"A\",\"" +
+                           std::string(1, static_cast<char>('A' + 1 + made_ % (options - 1))) +
+                           "\"]";
+      break;
+    case QuestionType::kTrueFalse:
+      d.answer = "true";
+      break;
+    default:
+      d.answer = "\"text\"";
+  }
+  return store_->questions().create(d).id;
+}
+
+}  // namespace examstore::test

@@ -1,0 +1,59 @@
+// tests/support/store_pair.hpp: a Store on one of the two backend pairs, for contract tests
+// that must hold on both: MemoryPair (memory cache and database) and RedisPostgresPair (the test
+// Redis with a key_prefix of its own and a fresh, migrated TempDatabase). The server pair needs
+// EXAMSTORE_TEST_REDIS_URL and EXAMSTORE_TEST_DATABASE_URL.
+#pragma once
+
+#include <chrono>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "examstore/config.hpp"
+#include "examstore/store.hpp"
+#include "support/test_env.hpp"
+
+namespace examstore::test {
+
+class StorePair {
+ public:
+  StorePair(bool postgres, std::chrono::milliseconds near_ttl);
+  ~StorePair();
+  StorePair(const StorePair&) = delete;
+  StorePair& operator=(const StorePair&) = delete;
+
+  Store& store() { return *store_; }
+  bool postgres() const { return postgres_; }
+  const Config& config() const { return config_; }
+  /// Runs one SQL statement on the pair's database (server pair only); see TempDatabase.
+  std::string query_value(const std::string& sql) const;
+  /// The URL of the pair's database (server pair only).
+  std::string database_url() const { return db_->url(); }
+  /// Another Store over the same servers (server pair only).
+  std::unique_ptr<Store> open_second() const;
+  /// The hot-tier keys of a paper (order, items, ver), as docs/papers.md lays them out.
+  std::vector<std::string> paper_keys(const PaperKey& p) const;
+
+  /// Creates a question; single/multiple get `options` options and the key "A" / ["A","B"]...
+  QuestionId question(QuestionType type, int difficulty = 3,
+                      std::vector<std::string> knowledge_points = {"math/algebra"},
+                      const std::string& subject = "math", int options = 4);
+
+ private:
+  bool postgres_;
+  std::unique_ptr<TempDatabase> db_;
+  Config config_;
+  std::unique_ptr<Store> store_;
+  int made_ = 0;
+};
+
+struct MemoryPair : StorePair {
+  explicit MemoryPair(std::chrono::milliseconds ttl = std::chrono::milliseconds(0))
+      : StorePair(false, ttl) {}
+};
+struct RedisPostgresPair : StorePair {
+  explicit RedisPostgresPair(std::chrono::milliseconds ttl = std::chrono::milliseconds(0))
+      : StorePair(true, ttl) {}
+};
+
+}  // namespace examstore::test
