@@ -80,17 +80,9 @@ std::optional<std::string> CacheAside::get(const std::string& key, const Loader&
     ++stats_.loads;
     return load();
   }
-  // The key and its generation in one round trip: a miss needs the generation noted before its
-  // load (the fill guard), and noting it with the read is as early as it gets.
-  const std::string gen_key = keys::generation(key);
   std::optional<std::string> cached;
-  std::string generation;
   try {
-    Batch b;
-    b.get(key).get(gen_key);
-    std::vector<Reply> r = cache_.execute(b);
-    if (!r.at(0).is_nil()) cached = std::move(r[0].str);
-    if (!r.at(1).is_nil()) generation = std::move(r[1].str);
+    cached = cache_.get(key);
   } catch (const Error&) {
     ++stats_.cache_errors;  // degrade: read the database, do not fill
     ++stats_.loads;
@@ -115,15 +107,14 @@ std::optional<std::string> CacheAside::get(const std::string& key, const Loader&
     flight = it->second;
     leader = inserted;
   }
-  if (leader) return lead(key, gen_key, generation, *flight, load);
+  if (leader) return lead(key, *flight, load);
   std::unique_lock<std::mutex> l(flight->mu);
   flight->done_cv.wait(l, [&] { return flight->done; });
   if (flight->error) std::rethrow_exception(flight->error);
   return flight->value;
 }
 
-std::optional<std::string> CacheAside::lead(const std::string& key, const std::string& gen_key,
-                                            const std::string& generation, Flight& flight,
+std::optional<std::string> CacheAside::lead(const std::string& key, Flight& flight,
                                             const Loader& load) {
   auto finish = [&](std::optional<std::string> value, std::exception_ptr error) {
     {
@@ -137,6 +128,13 @@ std::optional<std::string> CacheAside::lead(const std::string& key, const std::s
     flight.done_cv.notify_all();
   };
 
+  const std::string gen_key = keys::generation(key);
+  std::optional<std::string> generation;
+  try {
+    generation = cache_.get(gen_key).value_or("");
+  } catch (const Error&) {
+    ++stats_.cache_errors;  // no fill without a generation to guard it
+  }
   std::optional<std::string> value;
   try {
     ++stats_.loads;
@@ -145,12 +143,12 @@ std::optional<std::string> CacheAside::lead(const std::string& key, const std::s
     finish(std::nullopt, std::current_exception());
     throw;
   }
-  {
+  if (generation) {
     const auto ttl = value ? jittered_ttl() : std::chrono::milliseconds(negative_ttl_);
     try {
       const Reply r =
           cache_.run(fill_script(), {key, gen_key},
-                     {generation, value.value_or(kAbsent), std::to_string(ttl.count())});
+                     {*generation, value.value_or(kAbsent), std::to_string(ttl.count())});
       if (r.integer == 0) ++stats_.fills_refused;
     } catch (const Error&) {
       ++stats_.cache_errors;

@@ -1,8 +1,8 @@
 // repo/cache_aside.hpp: the read path every repository shares.
 //
-//   get(key, load): the hot tier first (the key and its generation in one round trip); on a miss,
-//   one loader per key in this process (the others wait for its result), then a guarded fill with a
-//   jittered TTL. A missing entity is cached as an "absent" marker for negative_ttl.
+//   get(key, load): the hot tier first; on a miss, one loader per key in this process (the
+//   others wait for its result), then a guarded fill with a jittered TTL. A missing entity is
+//   cached as an "absent" marker for negative_ttl.
 //   invalidate(key): after a database write, bump the key's generation, delete the key and
 //   publish the key on the invalidation channel.
 //
@@ -65,10 +65,7 @@ class CacheAside {
 
  private:
   struct Flight;
-  /// Loads and fills `key`, the fill guarded by `generation`, read with the miss.
-  std::optional<std::string> lead(const std::string& key, const std::string& gen_key,
-                                  const std::string& generation, Flight& flight,
-                                  const Loader& load);
+  std::optional<std::string> lead(const std::string& key, Flight& flight, const Loader& load);
   /// One attempt of the invalidation script and the message; false when the hot tier failed.
   bool try_invalidate(const std::string& key);
   /// Retries remembered invalidations; true when `key` has none left.
