@@ -5,35 +5,12 @@
 //   bench_cache_hit --redis URL [--seconds 2]
 //   bench_cache_hit --redis URL --prepare-baseline KEY    copy the cached value to KEY, exit
 //
-// Also reports heap allocations and client CPU per read (this file replaces the global
-// operator new to count them; the library is linked statically, so its allocations count).
+// Also reports heap allocations (alloc_counter.hpp) and client CPU per read.
 #include <unistd.h>
 
-#include <atomic>
-#include <cstdlib>
-#include <new>
-
+#include "alloc_counter.hpp"
 #include "bench_common.hpp"
 #include "examstore/examstore.hpp"
-
-namespace {
-std::atomic<std::int64_t> g_allocations{0};
-}
-
-void* operator new(std::size_t n) {
-  g_allocations.fetch_add(1, std::memory_order_relaxed);
-  if (void* p = std::malloc(n ? n : 1)) return p;
-  throw std::bad_alloc();
-}
-void* operator new[](std::size_t n) {
-  g_allocations.fetch_add(1, std::memory_order_relaxed);
-  if (void* p = std::malloc(n ? n : 1)) return p;
-  throw std::bad_alloc();
-}
-void operator delete(void* p) noexcept { std::free(p); }
-void operator delete[](void* p) noexcept { std::free(p); }
-void operator delete(void* p, std::size_t) noexcept { std::free(p); }
-void operator delete[](void* p, std::size_t) noexcept { std::free(p); }
 
 using namespace examstore;
 
@@ -73,7 +50,7 @@ int main(int argc, char** argv) {
   const auto hits_before = raw.info_number("stats", "keyspace_hits");
   for (int i = 0; i < 1000; ++i) store->exams().get(exam.id);  // warm up
   std::int64_t reads = 0;
-  const std::int64_t alloc0 = g_allocations.load();
+  const std::int64_t alloc0 = bench::allocations();
   const double cpu0 = bench::cpu_micros();
   const auto t0 = bench::Clock::now();
   const auto deadline = t0 + std::chrono::duration_cast<bench::Clock::duration>(
@@ -88,7 +65,7 @@ int main(int argc, char** argv) {
   }
   const double elapsed = bench::seconds_since(t0);
   const double cpu = bench::cpu_micros() - cpu0;
-  const std::int64_t allocs = g_allocations.load() - alloc0;
+  const std::int64_t allocs = bench::allocations() - alloc0;
   const auto hits = raw.info_number("stats", "keyspace_hits") - hits_before;
   bench::check(hits >= static_cast<double>(reads), "reads did not all hit Redis (near cache on?)");
 
@@ -102,7 +79,7 @@ int main(int argc, char** argv) {
     auto near_store = Store::open(near_config);
     bench::check(near_store->exams().get(exam.id).has_value(), "near: the exam cannot be read");
     std::int64_t n = 0;
-    const std::int64_t a0 = g_allocations.load();
+    const std::int64_t a0 = bench::allocations();
     const auto n0 = bench::Clock::now();
     const auto near_deadline = n0 + std::chrono::milliseconds(300);
     do {
@@ -112,7 +89,7 @@ int main(int argc, char** argv) {
       n += 1024;
     } while (bench::Clock::now() < near_deadline);
     near_rate = static_cast<double>(n) / bench::seconds_since(n0);
-    near_allocs = static_cast<double>(g_allocations.load() - a0) / static_cast<double>(n);
+    near_allocs = static_cast<double>(bench::allocations() - a0) / static_cast<double>(n);
   }
 
   bench::JsonLine out;

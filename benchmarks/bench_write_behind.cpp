@@ -8,10 +8,13 @@
 //       migrate, create the exam and its students, create violations_copy, write N rows for
 //       \copy (columns: see kCopyColumns) to PATH
 //   bench_write_behind --database URL --redis URL --rows N [--threads 4] [--students 200]
-//       one measured run (the violations table is truncated first)
+//                      [--batch 1]
+//       one measured run (the violations table is truncated first); --batch N > 1: each thread
+//       hands over N rows at a time with ViolationRepo::record_batch instead of record()
 #include <stdlib.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <filesystem>
 #include <fstream>
@@ -129,6 +132,7 @@ int main(int argc, char** argv) {
   const std::string redis_url = args.required("redis");
   const auto rows = args.num("rows", 100000);
   const auto threads = static_cast<int>(args.num("threads", 4));
+  const std::int64_t batch = std::max<std::int64_t>(1, args.num("batch", 1));
 
   const Fixture f = load_fixture(db_url);
   bench::sql_exec(db_url, "TRUNCATE violations");
@@ -158,8 +162,19 @@ int main(int argc, char** argv) {
     for (int t = 0; t < threads; ++t) {
       pool.emplace_back([&] {
         gate.wait();
-        for (std::int64_t i; (i = next.fetch_add(1)) < rows;) {
-          store->violations().record(row(i, f.exam, f.students, kBase), Durability::kJournaled);
+        if (batch == 1) {
+          for (std::int64_t i; (i = next.fetch_add(1)) < rows;) {
+            store->violations().record(row(i, f.exam, f.students, kBase), Durability::kJournaled);
+          }
+          return;
+        }
+        std::vector<NewViolation> some;
+        for (std::int64_t i; (i = next.fetch_add(batch)) < rows;) {
+          some.clear();
+          for (std::int64_t j = i; j < std::min(i + batch, rows); ++j) {
+            some.push_back(row(j, f.exam, f.students, kBase));
+          }
+          store->violations().record_batch(some, Durability::kJournaled);
         }
       });
     }
@@ -186,6 +201,7 @@ int main(int argc, char** argv) {
       .add("unit", "rows/s")
       .add("rows", rows)
       .add("threads", threads)
+      .add("batch", batch)
       .add("seconds", elapsed)
       .add("batches", m.batches)
       .add("mean_batch", m.mean_batch_size)

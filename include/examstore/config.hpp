@@ -111,6 +111,11 @@ struct Config {
   /// How long an in-process near cache may serve an exam before asking the hot tier again; also
   /// dropped at once by invalidation messages. Zero (the default) disables the near cache.
   std::chrono::milliseconds near_cache_ttl{0};
+  /// Whether PaperStore serves reads from its in-process near cache, which the edit broadcast
+  /// invalidates and which expires after near_cache_ttl (1 s when that is zero). Default true.
+  /// False sends every read to the hot tier (one round trip for PaperStore::at), for
+  /// measurements or where a lost broadcast must not leave a process a second behind.
+  bool paper_near_cache = true;
   /// Presence thresholds.
   PresenceOptions presence;
   /// The write-behind queue (batching, bounds, retries, journal).

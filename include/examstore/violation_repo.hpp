@@ -49,6 +49,14 @@ class ViolationRepo {
   /// queue is full; kInvalidArgument for kJournaled without a journal (see Durability).
   virtual ViolationId record(const NewViolation& v,
                              Durability durability = Durability::kJournaled) = 0;
+  /// Records many violations at once, for a caller that receives them in bulk: each row gets
+  /// what record() gives it (checks, id, live counters, durability), but the rows share one
+  /// queue admission, one journal append and one hot-tier round trip. Returns the ids in the
+  /// order of `vs` (empty for an empty `vs`). All or nothing before anything is recorded: a bad
+  /// row fails the call with record()'s error, its message prefixed by "violations[i]: ";
+  /// kResourceExhausted also when `vs` alone exceeds the queue's capacity.
+  virtual std::vector<ViolationId> record_batch(const std::vector<NewViolation>& vs,
+                                                Durability durability = Durability::kJournaled) = 0;
   /// Records a raw event (payload must be JSON) and returns its id.
   virtual EventId record_event(const NewEvent& e,
                                Durability durability = Durability::kJournaled) = 0;

@@ -278,6 +278,11 @@ void PgPool::transact_serializable(
   transact_impl<pqxx::transaction<pqxx::serializable>>(operation, body);
 }
 
+void PgPool::read(const std::string& operation,
+                  const std::function<void(pqxx::nontransaction&)>& body) {
+  transact_impl<pqxx::nontransaction>(operation, body);
+}
+
 void PgPool::with_connection(const std::string& operation,
                              const std::function<void(pqxx::connection&)>& body) {
   Lease lease = acquire();

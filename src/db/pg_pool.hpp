@@ -28,6 +28,7 @@
 #include <memory>
 #include <mutex>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include <pqxx/pqxx>
@@ -92,6 +93,12 @@ class PgPool {
       const std::string& operation,
       const std::function<void(pqxx::transaction<pqxx::serializable>&)>& body);
 
+  /// Runs `body` outside any transaction block (autocommit): for reads of one statement, which
+  /// see one snapshot anyway, this saves the BEGIN and COMMIT round trips. Retried like
+  /// transact on a lost connection (a read is safe to repeat). Prepare the statement with
+  /// prepared() so that it is parsed and planned once per connection.
+  void read(const std::string& operation, const std::function<void(pqxx::nontransaction&)>& body);
+
   /// Runs `body` on a leased connection outside any transaction (for session-level work such as
   /// advisory locks), translating errors; no retry.
   void with_connection(const std::string& operation,
@@ -130,5 +137,15 @@ class PgPool {
   long long discarded_ = 0;
   long long retries_ = 0;
 };
+
+/// Executes the statement `sql` prepared under `name` on the transaction's connection,
+/// preparing it there on first use (libpqxx keeps prepared statements per connection and
+/// prepares again after a reconnect). `name` must always come with the same `sql`.
+template <typename Tx, typename... Args>
+pqxx::result exec_prepared(Tx& tx, const std::string& name, const std::string& sql,
+                           Args&&... args) {
+  tx.conn().prepare(name, sql);
+  return tx.exec_prepared(name, std::forward<Args>(args)...);
+}
 
 }  // namespace examstore::db

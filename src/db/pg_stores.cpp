@@ -10,7 +10,9 @@
 //   - Times travel as bigint microseconds since the epoch and are converted by SQL that is
 //     exact at microsecond precision in both directions (see ts() and us()).
 //   - Every call is one PgPool::transact (the retry rule), reads included: a read after a
-//     server restart gets a fresh connection instead of failing on a stale one.
+//     server restart gets a fresh connection instead of failing on a stale one. Hot reads of
+//     one statement (exam get: the cache-miss path) use PgPool::read instead, outside a
+//     transaction block and prepared once per connection, under the same retry rule.
 #include <cstdint>
 #include <map>
 #include <memory>
@@ -186,9 +188,10 @@ class PgExamStore final : public ExamStore {
 
   std::optional<Exam> get(ExamId id) override {
     std::optional<Exam> out;
-    pool_.transact("exam get", [&](pqxx::work& tx) {
+    static const std::string sql = "SELECT " + exam_columns() + " FROM exams WHERE id = $1";
+    pool_.read("exam get", [&](pqxx::nontransaction& tx) {
       out.reset();
-      const auto r = tx.exec_params("SELECT " + exam_columns() + " FROM exams WHERE id = $1", id);
+      const auto r = exec_prepared(tx, "examstore_exam_get", sql, id);
       if (!r.empty()) out = read_exam(r[0]);
     });
     return out;

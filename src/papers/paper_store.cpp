@@ -14,6 +14,8 @@
 #include <algorithm>
 #include <chrono>
 #include <cmath>
+#include <functional>
+#include <map>
 #include <mutex>
 #include <shared_mutex>
 #include <string>
@@ -336,7 +338,49 @@ return out
   return s;
 }
 
+// KEYS: order, items, ver. ARGV[1]: a position >= 0. Returns nil when the paper is not loaded,
+// {} when the position is past the end, else {member, meta} (meta "" when missing).
+const Script& at_script() {
+  static const Script s{
+      "paper.at",
+      R"lua(
+if not redis.call('GET', KEYS[3]) then return nil end
+local m = redis.call('ZRANGE', KEYS[1], ARGV[1], ARGV[1])
+if #m == 0 then return {} end
+return {m[1], redis.call('HGET', KEYS[2], m[1]) or ''}
+)lua",
+      [](Cache& c, const std::vector<std::string>& k, const std::vector<std::string>& a) {
+        if (!c.get(k[2])) return Reply::nil();
+        const std::int64_t pos = std::stoll(a[0]);
+        Reply out;
+        out.type = Reply::Type::kArray;
+        const auto m = c.zrange(k[0], pos, pos);
+        if (m.empty()) return out;
+        out.elements.push_back(Reply::of(m[0].member));
+        out.elements.push_back(Reply::of(c.hget(k[1], m[0].member).value_or("")));
+        return out;
+      }};
+  return s;
+}
+
 // ---- the near cache ----
+
+/// "school/department/major/course" in a buffer of its own: the near-cache lookup of a hot read
+/// allocates nothing.
+class PaperName {
+ public:
+  explicit PaperName(const PaperKey& k) {
+    for (const std::string* part : {&k.school, &k.department, &k.major, &k.course}) {
+      if (n_ > 0) buf_[n_++] = '/';
+      n_ += part->copy(buf_ + n_, kMaxPart);
+    }
+  }
+  std::string_view view() const { return {buf_, n_}; }
+
+ private:
+  char buf_[4 * kMaxPart + 3];
+  std::size_t n_ = 0;
+};
 
 /// A paper as readers see it: immutable once built, shared by every reader.
 struct Snapshot {
@@ -361,7 +405,7 @@ class NearCache {
       : ttl_(ttl),
         edits_(cache, std::move(channel),
                [this](std::string_view, std::string_view paper) { drop(std::string(paper)); }) {}
-  SnapshotPtr get(const std::string& paper) {
+  SnapshotPtr get(std::string_view paper) {
     if (!edits_.live()) return nullptr;
     std::lock_guard<std::mutex> l(mu_);
     const auto it = entries_.find(paper);
@@ -385,7 +429,8 @@ class NearCache {
   void drop(const std::string& paper) {
     std::lock_guard<std::mutex> l(mu_);
     ++generation_;
-    entries_.erase(paper);
+    const auto it = entries_.find(paper);
+    if (it != entries_.end()) entries_.erase(it);
   }
 
  private:
@@ -394,10 +439,10 @@ class NearCache {
     std::chrono::steady_clock::time_point expires;
   };
   const std::chrono::milliseconds ttl_;
-  std::mutex mu_;  // guards entries_ and generation_
-  std::unordered_map<std::string, Entry> entries_;
-  std::uint64_t generation_ = 0;  // bumped by every drop
-  repo::LazySubscription edits_;  // last: unsubscribed first
+  std::mutex mu_;                                      // guards entries_ and generation_
+  std::map<std::string, Entry, std::less<>> entries_;  // finds by string_view
+  std::uint64_t generation_ = 0;                       // bumped by every drop
+  repo::LazySubscription edits_;                       // last: unsubscribed first
 };
 
 // ---- the store ----
@@ -410,8 +455,8 @@ class PaperStoreImpl final : public PaperStore {
         order_(ctx.pool != nullptr ? make_pg_order_store(*ctx.pool) : make_memory_order_store()),
         channel_(ctx.config.key_prefix + ":paper-edits"),
         near_(ctx.cache, channel_,
-              ctx.config.near_cache_ttl.count() > 0 ? ctx.config.near_cache_ttl : kDefaultNearTtl) {
-  }
+              ctx.config.near_cache_ttl.count() > 0 ? ctx.config.near_cache_ttl : kDefaultNearTtl),
+        near_enabled_(ctx.config.paper_near_cache) {}
 
   std::vector<PaperItem> apply(const PaperKey& paper, const std::vector<PaperOp>& ops) override {
     check_key(paper);
@@ -433,9 +478,8 @@ class PaperStoreImpl final : public PaperStore {
   std::vector<PaperItem> items(const PaperKey& paper) override { return snapshot(paper)->items; }
 
   std::optional<PaperItem> at(const PaperKey& paper, int position) override {
-    const SnapshotPtr s = snapshot(paper);
-    if (position < 0 || static_cast<std::size_t>(position) >= s->items.size()) return std::nullopt;
-    return s->items[static_cast<std::size_t>(position)];
+    if (!near_enabled_) return at_hot(paper, position);
+    return item_at(*snapshot(paper), position);
   }
 
   std::vector<PaperItem> range(const PaperKey& paper, int start, int stop) override {
@@ -608,13 +652,38 @@ class PaperStoreImpl final : public PaperStore {
     ctx_.cache.run(replace_script(), k.all, args);
   }
 
+  static std::optional<PaperItem> item_at(const Snapshot& s, int position) {
+    if (position < 0 || static_cast<std::size_t>(position) >= s.items.size()) return std::nullopt;
+    return s.items[static_cast<std::size_t>(position)];
+  }
+
+  // Without the near cache: one script reads the item from Redis; a paper Redis does not hold
+  // (or holds damaged) takes the whole-paper path, which rebuilds it.
+  std::optional<PaperItem> at_hot(const PaperKey& paper, int position) {
+    check_key(paper);
+    if (position < 0) return std::nullopt;
+    Reply r;
+    try {
+      r = ctx_.cache.run(at_script(), keys_of(paper).all, {std::to_string(position)});
+    } catch (const Error&) {
+      return item_at(*snapshot(paper), position);
+    }
+    if (r.type == Reply::Type::kArray && r.elements.empty()) return std::nullopt;
+    if (r.type == Reply::Type::kArray && r.elements.size() == 2) {
+      if (auto item = item_of(r.elements[0].str, r.elements[1].str)) return item;
+    }
+    return item_at(*snapshot(paper), position);
+  }
+
   // The paper from the near cache, else Redis, else the database (then loaded into Redis).
   SnapshotPtr snapshot(const PaperKey& paper) {
     check_key(paper);
-    const std::string name = paper.str();
-    auto hit = near_.get(name);
-    if (ctx_.telemetry) ctx_.telemetry->paper_near_cache.count(hit != nullptr);
-    if (hit) return hit;
+    const PaperName name(paper);
+    if (near_enabled_) {
+      auto hit = near_.get(name.view());
+      if (ctx_.telemetry) ctx_.telemetry->paper_near_cache.count(hit != nullptr);
+      if (hit) return hit;
+    }
     const std::uint64_t generation = near_.generation();
     const Keys k = keys_of(paper);
     std::optional<std::vector<PaperItem>> items = read_hot(k);
@@ -627,7 +696,7 @@ class PaperStoreImpl final : public PaperStore {
       items = std::move(c.items);
     }
     SnapshotPtr s = make_snapshot(std::move(*items));
-    near_.put(name, s, generation);
+    if (near_enabled_) near_.put(std::string(name.view()), s, generation);
     return s;
   }
 
@@ -660,6 +729,7 @@ class PaperStoreImpl final : public PaperStore {
   std::unique_ptr<OrderStore> order_;
   const std::string channel_;
   NearCache near_;
+  const bool near_enabled_;
   std::shared_mutex options_mu_;                       // guards options_
   std::map<std::pair<QuestionId, int>, int> options_;  // (question, version) -> option count
 };

@@ -28,35 +28,41 @@ class ViolationRepoImpl final : public ViolationRepo {
         event_ids_([&s = store_] { return s.reserve_ids(db::IdSequence::kEvent); }) {}
 
   ViolationId record(const NewViolation& v, Durability durability) override {
-    keys::check_id("violation.exam_id", v.exam_id);
-    keys::check_id("violation.student_id", v.student_id);
-    Violation row;
-    row.exam_id = v.exam_id;
-    row.student_id = v.student_id;
-    row.kind = v.kind;
-    row.severity = v.severity;
-    row.reason = v.reason;
-    row.screenshot_path = v.screenshot_path;
-    row.occurred_at = db::check::truncate(v.occurred_at);
-    row.id = 1;  // checked below with the rest; the real id is taken only for a valid row
-    // The same checks the stores make: a bad row is refused here, never dead-lettered later.
-    db::check::violation("violation.record", row);
-    ctx_.seats.seat_of(v.exam_id, v.student_id);  // kNotFound when not enrolled
+    Violation row = checked(v);
     row.id = violation_ids_.next();
     ctx_.queue.enqueue({wb::Op{row}}, ctx_.effective(durability));
-
-    // The live view; a hot-tier failure must not fail a write that is already acknowledged.
-    try {
-      Batch b;
-      const std::string kind(to_string(v.kind));
-      b.hincr_by(ctx_.keys.violation_counts(v.exam_id), kind, 1);
-      b.hincr_by(ctx_.keys.violation_counts_by_student(v.exam_id),
-                 std::to_string(v.student_id) + ":" + kind, 1);
-      ctx_.cache.execute(b);
-    } catch (const Error&) {
-      ++counter_errors_;
-    }
+    Batch b;
+    add_live_counts(b, row);
+    bump_live_counts(b);
     return row.id;
+  }
+
+  std::vector<ViolationId> record_batch(const std::vector<NewViolation>& vs,
+                                        Durability durability) override {
+    std::vector<Violation> rows;
+    rows.reserve(vs.size());
+    for (std::size_t i = 0; i < vs.size(); ++i) {
+      try {
+        rows.push_back(checked(vs[i]));
+      } catch (const Error& e) {
+        throw Error(e.code(), e.operation(),
+                    "violations[" + std::to_string(i) + "]: " + e.message(), e.backend());
+      }
+    }
+    std::vector<ViolationId> ids;
+    ids.reserve(rows.size());
+    std::vector<wb::Op> ops;
+    ops.reserve(rows.size());
+    for (Violation& row : rows) {
+      row.id = violation_ids_.next();
+      ids.push_back(row.id);
+      ops.push_back(wb::Op{row});
+    }
+    ctx_.queue.enqueue(std::move(ops), ctx_.effective(durability));
+    Batch b;
+    for (const Violation& row : rows) add_live_counts(b, row);
+    bump_live_counts(b);
+    return ids;
   }
 
   EventId record_event(const NewEvent& e, Durability durability) override {
@@ -183,6 +189,41 @@ class ViolationRepoImpl final : public ViolationRepo {
     std::sort(stored.begin(), stored.end(), order);
     if (stored.size() > limit) stored.resize(limit);
     return stored;
+  }
+
+  // The row record() would write for `v`, id not yet taken. The same checks the stores make: a
+  // bad row is refused here, never dead-lettered later.
+  Violation checked(const NewViolation& v) {
+    keys::check_id("violation.exam_id", v.exam_id);
+    keys::check_id("violation.student_id", v.student_id);
+    Violation row;
+    row.exam_id = v.exam_id;
+    row.student_id = v.student_id;
+    row.kind = v.kind;
+    row.severity = v.severity;
+    row.reason = v.reason;
+    row.screenshot_path = v.screenshot_path;
+    row.occurred_at = db::check::truncate(v.occurred_at);
+    row.id = 1;  // checked with the rest; the real id is taken only for a valid row
+    db::check::violation("violation.record", row);
+    ctx_.seats.seat_of(v.exam_id, v.student_id);  // kNotFound when not enrolled
+    return row;
+  }
+
+  void add_live_counts(Batch& b, const Violation& row) const {
+    const std::string kind(to_string(row.kind));
+    b.hincr_by(ctx_.keys.violation_counts(row.exam_id), kind, 1);
+    b.hincr_by(ctx_.keys.violation_counts_by_student(row.exam_id),
+               std::to_string(row.student_id) + ":" + kind, 1);
+  }
+
+  // The live view; a hot-tier failure must not fail a write that is already acknowledged.
+  void bump_live_counts(const Batch& b) {
+    try {
+      ctx_.cache.execute(b);
+    } catch (const Error&) {
+      ++counter_errors_;
+    }
   }
 
   Context& ctx_;

@@ -1099,6 +1099,73 @@ TEMPLATE_TEST_CASE("violations: a student not enrolled in the exam is kNotFound"
   CHECK(violations.query(q).empty());
 }
 
+TEMPLATE_TEST_CASE("violations: record_batch records every row as record does, ids in order",
+                   "[repo][contract][bulk]", MemoryPair, RedisPostgresPair) {
+  TestType env;
+  auto& violations = env.store().violations();
+  World w = make_world(env.store(), 3);
+  CHECK(violations.record_batch({}).empty());
+  const ViolationId before = violations.record(new_violation(w.exam.id, w.students[0]));
+  std::vector<NewViolation> rows;
+  for (int i = 0; i < 50; ++i) {
+    NewViolation v =
+        new_violation(w.exam.id, w.students[static_cast<std::size_t>(i % 3)],
+                      i % 5 == 0 ? ViolationKind::kMultipleFaces : ViolationKind::kTabSwitch,
+                      i % 5 + 1, kT0us + std::chrono::milliseconds(i));
+    v.reason = "row " + std::to_string(i);
+    rows.push_back(v);
+  }
+  const std::vector<ViolationId> ids = violations.record_batch(rows);  // kJournaled
+  REQUIRE(ids.size() == rows.size());
+  CHECK(ids[0] > before);
+  for (std::size_t i = 1; i < ids.size(); ++i) CHECK(ids[i] > ids[i - 1]);
+
+  // Live counts: the single record (tab switch) plus the batch's 10 multiple-faces, 40 tab-switch.
+  auto live = violations.live_counts(w.exam.id);
+  CHECK(live[ViolationKind::kTabSwitch] == 41);
+  CHECK(live[ViolationKind::kMultipleFaces] == 10);
+  CHECK(violations.live_counts(w.exam.id, w.students[1])[ViolationKind::kTabSwitch] == 14);
+
+  env.store().flush();
+  for (std::size_t i = 0; i < ids.size(); ++i) {
+    INFO("row " << i);
+    CHECK(env.violation_in_database(ids[i]));
+    const auto got = violations.get(ids[i]);
+    REQUIRE(got);
+    CHECK(got->student_id == rows[i].student_id);
+    CHECK(got->kind == rows[i].kind);
+    CHECK(got->severity == rows[i].severity);
+    CHECK(got->reason == rows[i].reason);
+    CHECK(us(got->occurred_at) == us(rows[i].occurred_at));
+  }
+}
+
+TEMPLATE_TEST_CASE("violations: record_batch refuses the whole batch for one bad row, naming it",
+                   "[repo][contract][bulk]", MemoryPair, RedisPostgresPair) {
+  TestType env;
+  auto& violations = env.store().violations();
+  World w = make_world(env.store(), 2);
+  const World other = make_world(env.store(), 1);
+  const std::int64_t enqueued = env.store().write_behind_metrics().enqueued;
+  std::vector<NewViolation> rows(4, new_violation(w.exam.id, w.students[0]));
+  rows[2].severity = 6;
+  CHECK_ERROR(violations.record_batch(rows), ErrorCode::kInvalidArgument, "violations[2]: ");
+  CHECK_ERROR(violations.record_batch(rows), ErrorCode::kInvalidArgument, "severity");
+  rows[2].severity = 3;
+  rows[3].student_id = other.students[0];  // not enrolled in w.exam
+  CHECK_ERROR(violations.record_batch(rows), ErrorCode::kNotFound, "violations[3]: ");
+  rows[1].exam_id = 0;
+  CHECK_ERROR(violations.record_batch(rows), ErrorCode::kInvalidArgument, "violations[1]: ");
+
+  // Nothing of the refused batches was recorded.
+  env.store().flush();
+  CHECK(violations.live_counts(w.exam.id).empty());
+  ViolationQuery q;
+  q.exam_id = w.exam.id;
+  CHECK(violations.query(q).empty());
+  CHECK(env.store().write_behind_metrics().enqueued == enqueued);
+}
+
 TEMPLATE_TEST_CASE("violations: live counts per exam and per student", "[repo][contract]",
                    MemoryPair, RedisPostgresPair) {
   TestType env;
