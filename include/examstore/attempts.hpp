@@ -39,7 +39,15 @@ namespace examstore {
 
 using AttemptId = std::int64_t;
 
-enum class AttemptState { kNotStarted, kInProgress, kSubmitted, kGraded, kOverdue, kAbandoned, kVoided };
+enum class AttemptState {
+  kNotStarted,
+  kInProgress,
+  kSubmitted,
+  kGraded,
+  kOverdue,
+  kAbandoned,
+  kVoided
+};
 /// "not_started", "in_progress", "submitted", "graded", "overdue", "abandoned", "voided".
 std::string_view to_string(AttemptState s) noexcept;
 std::optional<AttemptState> parse_attempt_state(std::string_view s) noexcept;
