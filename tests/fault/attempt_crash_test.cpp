@@ -6,8 +6,6 @@
 // appends each acknowledged "question seq" line to a file.
 #include <catch2/catch.hpp>
 
-#include <fcntl.h>
-#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -28,8 +26,6 @@
 #include "examstore/error.hpp"
 #include "examstore/store.hpp"
 #include "support/test_env.hpp"
-
-extern char** environ;
 
 namespace {
 
@@ -104,9 +100,7 @@ TEST_CASE("autosaves acknowledged before a SIGKILL survive and submit",
 
   std::string qlist;
   for (const QuestionId q : questions) qlist += (qlist.empty() ? "" : ",") + std::to_string(q);
-  std::vector<std::string> words = {EXAMSTORE_CRASH_CHILD_PATH};
-  std::vector<std::string> env_words;
-  for (char** e = environ; *e != nullptr; ++e) env_words.emplace_back(*e);
+  std::vector<std::string> env_words = examstore::test::environment_without({});
   env_words.push_back("EXAMSTORE_CRASH_DB=" + db.url());
   env_words.push_back("EXAMSTORE_CRASH_JOURNAL=" + journal);
   env_words.push_back("EXAMSTORE_CRASH_PREFIX=" + prefix);
@@ -114,26 +108,7 @@ TEST_CASE("autosaves acknowledged before a SIGKILL survive and submit",
   env_words.push_back("EXAMSTORE_CRASH_STUDENT=" + std::to_string(student));
   env_words.push_back("EXAMSTORE_CRASH_QUESTIONS=" + qlist);
   env_words.push_back("EXAMSTORE_CRASH_ACKS=" + acks);
-  std::vector<char*> argv;
-  for (auto& w : words) argv.push_back(w.data());
-  argv.push_back(nullptr);
-  std::vector<char*> envp;
-  for (auto& e : env_words) envp.push_back(e.data());
-  envp.push_back(nullptr);
-  const pid_t parent = ::getpid();
-  const pid_t pid = ::fork();
-  REQUIRE(pid >= 0);
-  if (pid == 0) {
-    ::prctl(PR_SET_PDEATHSIG, SIGKILL);  // never outlives the test process
-    if (::getppid() != parent) ::_exit(126);
-    const int out = ::open(log.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    if (out >= 0) {
-      ::dup2(out, STDOUT_FILENO);
-      ::dup2(out, STDERR_FILENO);
-    }
-    ::execve(argv[0], argv.data(), envp.data());
-    ::_exit(127);
-  }
+  const pid_t pid = examstore::test::spawn_process({EXAMSTORE_CRASH_CHILD_PATH}, env_words, log);
 
   // Bounded wait for 40 acknowledged saves, then a seeded-random extra delay.
   const auto give_up = std::chrono::steady_clock::now() + 60s;

@@ -8,10 +8,8 @@
 // mkdtemp folder removed at the end of each test. Every wait is bounded.
 #include <catch2/catch.hpp>
 
-#include <fcntl.h>
 #include <signal.h>
 #include <stdlib.h>
-#include <sys/prctl.h>
 #include <sys/types.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -32,8 +30,6 @@
 
 #include "common/json.hpp"
 #include "support/test_env.hpp"
-
-extern char** environ;
 
 namespace {
 
@@ -169,41 +165,12 @@ class Child {
 /// Starts the tool with `args` (stdout and stderr to `log`), `prefix` as key prefix.
 pid_t spawn(const std::vector<std::string>& args, const std::string& log,
             const std::string& prefix) {
-  // Everything the child needs is built before fork: only async-signal-safe calls after it.
   std::vector<std::string> words{EXAMSTORE_CLI_PATH};
   words.insert(words.end(), args.begin(), args.end());
-  std::vector<char*> argv;
-  for (auto& w : words) argv.push_back(w.data());
-  argv.push_back(nullptr);
-  std::vector<std::string> env_words;
-  for (char** e = environ; *e != nullptr; ++e) {
-    const std::string entry(*e);
-    if (entry.rfind("EXAMSTORE_JOURNAL_DIR=", 0) == 0 ||
-        entry.rfind("EXAMSTORE_KEY_PREFIX=", 0) == 0) {
-      continue;
-    }
-    env_words.push_back(entry);
-  }
-  env_words.push_back("EXAMSTORE_KEY_PREFIX=" + prefix);
-  std::vector<char*> envp;
-  for (auto& e : env_words) envp.push_back(e.data());
-  envp.push_back(nullptr);
-  const pid_t parent = ::getpid();
-
-  const pid_t pid = ::fork();
-  REQUIRE(pid >= 0);
-  if (pid == 0) {
-    ::prctl(PR_SET_PDEATHSIG, SIGKILL);  // never outlives the test process
-    if (::getppid() != parent) ::_exit(126);
-    const int out = ::open(log.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    if (out >= 0) {
-      ::dup2(out, STDOUT_FILENO);
-      ::dup2(out, STDERR_FILENO);
-    }
-    ::execve(argv[0], argv.data(), envp.data());
-    ::_exit(127);
-  }
-  return pid;
+  std::vector<std::string> env =
+      examstore::test::environment_without({"EXAMSTORE_JOURNAL_DIR", "EXAMSTORE_KEY_PREFIX"});
+  env.push_back("EXAMSTORE_KEY_PREFIX=" + prefix);
+  return examstore::test::spawn_process(words, env, log);
 }
 
 const char* const kSimulate =

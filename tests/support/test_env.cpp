@@ -14,6 +14,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <array>
 #include <cerrno>
 #include <chrono>
@@ -348,6 +349,47 @@ CommandResult run_command(const std::string& shell_command) {
 
 CommandResult run_cli(const std::string& args) {
   return run_command(std::string(EXAMSTORE_CLI_PATH) + " " + args + " 2>&1");
+}
+
+std::vector<std::string> environment_without(const std::vector<std::string>& drop) {
+  std::vector<std::string> out;
+  for (char** e = environ; *e != nullptr; ++e) {
+    const std::string entry(*e);
+    const bool dropped = std::any_of(drop.begin(), drop.end(), [&](const std::string& name) {
+      return entry.rfind(name + "=", 0) == 0;
+    });
+    if (!dropped) out.push_back(entry);
+  }
+  return out;
+}
+
+int spawn_process(const std::vector<std::string>& argv, const std::vector<std::string>& env,
+                  const std::string& log) {
+  REQUIRE(!argv.empty());
+  // Everything the child needs is built before fork: only async-signal-safe calls after it.
+  std::vector<std::string> words = argv;
+  std::vector<std::string> env_words = env;
+  std::vector<char*> args;
+  for (auto& w : words) args.push_back(w.data());
+  args.push_back(nullptr);
+  std::vector<char*> envp;
+  for (auto& e : env_words) envp.push_back(e.data());
+  envp.push_back(nullptr);
+  const pid_t parent = ::getpid();
+  const pid_t pid = ::fork();
+  REQUIRE(pid >= 0);
+  if (pid == 0) {
+    ::prctl(PR_SET_PDEATHSIG, SIGKILL);  // never outlives the test process
+    if (::getppid() != parent) ::_exit(126);
+    const int out = ::open(log.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (out >= 0) {
+      ::dup2(out, STDOUT_FILENO);
+      ::dup2(out, STDERR_FILENO);
+    }
+    ::execve(args[0], args.data(), envp.data());
+    ::_exit(127);
+  }
+  return pid;
 }
 
 }  // namespace examstore::test

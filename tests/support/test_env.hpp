@@ -9,6 +9,7 @@
 #include <memory>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "examstore/config.hpp"
 
@@ -108,5 +109,14 @@ CommandResult run_command(const std::string& shell_command);
 
 /// The examstore tool (EXAMSTORE_CLI_PATH) with `args` (shell words), stderr merged into stdout.
 CommandResult run_cli(const std::string& args);
+
+/// This process's environment ("NAME=value" entries) without the variables named in `drop`.
+std::vector<std::string> environment_without(const std::vector<std::string>& drop);
+
+/// Starts the program argv[0] (a path) with `argv` and exactly `env`, its stdout and stderr
+/// written to the file `log`; the child is SIGKILLed if the test process dies. Returns its pid
+/// (reap it with waitpid). Fails the current test when fork fails.
+int spawn_process(const std::vector<std::string>& argv, const std::vector<std::string>& env,
+                  const std::string& log);
 
 }  // namespace examstore::test
