@@ -144,20 +144,30 @@ const std::string& insert_revisions_sql() {
       " ON CONFLICT (attempt_id, question_id, seq) DO NOTHING";
   return s;
 }
-const std::string& upsert_answers_sql() {
-  static const std::string s =
-      "INSERT INTO answers (attempt_id, question_id, seq, answer, saved_at)"
-      " SELECT DISTINCT ON (u.a, u.q) u.a, u.q, u.s, u.ans::json, " +
-      ts("u.t") +
-      " FROM unnest($1::bigint[], $2::bigint[], $3::bigint[], $4::text[], $5::bigint[],"
-      " $6::bigint[]) AS u(a, q, s, ans, t, m) ORDER BY u.a, u.q, u.s DESC"
-      " ON CONFLICT (attempt_id, question_id) DO UPDATE SET seq = excluded.seq,"
-      " answer = excluded.answer, saved_at = excluded.saved_at"
-      " WHERE answers.seq < excluded.seq";
-  return s;
+// `open_only`: only for attempts still open (not_started or in_progress), so that a revision
+// queued before a submission but written after it never changes the submitted answers.
+const std::string& upsert_answers_sql(bool open_only) {
+  static const auto make = [](bool open) {
+    return "INSERT INTO answers (attempt_id, question_id, seq, answer, saved_at)"
+           " SELECT DISTINCT ON (u.a, u.q) u.a, u.q, u.s, u.ans::json, " +
+           ts("u.t") +
+           " FROM unnest($1::bigint[], $2::bigint[], $3::bigint[], $4::text[], $5::bigint[],"
+           " $6::bigint[]) AS u(a, q, s, ans, t, m)" +
+           std::string(open ? " WHERE EXISTS (SELECT 1 FROM attempts t WHERE t.id = u.a"
+                              " AND t.state IN ('not_started', 'in_progress'))"
+                            : "") +
+           " ORDER BY u.a, u.q, u.s DESC"
+           " ON CONFLICT (attempt_id, question_id) DO UPDATE SET seq = excluded.seq,"
+           " answer = excluded.answer, saved_at = excluded.saved_at"
+           " WHERE answers.seq < excluded.seq";
+  };
+  static const std::string open = make(true);
+  static const std::string any = make(false);
+  return open_only ? open : any;
 }
 
-void write_revisions(pqxx::work& tx, const std::vector<AnswerRevision>& revs) {
+// Inserts the revisions and raises the latest answers (of open attempts only when `open_only`).
+void write_revisions(pqxx::work& tx, const std::vector<AnswerRevision>& revs, bool open_only) {
   if (revs.empty()) return;
   ArrayText a(revs.size()), q(revs.size()), s(revs.size()), ans(revs.size()), t(revs.size()),
       m(revs.size());
@@ -170,7 +180,15 @@ void write_revisions(pqxx::work& tx, const std::vector<AnswerRevision>& revs) {
     m.add(static_cast<std::int64_t>(r.since_previous.count()));
   }
   tx.exec_params0(insert_revisions_sql(), a.str(), q.str(), s.str(), ans.str(), t.str(), m.str());
-  tx.exec_params0(upsert_answers_sql(), a.str(), q.str(), s.str(), ans.str(), t.str(), m.str());
+  if (open_only) {
+    // Waits for a submit holding an attempt's row lock; the upsert below, a new statement,
+    // then sees the submitted state (READ COMMITTED) and leaves that attempt's answers alone.
+    // Locked in id order; a deadlock with a many-row update (mark_overdue) is retried by PgPool.
+    tx.exec_params("SELECT 1 FROM attempts WHERE id = ANY($1::bigint[]) ORDER BY id FOR SHARE",
+                   a.str());
+  }
+  tx.exec_params0(upsert_answers_sql(open_only), a.str(), q.str(), s.str(), ans.str(), t.str(),
+                  m.str());
 }
 
 // Applies a start to a row that has none: started_at, deadline = base + extra_time.
@@ -298,7 +316,7 @@ class PgAttemptStore final : public AttemptStore {
 
   void insert_revisions(const std::vector<AnswerRevision>& revisions) override {
     pool_.transact("answer revisions insert",
-                   [&](pqxx::work& tx) { write_revisions(tx, revisions); });
+                   [&](pqxx::work& tx) { write_revisions(tx, revisions, true); });
   }
 
   Attempt submit(const Submission& s) override {
@@ -314,7 +332,7 @@ class PgAttemptStore final : public AttemptStore {
       if (out.state != AttemptState::kInProgress && out.state != AttemptState::kNotStarted) {
         cas_failed(op, s.attempt_id, out.state, AttemptState::kSubmitted);
       }
-      write_revisions(tx, s.answers);
+      write_revisions(tx, s.answers, false);
       const auto t = s.start ? to_micros(s.start->started_at) : 0;
       const auto d = s.start ? to_micros(s.start->base_deadline) : 0;
       const std::string set_start = s.start ? ", " + start_set_sql() : std::string();
@@ -485,7 +503,12 @@ class MemoryAttemptStore final : public AttemptStore {
   void insert_revisions(const std::vector<AnswerRevision>& revisions) override {
     std::lock_guard<std::mutex> l(mu_);
     for (const auto& r : revisions) row_of("answer revisions insert", r.attempt_id, kConflict);
-    for (const auto& r : revisions) write_revision(rows_.at(r.attempt_id), r);
+    for (const auto& r : revisions) {
+      Row& row = rows_.at(r.attempt_id);
+      const bool open =
+          row.a.state == AttemptState::kNotStarted || row.a.state == AttemptState::kInProgress;
+      write_revision(row, r, open);
+    }
   }
 
   Attempt submit(const Submission& s) override {
@@ -499,7 +522,7 @@ class MemoryAttemptStore final : public AttemptStore {
     if (st != AttemptState::kInProgress && st != AttemptState::kNotStarted) {
       cas_failed(op, s.attempt_id, st, AttemptState::kSubmitted);
     }
-    for (const auto& r : s.answers) write_revision(row, r);
+    for (const auto& r : s.answers) write_revision(row, r, true);
     if (s.start) apply_start(row, *s.start);
     row.a.state = AttemptState::kSubmitted;
     row.a.submitted_at = check::truncate(s.submitted_at);
@@ -601,9 +624,12 @@ class MemoryAttemptStore final : public AttemptStore {
     if (to == AttemptState::kVoided) live_.erase({row.a.exam_id, row.a.student_id});
   }
 
-  static void write_revision(Row& row, const AnswerRevision& r) {
+  // Keeps the revision; raises the latest answer too when `raise_latest` (see the PostgreSQL
+  // store: a submitted attempt's answers never change).
+  static void write_revision(Row& row, const AnswerRevision& r, bool raise_latest) {
     SavedAnswer s{r.question_id, r.seq, r.answer, check::truncate(r.saved_at), r.since_previous};
     row.revisions.emplace(std::make_pair(r.question_id, r.seq), s);
+    if (!raise_latest) return;
     auto [it, inserted] = row.latest.emplace(r.question_id, s);
     if (!inserted && it->second.seq < r.seq) it->second = s;
   }

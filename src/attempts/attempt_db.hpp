@@ -78,7 +78,9 @@ class AttemptStore {
   /// ignored (replays, attempts voided meanwhile).
   virtual void apply_starts(const std::vector<AttemptStart>& starts) = 0;
   /// Inserts revisions (known ones are skipped) and raises the latest answer of each question
-  /// when the seq is higher, in one transaction. kConflict when an attempt does not exist.
+  /// when the seq is higher and the attempt is still open (not_started or in_progress: a
+  /// submitted attempt's answers never change), in one transaction. kConflict when an attempt
+  /// does not exist.
   virtual void insert_revisions(const std::vector<AnswerRevision>& revisions) = 0;
   /// One transaction: the start (when the row has none), the answers (revisions and latest),
   /// the state change in_progress/not_started -> submitted with the receipt. When the attempt

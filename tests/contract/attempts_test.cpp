@@ -16,6 +16,10 @@
 #include <thread>
 #include <vector>
 
+#include "attempts/attempt_db.hpp"
+#include "db/pg_pool.hpp"
+#include "db/store_checks.hpp"
+#include "db/stores.hpp"
 #include "examstore/config.hpp"
 #include "examstore/error.hpp"
 #include "examstore/store.hpp"
@@ -515,4 +519,77 @@ TEST_CASE("attempt_start and answer_revision ops round-trip through the journal 
   CHECK(r2.since_previous == 1234ms);
   CHECK(ro.key() == "ar:4:7:8");
   CHECK(encode(decode(encode(Op{r}))) == encode(Op{r}));
+}
+
+// ---- the durable attempt store directly: a revision written after the submission ----
+
+namespace {
+
+// Runs `check` on the in-memory stores and on PostgreSQL stores over a fresh database; `paper`
+// is inserted into the database's papers table first (the in-memory store does not check it).
+void on_both_attempt_stores(const PaperKey& paper,
+                            const std::function<void(examstore::db::Stores&)>& check) {
+  {
+    INFO("memory stores");
+    examstore::db::Stores stores = examstore::db::make_memory_stores();
+    check(stores);
+  }
+  {
+    INFO("postgresql stores");
+    examstore::test::TempDatabase db;
+    Config c;
+    c.with_database_url(db.url());
+    c.migrate_on_open = true;
+    Store::open(c).reset();  // applies the migrations
+    REQUIRE(paper.str() == "school/dept/major/late101");
+    db.query_value(
+        "INSERT INTO papers (school, department, major, course)"
+        " VALUES ('school', 'dept', 'major', 'late101')");
+    examstore::db::PgPool pool(examstore::parse_postgres_url(db.url()));
+    examstore::db::Stores stores = examstore::db::make_postgres_stores(pool);
+    check(stores);
+  }
+}
+
+}  // namespace
+
+TEST_CASE("a revision written after the submission never changes the submitted answers",
+          "[attempts][contract]") {
+  const PaperKey paper{"school", "dept", "major", "late101"};
+  on_both_attempt_stores(paper, [&](examstore::db::Stores& stores) {
+    const TimePoint now = examstore::db::check::truncate(std::chrono::system_clock::now());
+    examstore::NewExam e;
+    e.name = "late revision";
+    e.starts_at = now - 1h;
+    e.ends_at = now + 1h;
+    const ExamId exam = stores.exams->create(e).id;
+    const StudentId student = stores.students->create({"late-1", "Late", "c", "", ""}).id;
+    const auto created = stores.attempts->precreate({exam, paper, 3600s, {student}});
+    REQUIRE(created.size() == 1);
+    const examstore::AttemptId id = created[0].id;
+    const auto revision = [&](std::int64_t seq, const std::string& answer) {
+      return examstore::db::AnswerRevision{
+          id, exam, student, 7, seq, answer, now + std::chrono::seconds(seq), 0ms};
+    };
+    stores.attempts->insert_revisions({revision(1, "\"A\"")});
+
+    examstore::db::Submission s;
+    s.attempt_id = id;
+    s.start = examstore::db::AttemptStart{id, exam, student, now, now + 1h};
+    s.answers = {revision(2, "\"B\"")};
+    s.submitted_at = now + 10s;
+    s.receipt = "receipt";
+    CHECK(stores.attempts->submit(s).state == S::kSubmitted);
+
+    // A save acknowledged before the submission but written after it (its op was still queued).
+    stores.attempts->insert_revisions({revision(3, "\"C\"")});
+    const auto answers = stores.attempts->answers(id);
+    REQUIRE(answers.size() == 1);
+    CHECK(answers[0].seq == 2);
+    CHECK(answers[0].answer == "\"B\"");
+    // The revision itself is kept.
+    std::set<std::int64_t> seqs;
+    for (const auto& r : stores.attempts->revisions(id)) seqs.insert(r.seq);
+    CHECK(seqs == std::set<std::int64_t>{1, 2, 3});
+  });
 }
