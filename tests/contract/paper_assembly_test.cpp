@@ -530,22 +530,10 @@ TEMPLATE_TEST_CASE("many threads read a variant at once", "[papers][variant][con
 
 namespace {
 
-struct Run {
-  int exit_code;
-  std::string output;  // stdout and stderr together
-};
+using Run = examstore::test::CommandResult;
 
 Run run_cli(const std::string& env, const std::string& args) {
-  const std::string cmd = env + " " + EXAMSTORE_CLI_PATH + " " + args + " 2>&1";
-  FILE* p = ::popen(cmd.c_str(), "r");
-  REQUIRE(p != nullptr);
-  std::string out;
-  std::array<char, 4096> buf{};
-  std::size_t n = 0;
-  while ((n = std::fread(buf.data(), 1, buf.size(), p)) > 0) out.append(buf.data(), n);
-  const int status = ::pclose(p);
-  REQUIRE(WIFEXITED(status));
-  return {WEXITSTATUS(status), out};
+  return examstore::test::run_command(env + " " + EXAMSTORE_CLI_PATH + " " + args + " 2>&1");
 }
 
 }  // namespace

@@ -47,19 +47,7 @@ Config config_for(const std::string& db_url, const std::string& journal,
   return c;
 }
 
-std::vector<std::string> complete_lines(const std::string& path) {
-  std::ifstream in(path);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  const std::string text = ss.str();
-  std::vector<std::string> out;
-  std::size_t start = 0;
-  for (std::size_t nl = text.find('\n'); nl != std::string::npos; nl = text.find('\n', start)) {
-    out.push_back(text.substr(start, nl - start));
-    start = nl + 1;
-  }
-  return out;
-}
+using examstore::test::complete_lines;
 
 }  // namespace
 

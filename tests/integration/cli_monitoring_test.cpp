@@ -115,17 +115,7 @@ std::set<std::int64_t> violation_ids(const TempDatabase& db) {
   return out;
 }
 
-/// Complete lines of a file (a line cut short by a kill has no '\n' and is left out).
-std::vector<std::string> complete_lines(const std::string& path) {
-  const std::string text = read_file(path);
-  std::vector<std::string> out;
-  std::size_t start = 0;
-  for (std::size_t nl = text.find('\n'); nl != std::string::npos; nl = text.find('\n', start)) {
-    out.push_back(text.substr(start, nl - start));
-    start = nl + 1;
-  }
-  return out;
-}
+using examstore::test::complete_lines;
 
 /// A child process killed (SIGKILL) and reaped on destruction unless already reaped.
 class Child {

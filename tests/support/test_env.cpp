@@ -351,6 +351,20 @@ CommandResult run_cli(const std::string& args) {
   return run_command(std::string(EXAMSTORE_CLI_PATH) + " " + args + " 2>&1");
 }
 
+std::vector<std::string> complete_lines(const std::string& path) {
+  std::ifstream in(path);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  const std::string text = ss.str();
+  std::vector<std::string> out;
+  std::size_t start = 0;
+  for (std::size_t nl = text.find('\n'); nl != std::string::npos; nl = text.find('\n', start)) {
+    out.push_back(text.substr(start, nl - start));
+    start = nl + 1;
+  }
+  return out;
+}
+
 std::vector<std::string> environment_without(const std::vector<std::string>& drop) {
   std::vector<std::string> out;
   for (char** e = environ; *e != nullptr; ++e) {

@@ -110,6 +110,9 @@ CommandResult run_command(const std::string& shell_command);
 /// The examstore tool (EXAMSTORE_CLI_PATH) with `args` (shell words), stderr merged into stdout.
 CommandResult run_cli(const std::string& args);
 
+/// The complete lines of a file: a last line cut short (no '\n', e.g. by a kill) is left out.
+std::vector<std::string> complete_lines(const std::string& path);
+
 /// This process's environment ("NAME=value" entries) without the variables named in `drop`.
 std::vector<std::string> environment_without(const std::vector<std::string>& drop);
 
