@@ -30,6 +30,11 @@ struct Store::Impl {
   std::unique_ptr<QuestionBank> questions;
   std::unique_ptr<PaperStore> papers;
   std::unique_ptr<AttemptRepo> attempts;
+  std::unique_ptr<AuditLog> audit;
+  std::unique_ptr<SessionStore> sessions;
+  std::unique_ptr<AccountRepo> accounts;
+  std::unique_ptr<AccessControl> access;
+  std::unique_ptr<PersonalData> personal_data;
 };
 
 std::unique_ptr<Store> Store::open(const Config& config) {
@@ -63,6 +68,12 @@ std::unique_ptr<Store> Store::open(const Config& config) {
   i.questions = repo::make_question_bank(*i.context);
   i.papers = repo::make_paper_store(*i.context, *i.questions);
   i.attempts = repo::make_attempt_repo(*i.context, *i.papers);
+  i.audit = repo::make_audit_log(*i.context);
+  auto accounts = repo::make_account_services(*i.context, *i.audit);
+  i.sessions = std::move(accounts.sessions);
+  i.accounts = std::move(accounts.accounts);
+  i.access = repo::make_access_control(*i.context, *i.audit);
+  i.personal_data = repo::make_personal_data(*i.context, *i.audit, *i.accounts, *i.sessions);
   return std::unique_ptr<Store>(new Store(std::move(impl)));
 }
 
@@ -77,6 +88,12 @@ ViolationRepo& Store::violations() { return *impl_->violations; }
 QuestionBank& Store::questions() { return *impl_->questions; }
 PaperStore& Store::papers() { return *impl_->papers; }
 AttemptRepo& Store::attempts() { return *impl_->attempts; }
+AccountRepo& Store::accounts() { return *impl_->accounts; }
+SessionStore& Store::sessions() { return *impl_->sessions; }
+AccessControl& Store::access() { return *impl_->access; }
+AuditLog& Store::audit() { return *impl_->audit; }
+PersonalData& Store::personal_data() { return *impl_->personal_data; }
+Actor Store::act_as(Principal who) { return Actor(*this, std::move(who)); }
 
 std::vector<BackendHealth> Store::health() {
   return {impl_->cache->health(), impl_->database->health()};

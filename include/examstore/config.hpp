@@ -18,6 +18,7 @@
 #include <cstdint>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "examstore/logging.hpp"
 #include "examstore/write_behind.hpp"
@@ -87,6 +88,66 @@ struct AttemptOptions {
   std::size_t max_answer_bytes = 65536;
 };
 
+/// Argon2id work factors of password hashes (libsodium crypto_pwhash_str, see accounts.hpp).
+struct PasswordOptions {
+  /// Passes over memory. Default 2 (libsodium's OPSLIMIT_INTERACTIVE); at least 1.
+  std::uint64_t opslimit = 2;
+  /// Memory per hash in bytes. Default 64 MiB (MEMLIMIT_INTERACTIVE); at least 8 KiB.
+  std::size_t memlimit = 64u << 20u;
+  /// Shortest password accepted, in bytes. Default 10.
+  std::size_t min_length = 10;
+};
+
+/// Throttling of failed logins (Redis counters; see accounts.hpp).
+struct LoginThrottleOptions {
+  /// Failures of one user within `window` after which that user's logins are refused. Default 5.
+  int max_failures_per_user = 5;
+  /// Failures from one IP within `window` after which logins from it are refused. Default 50.
+  int max_failures_per_ip = 50;
+  /// The counting window. Default 15 min.
+  std::chrono::seconds window{900};
+  /// How long logins stay refused once a limit is hit. Default 15 min.
+  std::chrono::seconds lockout{900};
+};
+
+/// Sessions (see accounts.hpp).
+struct SessionOptions {
+  /// Lifetime of a session without activity. Default 30 min.
+  std::chrono::seconds ttl{1800};
+  /// Whether each lookup renews the session for `ttl`. Default true.
+  bool sliding = true;
+  /// The longest extend() may ask for. Default 12 h.
+  std::chrono::seconds max_ttl{43200};
+  /// Live sessions a user may hold; the oldest is ended when a new one would exceed it.
+  /// Default 5.
+  int max_per_user = 5;
+};
+
+/// A key that seals personal data: 32 random bytes and a short id stored with each value.
+struct DataKey {
+  std::string id;   ///< 1..16 characters of [A-Za-z0-9_-]
+  std::string key;  ///< exactly 32 bytes (raw, not encoded)
+};
+
+/// Keys of personal data at rest (see personal_data.hpp). Never logged.
+struct PersonalDataOptions {
+  /// Every key that may have sealed a stored value; the active one seals new values.
+  std::vector<DataKey> keys;
+  /// The id of the key that seals new values; empty: the last of `keys`.
+  std::string active_key;
+  /// 32 bytes keying the email blind index. Changing it makes find_by_email miss until
+  /// rotate_keys() has run. Empty: derived from the active key (not recommended: set both).
+  std::string blind_index_key;
+};
+
+/// Accounts, sessions and personal data.
+struct SecurityOptions {
+  PasswordOptions passwords;
+  LoginThrottleOptions login;
+  SessionOptions sessions;
+  PersonalDataOptions personal_data;
+};
+
 /// Which implementation serves a tier.
 enum class BackendKind { kMemory, kRedis, kPostgres };
 
@@ -122,6 +183,8 @@ struct Config {
   WriteBehindOptions write_behind;
   /// Attempts and answers.
   AttemptOptions attempts;
+  /// Passwords, login throttling, sessions and the keys of personal data.
+  SecurityOptions security;
   /// Prepended (with ':') to every Redis key and channel the repositories use, so several
   /// databases or deployments can share one Redis. Letters, digits, '_', '-', '.'; at most 32.
   /// Default "es". Keep it stable: changing it orphans the hot state of running exams.
@@ -148,6 +211,9 @@ struct Config {
   ///   EXAMSTORE_CACHE_TTL_S                                 positive integer (seconds)
   ///   EXAMSTORE_JOURNAL_DIR                                 write_behind.journal_dir
   ///   EXAMSTORE_KEY_PREFIX                                  key_prefix
+  ///   EXAMSTORE_DATA_KEYS          "id:base64key,id2:base64key" (security.personal_data.keys)
+  ///   EXAMSTORE_DATA_KEY_ACTIVE    security.personal_data.active_key
+  ///   EXAMSTORE_BLIND_INDEX_KEY    base64 of 32 bytes (security.personal_data.blind_index_key)
   /// Throws Error(kInvalidArgument) naming the variable and its text when one is malformed.
   static Config from_env();
 };

@@ -1,7 +1,10 @@
 // examstore/examstore.hpp: the umbrella header. Include it to get the whole public API.
 #pragma once
 
+#include "examstore/access.hpp"
+#include "examstore/accounts.hpp"
 #include "examstore/attempts.hpp"
+#include "examstore/audit.hpp"
 #include "examstore/cache.hpp"
 #include "examstore/config.hpp"
 #include "examstore/error.hpp"
@@ -10,6 +13,7 @@
 #include "examstore/metrics.hpp"
 #include "examstore/model.hpp"
 #include "examstore/paper_store.hpp"
+#include "examstore/personal_data.hpp"
 #include "examstore/question_bank.hpp"
 #include "examstore/store.hpp"
 #include "examstore/student_repo.hpp"

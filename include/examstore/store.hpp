@@ -20,12 +20,16 @@
 #include <string>
 #include <vector>
 
+#include "examstore/access.hpp"
+#include "examstore/accounts.hpp"
 #include "examstore/attempts.hpp"
+#include "examstore/audit.hpp"
 #include "examstore/cache.hpp"
 #include "examstore/config.hpp"
 #include "examstore/exam_repo.hpp"
 #include "examstore/metrics.hpp"
 #include "examstore/paper_store.hpp"
+#include "examstore/personal_data.hpp"
 #include "examstore/question_bank.hpp"
 #include "examstore/student_repo.hpp"
 #include "examstore/violation_repo.hpp"
@@ -92,6 +96,20 @@ class Store {
   PaperStore& papers();
   /// Attempts, autosaved answers and final submissions.
   AttemptRepo& attempts();
+
+  // ---- accounts and security (see accounts.hpp, access.hpp, audit.hpp, personal_data.hpp) ----
+  /// Users, passwords and the login log.
+  AccountRepo& accounts();
+  /// Sessions in the hot tier.
+  SessionStore& sessions();
+  /// The rules and the grants they consult.
+  AccessControl& access();
+  /// The hash-chained audit log.
+  AuditLog& audit();
+  /// Encrypted personal fields, key rotation, GDPR export, correction and erasure.
+  PersonalData& personal_data();
+  /// `who` acting through this store: every call decided by access(), every change audited.
+  Actor act_as(Principal who);
 
   // ---- the write-behind queue ----
   /// Waits until every write queued before the call is committed (or dead-lettered).

@@ -19,6 +19,11 @@ class ViolationRepo;
 class QuestionBank;
 class PaperStore;
 class AttemptRepo;
+class AccountRepo;
+class SessionStore;
+class AccessControl;
+class AuditLog;
+class PersonalData;
 }  // namespace examstore
 
 namespace examstore::obs {
@@ -63,5 +68,19 @@ std::unique_ptr<QuestionBank> make_question_bank(Context& ctx);
 std::unique_ptr<PaperStore> make_paper_store(Context& ctx, QuestionBank& bank);
 /// src/attempts/attempt_repo.cpp: attempts and answers over ctx and the paper store.
 std::unique_ptr<AttemptRepo> make_attempt_repo(Context& ctx, PaperStore& papers);
+
+/// src/security/audit_log.cpp over ctx.pool (PostgreSQL) or memory.
+std::unique_ptr<AuditLog> make_audit_log(Context& ctx);
+/// src/security/accounts.cpp: users, the login log and sessions (they need each other).
+struct AccountServices {
+  std::unique_ptr<SessionStore> sessions;
+  std::unique_ptr<AccountRepo> accounts;
+};
+AccountServices make_account_services(Context& ctx, AuditLog& audit);
+/// src/security/access.cpp: the rules and the grants.
+std::unique_ptr<AccessControl> make_access_control(Context& ctx, AuditLog& audit);
+/// src/security/personal_data.cpp: encrypted personal fields, key rotation and GDPR.
+std::unique_ptr<PersonalData> make_personal_data(Context& ctx, AuditLog& audit,
+                                                 AccountRepo& accounts, SessionStore& sessions);
 
 }  // namespace examstore::repo
