@@ -4,6 +4,7 @@
 #include "common/config_check.hpp"
 #include "db/database.hpp"
 #include "db/pg_pool.hpp"
+#include "db/roles.hpp"
 #include "obs/telemetry.hpp"
 #include "repo/context.hpp"
 #include "write_behind/queue.hpp"
@@ -104,6 +105,19 @@ std::vector<int> Store::migrate_up(std::optional<int> max_steps) {
   return impl_->database->migrate_up(max_steps);
 }
 std::vector<int> Store::migrate_down(int steps) { return impl_->database->migrate_down(steps); }
+
+std::string Store::application_role_sql(std::string_view role) {
+  return db::application_role_sql(role);
+}
+void Store::apply_application_role(std::string_view role,
+                                   const std::optional<std::string>& password) {
+  db::PgPool* pool = impl_->database->pg_pool();
+  if (pool == nullptr) {
+    throw Error(ErrorCode::kInvalidArgument, "db roles",
+                "database_url is memory://: database roles need PostgreSQL");
+  }
+  db::apply_application_role(*pool, role, password);
+}
 
 void Store::flush(std::chrono::milliseconds timeout) { impl_->queue->flush(timeout); }
 WriteBehindMetrics Store::write_behind_metrics() { return impl_->queue->metrics(); }

@@ -16,6 +16,9 @@ namespace examstore {
 
 using TimePoint = std::chrono::system_clock::time_point;
 
+/// `t` as UTC ISO 8601 with microseconds: "2026-11-22T04:30:00.123456Z".
+std::string to_iso8601(TimePoint t);
+
 /// Identifiers. Positive; assigned by the durable tier (PostgreSQL sequences), never reused.
 using ExamId = std::int64_t;
 using StudentId = std::int64_t;

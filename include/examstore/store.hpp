@@ -18,6 +18,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "examstore/access.hpp"
@@ -145,6 +146,18 @@ class Store {
   /// Reverts the `steps` most recent migrations (default 1) with their down steps, newest first.
   /// Returns the versions reverted.
   std::vector<int> migrate_down(int steps = 1);
+
+  // ---- database privileges (docs/security.md) ----
+  /// The SQL that makes `role` a least-privilege application role: it may read and write the
+  /// data (no DDL, no TRUNCATE), read but not write schema_migrations, and only append to the
+  /// audit log (no UPDATE or DELETE of audit_log). Run it as the tables' owner after migrating.
+  /// Throws kInvalidArgument naming the role unless it is 1..63 of [a-z0-9_], not starting with
+  /// a digit or "pg_".
+  static std::string application_role_sql(std::string_view role);
+  /// Runs application_role_sql(role) on this store's database (connected as the owner) and sets
+  /// the role's password when given. kInvalidArgument on the in-memory database.
+  void apply_application_role(std::string_view role,
+                              const std::optional<std::string>& password = std::nullopt);
 
  private:
   struct Impl;

@@ -67,5 +67,7 @@ int cmd_deadletter(const Args& args);
 int cmd_questions(const Args& args);  // src/cli/cmd_questions.cpp
 int cmd_paper(const Args& args);      // src/cli/cmd_paper.cpp
 int cmd_stats(const Args& args);      // src/cli/cmd_stats.cpp
+int cmd_audit(const Args& args);      // src/cli/cmd_audit.cpp
+int cmd_db(const Args& args);         // src/cli/cmd_db.cpp
 
 }  // namespace examstore::cli

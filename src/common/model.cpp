@@ -1,6 +1,7 @@
 #include "examstore/model.hpp"
 
 #include <array>
+#include <cstdio>
 
 namespace examstore {
 namespace {
@@ -23,6 +24,40 @@ constexpr std::array<std::string_view, 7> kViolationKind = {
 constexpr std::array<std::string_view, 3> kReviewState = {"open", "confirmed", "dismissed"};
 
 }  // namespace
+
+std::string to_iso8601(TimePoint t) {
+  using namespace std::chrono;
+  const auto us = duration_cast<microseconds>(t.time_since_epoch()).count();
+  auto secs = us / 1000000;
+  auto frac = us % 1000000;
+  if (frac < 0) {
+    frac += 1000000;
+    secs -= 1;
+  }
+  // Civil date from days since the epoch (Howard Hinnant's algorithm), valid for any year.
+  auto days = secs / 86400;
+  auto rem = secs % 86400;
+  if (rem < 0) {
+    rem += 86400;
+    days -= 1;
+  }
+  const auto z = days + 719468;
+  const auto era = (z >= 0 ? z : z - 146096) / 146097;
+  const auto doe = z - era * 146097;
+  const auto yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+  const auto doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+  const auto mp = (5 * doy + 2) / 153;
+  const auto day = doy - (153 * mp + 2) / 5 + 1;
+  const auto month = mp < 10 ? mp + 3 : mp - 9;
+  const auto year = yoe + era * 400 + (month <= 2 ? 1 : 0);
+  char buf[48];
+  std::snprintf(buf, sizeof buf, "%04lld-%02lld-%02lldT%02lld:%02lld:%02lld.%06lldZ",
+                static_cast<long long>(year), static_cast<long long>(month),
+                static_cast<long long>(day), static_cast<long long>(rem / 3600),
+                static_cast<long long>(rem % 3600 / 60), static_cast<long long>(rem % 60),
+                static_cast<long long>(frac));
+  return buf;
+}
 
 std::string_view to_string(ExamStatus s) noexcept {
   return kExamStatus[static_cast<std::size_t>(s)];

@@ -10,8 +10,8 @@ StorePair::StorePair(bool postgres, std::chrono::milliseconds near_ttl) : postgr
   config_.near_cache_ttl = near_ttl;
   if (postgres_) {
     config_.with_redis_url(redis_url());
-    config_.with_database_url(db_->url());
-    config_.migrate_on_open = true;
+    // Migrated by the owner; the store under test runs as the least-privilege role.
+    config_.with_database_url(db_->migrate_and_restrict());
   }
   store_ = Store::open(config_);
 }
@@ -19,6 +19,9 @@ StorePair::StorePair(bool postgres, std::chrono::milliseconds near_ttl) : postgr
 StorePair::~StorePair() { store_.reset(); }
 
 std::string StorePair::query_value(const std::string& sql) const { return db_->query_value(sql); }
+std::string StorePair::query_value_as(const std::string& user, const std::string& sql) const {
+  return db_->query_value_as(user, sql);
+}
 
 std::unique_ptr<Store> StorePair::open_second() const {
   Config c = config_;

@@ -27,6 +27,8 @@ class StorePair {
   const Config& config() const { return config_; }
   /// Runs one SQL statement on the pair's database (server pair only); see TempDatabase.
   std::string query_value(const std::string& sql) const;
+  /// query_value() connected as `user` (server pair only).
+  std::string query_value_as(const std::string& user, const std::string& sql) const;
   /// The URL of the pair's database (server pair only).
   std::string database_url() const { return db_->url(); }
   /// Another Store over the same servers (server pair only).

@@ -33,6 +33,8 @@
 #include <catch2/catch.hpp>
 #include <pqxx/pqxx>
 
+#include "examstore/store.hpp"
+
 namespace examstore::test {
 namespace {
 
@@ -202,8 +204,27 @@ std::string TempDatabase::url() const {
   return base.substr(0, path + 1) + name_ + base.substr(end);
 }
 
+std::string TempDatabase::url_as(const std::string& user) const {
+  const std::string base = url();
+  if (base.find("://") == std::string::npos) return base + " user=" + user;
+  // A URI's query parameters override its user info.
+  return base + (base.find('?') == std::string::npos ? "?" : "&") + "user=" + user;
+}
+
+std::string TempDatabase::migrate_and_restrict() const {
+  Config owner;
+  owner.with_database_url(url());
+  owner.migrate_on_open = true;
+  Store::open(owner)->apply_application_role(kAppRole);
+  return url_as(kAppRole);
+}
+
 std::string TempDatabase::query_value(const std::string& sql) const {
-  pqxx::connection c(url());
+  return query_value_as("", sql);
+}
+
+std::string TempDatabase::query_value_as(const std::string& user, const std::string& sql) const {
+  pqxx::connection c(user.empty() ? url() : url_as(user));
   pqxx::nontransaction tx(c);
   pqxx::result r = tx.exec(sql);
   if (r.empty() || r.columns() == 0 || r[0][0].is_null()) return "";

@@ -35,9 +35,19 @@ class TempDatabase {
   const std::string& name() const { return name_; }
   /// A postgresql:// URL for it.
   std::string url() const;
+  /// The same URL, connecting as `user` (e.g. the least-privilege application role).
+  std::string url_as(const std::string& user) const;
+  /// Migrates it (as the owner), makes kAppRole its least-privilege application role
+  /// (Store::apply_application_role) and returns url_as(kAppRole): the repositories under test
+  /// then run with the privileges production gives them.
+  std::string migrate_and_restrict() const;
+  /// The application role the test suite runs the repositories under.
+  static constexpr const char* kAppRole = "examstore_app_test";
   /// Runs one SQL statement on it (admin helper for assertions); returns the first column of
   /// the first row, or "" when there is none.
   std::string query_value(const std::string& sql) const;
+  /// query_value() connected as `user`; throws what libpqxx throws (e.g. insufficient_privilege).
+  std::string query_value_as(const std::string& user, const std::string& sql) const;
 
  private:
   std::string name_;
