@@ -49,6 +49,7 @@ ErrorCode code_for_sqlstate(const std::string& state) {
   if (starts_with(state, "08") || starts_with(state, "57P")) return ErrorCode::kUnavailable;
   if (starts_with(state, "40")) return ErrorCode::kConflict;
   if (starts_with(state, "53")) return ErrorCode::kResourceExhausted;
+  if (state == "42501") return ErrorCode::kPermissionDenied;  // insufficient_privilege
   if (starts_with(state, "42")) return ErrorCode::kInternal;  // our SQL is wrong: a bug
   return ErrorCode::kInternal;
 }
@@ -80,6 +81,12 @@ void rethrow_as_error(const std::string& operation, const std::string& backend) 
     const bool timed_out = why.find("timeout expired") != std::string::npos;
     throw Error(timed_out ? ErrorCode::kTimeout : ErrorCode::kUnavailable, operation,
                 why.empty() ? "connection lost" : why, backend);
+  } catch (const pqxx::insufficient_privilege& e) {
+    // The connected role lacks a privilege: a deployment problem, not a bug (docs/security.md).
+    throw Error(
+        ErrorCode::kPermissionDenied, operation,
+        trim(e.what()) + " (the database role lacks this privilege: see examstore db roles)",
+        backend);
   } catch (const pqxx::sql_error& e) {
     throw Error(code_for_sqlstate(e.sqlstate()), operation,
                 trim(e.what()) + " [SQLSTATE " + e.sqlstate() + "]", backend);

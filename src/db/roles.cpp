@@ -45,11 +45,12 @@ std::string application_role_sql(std::string_view role_text) {
          "GRANT USAGE ON SCHEMA public TO " +
          role +
          ";\n"
-         "-- data: read and write the tables, draw from the sequences\n"
+         "-- data: read and write the tables; draw from and advance the sequences (an explicit\n"
+         "-- id, e.g. an imported question's, moves its sequence past it with setval)\n"
          "GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA public TO " +
          role +
          ";\n"
-         "GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA public TO " +
+         "GRANT USAGE, SELECT, UPDATE ON ALL SEQUENCES IN SCHEMA public TO " +
          role +
          ";\n"
          "REVOKE TRUNCATE, REFERENCES, TRIGGER ON ALL TABLES IN SCHEMA public FROM " +

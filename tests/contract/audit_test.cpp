@@ -264,6 +264,15 @@ TEST_CASE("the application role may append to the audit log but not change it", 
   denied("INSERT INTO schema_migrations (version, name, checksum) VALUES (999, 'x', 'x')");
   denied("CREATE TABLE sneaky (id int)");
   denied("DROP TABLE exams");
+  // Through the library, a missing privilege is kPermissionDenied naming the cause.
+  try {
+    pair.store().migrate_down(1);
+    FAIL("the application role reverted a migration");
+  } catch (const examstore::Error& e) {
+    REQUIRE(e.code() == ErrorCode::kPermissionDenied);
+    REQUIRE_THAT(e.what(), Catch::Contains("examstore db roles"));
+  }
+  REQUIRE(pair.query_value("SELECT count(*) FROM schema_migrations WHERE version = 6") == "1");
   // ... and reads and writes data as production does.
   REQUIRE(pair.query_value_as(role, "SELECT count(*) FROM audit_log") == "1");
   REQUIRE(pair.query_value_as(role, "SELECT current_user") == role);

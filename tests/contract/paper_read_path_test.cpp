@@ -33,8 +33,7 @@ class ReadPair {
     config_.paper_near_cache = near_cache;
     if (postgres_) {
       config_.with_redis_url(examstore::test::redis_url());
-      config_.with_database_url(db_->url());
-      config_.migrate_on_open = true;
+      config_.with_database_url(db_->migrate_and_restrict());  // runs as the app role
     }
     writer_ = Store::open(config_);
     if (postgres_) {

@@ -46,8 +46,7 @@ class Pair {
     config_.near_cache_ttl = near_ttl;
     if (postgres_) {
       config_.with_redis_url(examstore::test::redis_url());
-      config_.with_database_url(db_->url());
-      config_.migrate_on_open = true;
+      config_.with_database_url(db_->migrate_and_restrict());  // runs as the app role
     }
     store_ = Store::open(config_);
   }

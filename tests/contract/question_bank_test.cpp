@@ -47,8 +47,7 @@ class Harness {
     config_.key_prefix = examstore::test::unique_name("qb");
     if (postgres_) {
       config_.with_redis_url(examstore::test::redis_url());
-      config_.with_database_url(db_->url());
-      config_.migrate_on_open = true;
+      config_.with_database_url(db_->migrate_and_restrict());  // runs as the app role
     }
     store_ = Store::open(config_);
   }

@@ -118,8 +118,7 @@ class Harness {
     config_.presence.offline_after = 300s;
     if (postgres_) {
       config_.with_redis_url(examstore::test::redis_url());
-      config_.with_database_url(db_->url());
-      config_.migrate_on_open = true;
+      config_.with_database_url(db_->migrate_and_restrict());  // runs as the app role
     }
     if (postgres_ || o.journal) {
       journal_ = std::make_unique<TempDir>();

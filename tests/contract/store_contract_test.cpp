@@ -28,7 +28,6 @@
 #include <utility>
 #include <vector>
 
-#include "db/migrator.hpp"
 #include "db/pg_pool.hpp"
 #include "db/stores.hpp"
 #include "examstore/config.hpp"
@@ -73,8 +72,8 @@ class MemoryStores {
 /// the stores before the pool, the pool (its connections) before the database is dropped.
 class PostgresStores {
  public:
-  PostgresStores() : pool_(examstore::parse_postgres_url(database_.url())) {
-    db::Migrator(pool_, db::shipped_migrations()).up();
+  // Migrated by the owner; the stores run as the least-privilege application role.
+  PostgresStores() : pool_(examstore::parse_postgres_url(database_.migrate_and_restrict())) {
     stores_ = db::make_postgres_stores(pool_);
   }
   db::Stores& stores() { return stores_; }

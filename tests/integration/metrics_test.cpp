@@ -72,8 +72,7 @@ class Pair {
     if (postgres_) {
       db_ = std::make_unique<examstore::test::TempDatabase>();
       config_.with_redis_url(examstore::test::redis_url());
-      config_.with_database_url(db_->url());
-      config_.migrate_on_open = true;
+      config_.with_database_url(db_->migrate_and_restrict());  // runs as the app role
     }
     store_ = Store::open(config_);
   }
