@@ -143,6 +143,48 @@ local function place(order, pos, member)
 end
 )lua";
 
+// The position index: KEYS[4] maps each 0-based position to "member|meta", so that at() is one
+// HGET. Rebuilt whole by every script that changes the order (papers hold at most a few hundred
+// items; HMGET/HSET go in chunks to stay within Lua's stack).
+const char* const kLuaIndex = R"lua(
+local function reindex(order, items, pos)
+  redis.call('DEL', pos)
+  local ms = redis.call('ZRANGE', order, 0, -1)
+  for first = 1, #ms, 500 do
+    local last = math.min(first + 499, #ms)
+    local chunk = {}
+    for i = first, last do chunk[#chunk + 1] = ms[i] end
+    local metas = redis.call('HMGET', items, unpack(chunk))
+    local args = {}
+    for i = 1, #chunk do
+      args[#args + 1] = first + i - 2
+      args[#args + 1] = chunk[i] .. '|' .. (metas[i] or '')
+    end
+    redis.call('HSET', pos, unpack(args))
+  end
+end
+)lua";
+
+/// The position index's field for `member` and its `meta`.
+std::string index_entry(const std::string& member, const std::string& meta) {
+  return member + "|" + meta;
+}
+
+/// The memory cache's reindex (the scripts' fallback): same layout as kLuaIndex.
+void reindex_local(Cache& c, const std::string& order, const std::string& items,
+                   const std::string& pos) {
+  c.del({pos});
+  const auto members = c.zrange(order, 0, -1);
+  FieldValues fields;
+  fields.reserve(members.size());
+  for (std::size_t i = 0; i < members.size(); ++i) {
+    fields.emplace_back(
+        std::to_string(i),
+        index_entry(members[i].member, c.hget(items, members[i].member).value_or("")));
+  }
+  if (!fields.empty()) c.hset(pos, fields);
+}
+
 void renumber_local(Cache& c, const std::string& order) {
   const auto all = c.zrange(order, 0, -1);
   std::vector<ScoredMember> fresh;
@@ -178,14 +220,14 @@ void place_local(Cache& c, const std::string& order, std::int64_t pos, const std
   throw Error(ErrorCode::kInternal, "paper.edit", "no gap after renumbering");
 }
 
-// KEYS: order, items, ver. ARGV[1]: the version Redis must hold, ARGV[2]: the new version,
+// KEYS: order, items, ver, pos. ARGV[1]: the version Redis must hold, ARGV[2]: the new version,
 // then per op: kind (a i r p m), position, to, member, meta. Returns 1 when applied, 0 when
 // Redis holds another version (nothing changed), -1 when the set did not match the version
 // (the keys are dropped: the next read rebuilds them).
 const Script& edit_script() {
   static const Script s{
-      "paper.edit", std::string(kLuaPlace) + R"lua(
-local order, items, ver = KEYS[1], KEYS[2], KEYS[3]
+      "paper.edit", std::string(kLuaPlace) + kLuaIndex + R"lua(
+local order, items, ver, pos_index = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
 if redis.call('GET', ver) ~= ARGV[1] then return 0 end
 for i = 3, #ARGV, 5 do
   local kind, pos, to = ARGV[i], tonumber(ARGV[i + 1]), tonumber(ARGV[i + 2])
@@ -194,7 +236,7 @@ for i = 3, #ARGV, 5 do
   if kind == 'a' or kind == 'i' then
     if kind == 'a' then pos = n end
     if pos > n or redis.call('ZSCORE', order, member) then
-      redis.call('DEL', order, items, ver)
+      redis.call('DEL', order, items, ver, pos_index)
       return -1
     end
     place(order, pos, member)
@@ -202,7 +244,7 @@ for i = 3, #ARGV, 5 do
   else
     local e = redis.call('ZRANGE', order, pos, pos, 'WITHSCORES')
     if #e == 0 then
-      redis.call('DEL', order, items, ver)
+      redis.call('DEL', order, items, ver, pos_index)
       return -1
     end
     redis.call('ZREM', order, e[1])
@@ -218,14 +260,16 @@ for i = 3, #ARGV, 5 do
   end
 end
 redis.call('SET', ver, ARGV[2])
+reindex(order, items, pos_index)
 return 1
 )lua",
       [](Cache& c, const std::vector<std::string>& k, const std::vector<std::string>& a) {
         const std::string& order = k[0];
         const std::string& items = k[1];
         const std::string& ver = k[2];
+        const std::string& pos_index = k[3];
         const auto drop = [&]() {
-          c.del({order, items, ver});
+          c.del({order, items, ver, pos_index});
           return Reply::of(std::int64_t{-1});
         };
         if (c.get(ver) != a[0]) return Reply::of(std::int64_t{0});
@@ -257,17 +301,17 @@ return 1
           }
         }
         c.set(ver, a[1]);
+        reindex_local(c, order, items, pos_index);
         return Reply::of(std::int64_t{1});
       }};
   return s;
 }
 
-// KEYS: order, items, ver. ARGV[1]: the version; then member, meta per item in order. Replaces
+// KEYS: order, items, ver, pos. ARGV[1]: the version; then member, meta per item in order. Replaces
 // the paper unless Redis already holds this version or a newer one. Returns 1 when replaced.
 const Script& replace_script() {
   static const Script s{
-      "paper.replace",
-      R"lua(
+      "paper.replace", std::string(kLuaIndex) + R"lua(
 local GAP = 1024
 local cur = redis.call('GET', KEYS[3])
 if cur and tonumber(cur) >= tonumber(ARGV[1]) then return 0 end
@@ -277,6 +321,7 @@ for i = 2, #ARGV, 2 do
   redis.call('HSET', KEYS[2], ARGV[i], ARGV[i + 1])
 end
 redis.call('SET', KEYS[3], ARGV[1])
+reindex(KEYS[1], KEYS[2], KEYS[4])
 return 1
 )lua",
       [](Cache& c, const std::vector<std::string>& k, const std::vector<std::string>& a) {
@@ -296,6 +341,25 @@ return 1
           c.hset(k[1], metas);
         }
         c.set(k[2], a[0]);
+        reindex_local(c, k[0], k[1], k[3]);
+        return Reply::of(std::int64_t{1});
+      }};
+  return s;
+}
+
+// KEYS: order, items, ver, pos. Rebuilds the position index alone from the order and items
+// Redis holds (keys written before the index existed, or an index lost on its own). Returns 1
+// when rebuilt, 0 when Redis holds no paper.
+const Script& reindex_script() {
+  static const Script s{
+      "paper.reindex", std::string(kLuaIndex) + R"lua(
+if not redis.call('GET', KEYS[3]) then return 0 end
+reindex(KEYS[1], KEYS[2], KEYS[4])
+return 1
+)lua",
+      [](Cache& c, const std::vector<std::string>& k, const std::vector<std::string>&) {
+        if (!c.get(k[2])) return Reply::of(std::int64_t{0});
+        reindex_local(c, k[0], k[1], k[3]);
         return Reply::of(std::int64_t{1});
       }};
   return s;
@@ -333,31 +397,6 @@ return out
           const auto it = meta.find(m.member);
           out.elements.push_back(Reply::of(it == meta.end() ? std::string() : it->second));
         }
-        return out;
-      }};
-  return s;
-}
-
-// KEYS: order, items, ver. ARGV[1]: a position >= 0. Returns nil when the paper is not loaded,
-// {} when the position is past the end, else {member, meta} (meta "" when missing).
-const Script& at_script() {
-  static const Script s{
-      "paper.at",
-      R"lua(
-if not redis.call('GET', KEYS[3]) then return nil end
-local m = redis.call('ZRANGE', KEYS[1], ARGV[1], ARGV[1])
-if #m == 0 then return {} end
-return {m[1], redis.call('HGET', KEYS[2], m[1]) or ''}
-)lua",
-      [](Cache& c, const std::vector<std::string>& k, const std::vector<std::string>& a) {
-        if (!c.get(k[2])) return Reply::nil();
-        const std::int64_t pos = std::stoll(a[0]);
-        Reply out;
-        out.type = Reply::Type::kArray;
-        const auto m = c.zrange(k[0], pos, pos);
-        if (m.empty()) return out;
-        out.elements.push_back(Reply::of(m[0].member));
-        out.elements.push_back(Reply::of(c.hget(k[1], m[0].member).value_or("")));
         return out;
       }};
   return s;
@@ -607,11 +646,12 @@ class PaperStoreImpl final : public PaperStore {
   }
 
   struct Keys {
-    std::vector<std::string> all;  // order, items, ver
+    std::vector<std::string> all;  // order, items, ver, pos
+    const std::string& pos() const { return all[3]; }
   };
   Keys keys_of(const PaperKey& paper) const {
     const std::string base = ctx_.config.key_prefix + ":paper:{" + paper.str() + "}:";
-    return {{base + "order", base + "items", base + "ver"}};
+    return {{base + "order", base + "items", base + "ver", base + "pos"}};
   }
 
   // Brings Redis to the committed order: the ops by script when Redis holds the version they
@@ -657,22 +697,36 @@ class PaperStoreImpl final : public PaperStore {
     return s.items[static_cast<std::size_t>(position)];
   }
 
-  // Without the near cache: one script reads the item from Redis; a paper Redis does not hold
-  // (or holds damaged) takes the whole-paper path, which rebuilds it.
+  // Without the near cache: one HGET of the position index reads the item from Redis. A miss
+  // (a paper Redis does not hold, a position past the end) or a damaged entry takes the
+  // whole-paper path, which checks the version and rebuilds the keys when needed.
   std::optional<PaperItem> at_hot(const PaperKey& paper, int position) {
     check_key(paper);
     if (position < 0) return std::nullopt;
-    Reply r;
+    std::optional<std::string> entry;
     try {
-      r = ctx_.cache.run(at_script(), keys_of(paper).all, {std::to_string(position)});
+      entry = ctx_.cache.hget(keys_of(paper).pos(), std::to_string(position));
     } catch (const Error&) {
       return item_at(*snapshot(paper), position);
     }
-    if (r.type == Reply::Type::kArray && r.elements.empty()) return std::nullopt;
-    if (r.type == Reply::Type::kArray && r.elements.size() == 2) {
-      if (auto item = item_of(r.elements[0].str, r.elements[1].str)) return item;
+    if (entry) {
+      const auto bar = entry->find('|');
+      if (bar != std::string::npos) {
+        if (auto item = item_of(std::string_view(*entry).substr(0, bar),
+                                std::string_view(*entry).substr(bar + 1))) {
+          return item;
+        }
+      }
     }
-    return item_at(*snapshot(paper), position);
+    SnapshotPtr s = snapshot(paper);
+    if (static_cast<std::size_t>(position) < s->items.size()) {
+      // The paper is there but its index is not (or is damaged): rebuild it for the next read.
+      try {
+        ctx_.cache.run(reindex_script(), keys_of(paper).all, {});
+      } catch (const Error&) {
+      }
+    }
+    return item_at(*s, position);
   }
 
   // The paper from the near cache, else Redis, else the database (then loaded into Redis).

@@ -53,7 +53,7 @@ class ReadPair {
   Store& reader() { return reader_ ? *reader_ : *writer_; }
   std::vector<std::string> hot_keys(const PaperKey& p) const {
     const std::string base = config_.key_prefix + ":paper:{" + p.str() + "}:";
-    return {base + "order", base + "items", base + "ver"};
+    return {base + "order", base + "items", base + "ver", base + "pos"};
   }
   std::vector<QuestionId> questions(int n) {
     std::vector<QuestionId> out;
@@ -137,18 +137,30 @@ TEMPLATE_TEST_CASE("with the near cache off a paper item read rebuilds a paper t
   pair.writer().papers().apply(
       kPaper,
       {{Kind::kAppend, 0, 0, q[0]}, {Kind::kAppend, 0, 0, q[1]}, {Kind::kAppend, 0, 0, q[2]}});
-  CHECK(pair.writer().cache().del(pair.hot_keys(kPaper)) == 3);  // "flush Redis"
+  CHECK(pair.writer().cache().del(pair.hot_keys(kPaper)) == 4);  // "flush Redis"
   const auto item = papers.at(kPaper, 2);
   REQUIRE(item);
   CHECK(item->question_id == q[2]);
   CHECK(pair.writer().cache().zcard(pair.hot_keys(kPaper)[0]) == 3);  // loaded again
 
-  // A damaged item entry is not served: the read rebuilds the paper from the database.
-  pair.writer().cache().hset(pair.hot_keys(kPaper)[1], {{std::to_string(q[1]), "garbage"}});
+  // A damaged position-index entry is not served: the read takes the whole-paper path.
+  const std::string pos_key = pair.hot_keys(kPaper)[3];
+  auto& cache = pair.writer().cache();
+  cache.hset(pos_key, {{"1", "garbage"}});
   const auto again = papers.at(kPaper, 1);
   REQUIRE(again);
   CHECK(again->question_id == q[1]);
   CHECK(again->question_version == 1);
+  // ... and rebuilds the index for the next read.
+  CHECK(cache.hget(pos_key, "1") == std::to_string(q[1]) + "|1:true_false");
+
+  // An index lost on its own (keys written before it existed) is rebuilt on the first read.
+  CHECK(cache.del({pos_key}) == 1);
+  const auto third = papers.at(kPaper, 2);
+  REQUIRE(third);
+  CHECK(third->question_id == q[2]);
+  CHECK(cache.hgetall(pos_key).size() == 3);
+  CHECK(cache.hget(pos_key, "0") == std::to_string(q[0]) + "|1:single");
 }
 
 TEMPLATE_TEST_CASE("paper item reads through the near cache match the whole order",

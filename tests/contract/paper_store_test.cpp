@@ -65,7 +65,7 @@ class Pair {
   }
   std::vector<std::string> hot_keys(const PaperKey& p) const {
     const std::string base = config_.key_prefix + ":paper:{" + p.str() + "}:";
-    return {base + "order", base + "items", base + "ver"};
+    return {base + "order", base + "items", base + "ver", base + "pos"};
   }
   QuestionId question(QuestionType type = QuestionType::kSingle) {
     examstore::QuestionDraft d;
@@ -271,7 +271,7 @@ TEMPLATE_TEST_CASE("a missing hot-tier key is rebuilt from the database", "[pape
   const auto want = papers.items(kPaper);
   REQUIRE(ids(want) == std::vector<QuestionId>{q[3], q[4], q[1], q[2]});
 
-  CHECK(pair.store().cache().del(pair.hot_keys(kPaper)) == 3);  // "flush Redis"
+  CHECK(pair.store().cache().del(pair.hot_keys(kPaper)) == 4);  // "flush Redis"
   std::this_thread::sleep_for(60ms);                            // past the near-cache TTL
   CHECK(papers.items(kPaper) == want);
   CHECK(pair.store().cache().zcard(pair.hot_keys(kPaper)[0]) == 4);  // loaded again

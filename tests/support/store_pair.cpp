@@ -31,7 +31,7 @@ std::unique_ptr<Store> StorePair::open_second() const {
 
 std::vector<std::string> StorePair::paper_keys(const PaperKey& p) const {
   const std::string base = config_.key_prefix + ":paper:{" + p.str() + "}:";
-  return {base + "order", base + "items", base + "ver"};
+  return {base + "order", base + "items", base + "ver", base + "pos"};
 }
 
 QuestionId StorePair::question(QuestionType type, int difficulty,

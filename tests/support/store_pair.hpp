@@ -33,7 +33,7 @@ class StorePair {
   std::string database_url() const { return db_->url(); }
   /// Another Store over the same servers (server pair only).
   std::unique_ptr<Store> open_second() const;
-  /// The hot-tier keys of a paper (order, items, ver), as docs/papers.md lays them out.
+  /// The hot-tier keys of a paper (order, items, ver, pos), as docs/papers.md lays them out.
   std::vector<std::string> paper_keys(const PaperKey& p) const;
 
   /// Creates a question; single/multiple get `options` options and the key "A" / ["A","B"]...
