@@ -67,5 +67,6 @@ int cmd_deadletter(const Args& args);
 int cmd_questions(const Args& args);  // src/cli/cmd_questions.cpp
 int cmd_paper(const Args& args);      // src/cli/cmd_paper.cpp
 int cmd_stats(const Args& args);      // src/cli/cmd_stats.cpp
+int cmd_users(const Args& args);      // src/cli/cmd_users.cpp
 
 }  // namespace examstore::cli

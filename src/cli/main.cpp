@@ -22,6 +22,7 @@ int main(int argc, char** argv) {
     if (command == "deadletter") return cmd_deadletter(args);
     if (command == "questions") return cmd_questions(args);
     if (command == "paper") return cmd_paper(args);
+    if (command == "users") return cmd_users(args);
     throw UsageError("unknown command '" + command + "'");
   } catch (const UsageError& e) {
     std::cerr << "examstore: " << e.what() << "\n\n" << kUsage;
