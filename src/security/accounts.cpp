@@ -101,8 +101,8 @@ class AccountRepoImpl final : public AccountRepo {
     }
     if (u.student_id) db::check::positive_id(op, "student_id", *u.student_id);
     security::check_password(op, "password", u.password, o_.passwords);
-    const User out = db_->insert(u, security::hash_password(u.password, o_.passwords),
-                                 std::chrono::system_clock::now());
+    User out = db_->insert(u, security::hash_password(u.password, o_.passwords),
+                           std::chrono::system_clock::now());
     audit_.append(by, {"user.create", target(out.id), "", summary(out)});
     return out;
   }
