@@ -131,7 +131,8 @@ class SessionStore {
  public:
   virtual ~SessionStore() = default;
   /// Opens a session for an active user (kNotFound if absent, kPermissionDenied if locked or
-  /// deleted); drops the user's oldest sessions beyond max_per_user.
+  /// deleted; kInvalidArgument when `ip` is neither empty nor a numeric IPv4/IPv6 address);
+  /// drops the user's oldest sessions beyond max_per_user.
   virtual NewSession create(UserId user, const std::string& ip) = 0;
   /// The live session of `token`, renewing it when sliding. nullopt for an unknown, expired,
   /// invalidated or malformed token. One round trip.
@@ -163,7 +164,9 @@ class AccountRepo {
 
   /// Checks the password and opens a session. Every call is recorded in the login log.
   /// kPermissionDenied "wrong user name or password" for an unknown name or a wrong password
-  /// (the same message for both), or naming the status for a locked or deleted user;
+  /// (the same message for both), or naming the status for a locked or deleted user (said only
+  /// after the right password, so that guessing does not reveal it); kInvalidArgument when `ip`
+  /// is neither empty nor a numeric IPv4/IPv6 address;
   /// kResourceExhausted naming the user or the IP and the time until which attempts are refused
   /// when throttled. Rehashes the password when its hash used weaker factors than configured.
   virtual NewSession login(std::string_view name, std::string_view password,

@@ -69,5 +69,6 @@ int cmd_paper(const Args& args);      // src/cli/cmd_paper.cpp
 int cmd_stats(const Args& args);      // src/cli/cmd_stats.cpp
 int cmd_audit(const Args& args);      // src/cli/cmd_audit.cpp
 int cmd_db(const Args& args);         // src/cli/cmd_db.cpp
+int cmd_users(const Args& args);      // src/cli/cmd_users.cpp
 
 }  // namespace examstore::cli

@@ -24,6 +24,7 @@ int main(int argc, char** argv) {
     if (command == "paper") return cmd_paper(args);
     if (command == "audit") return cmd_audit(args);
     if (command == "db") return cmd_db(args);
+    if (command == "users") return cmd_users(args);
     throw UsageError("unknown command '" + command + "'");
   } catch (const UsageError& e) {
     std::cerr << "examstore: " << e.what() << "\n\n" << kUsage;

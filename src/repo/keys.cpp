@@ -1,5 +1,9 @@
 #include "repo/keys.hpp"
 
+#include <arpa/inet.h>
+
+#include <array>
+
 #include "examstore/error.hpp"
 
 namespace examstore::keys {
@@ -8,6 +12,35 @@ void check_id(const char* field, std::int64_t id) {
   if (id <= 0) {
     throw Error(ErrorCode::kInvalidArgument, field, "id must be > 0, got " + std::to_string(id));
   }
+}
+
+std::string ip_part(std::string_view ip) {
+  if (ip.empty()) return "none";
+  // inet_pton needs a NUL-terminated string: longer text cannot be an address anyway
+  constexpr std::size_t kMaxText = 45;  // INET6_ADDRSTRLEN - 1
+  std::array<unsigned char, 16> bin{};
+  int len = 0;
+  if (ip.size() <= kMaxText) {
+    const std::string text(ip);
+    if (text.find('\0') == std::string::npos) {
+      if (inet_pton(AF_INET, text.c_str(), bin.data()) == 1) {
+        len = 4;
+      } else if (inet_pton(AF_INET6, text.c_str(), bin.data()) == 1) {
+        len = 16;
+      }
+    }
+  }
+  if (len == 0) {
+    throw Error(ErrorCode::kInvalidArgument, "client address",
+                "ip: not a numeric IPv4 or IPv6 address");
+  }
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string out;
+  for (int i = 0; i < len; ++i) {
+    out += kHex[bin[static_cast<std::size_t>(i)] >> 4u];
+    out += kHex[bin[static_cast<std::size_t>(i)] & 0xfu];
+  }
+  return out;
 }
 
 std::string generation(const std::string& key) { return key + ":gen"; }
@@ -42,6 +75,33 @@ std::string KeySchema::attempt(ExamId exam, StudentId student) const {
 }
 std::string KeySchema::attempt_answers(ExamId exam, StudentId student) const {
   return attempt(exam, student) + ":ans";
+}
+
+std::string KeySchema::session(std::string_view token_hash_hex) const {
+  const bool ok = token_hash_hex.size() == 64 &&
+                  token_hash_hex.find_first_not_of("0123456789abcdef") == std::string_view::npos;
+  if (!ok) {
+    throw Error(ErrorCode::kInternal, "session key", "not a 64-digit lowercase hex token hash");
+  }
+  return p_ + "session:{t:" + std::string(token_hash_hex) + "}";
+}
+std::string KeySchema::user_sessions(UserId user) const {
+  check_id("user id", user);
+  return tagged("sessions", "u", user, "");
+}
+std::string KeySchema::login_failures_of_user(UserId user) const {
+  check_id("user id", user);
+  return tagged("login", "lu", user, ":fails");
+}
+std::string KeySchema::login_block_of_user(UserId user) const {
+  check_id("user id", user);
+  return tagged("login", "lu", user, ":until");
+}
+std::string KeySchema::login_failures_of_ip(std::string_view ip) const {
+  return p_ + "login:{li:" + ip_part(ip) + "}:fails";
+}
+std::string KeySchema::login_block_of_ip(std::string_view ip) const {
+  return p_ + "login:{li:" + ip_part(ip) + "}:until";
 }
 
 }  // namespace examstore::keys

@@ -8,13 +8,20 @@
 #pragma once
 
 #include <string>
+#include <string_view>
 
+#include "examstore/accounts.hpp"
 #include "examstore/model.hpp"
 
 namespace examstore::keys {
 
 /// Throws Error(kInvalidArgument) naming `field` unless id > 0.
 void check_id(const char* field, std::int64_t id);
+
+/// The key part of a client IP address: the hex of its binary form (8 digits for IPv4, 32 for
+/// IPv6), or "none" when `ip` is empty. The text itself never reaches a key. Throws
+/// Error(kInvalidArgument, ..., "ip: ...") unless `ip` is empty or a numeric IPv4/IPv6 address.
+std::string ip_part(std::string_view ip);
 
 /// The generation (fill guard) of a cached key: the key plus ":gen", same hash tag.
 std::string generation(const std::string& key);
@@ -35,6 +42,17 @@ class KeySchema {
   std::string attempt(ExamId exam, StudentId student) const;
   /// Its live answers (hash: question id -> "seq:saved_us:since_ms:answer").
   std::string attempt_answers(ExamId exam, StudentId student) const;
+  /// A session (string), by the hex BLAKE2b-256 of its token (64 lowercase hex digits, checked).
+  std::string session(std::string_view token_hash_hex) const;
+  /// A user's sessions (sorted set: token hash -> creation time in ms).
+  std::string user_sessions(UserId user) const;
+  /// Failed logins of a user in the current window (integer), and the time until which the
+  /// user's logins are refused (string, µs since the epoch); one tag {lu:ID}.
+  std::string login_failures_of_user(UserId user) const;
+  std::string login_block_of_user(UserId user) const;
+  /// The same for a client IP (`ip` as accepted by ip_part()); one tag {li:HEX}.
+  std::string login_failures_of_ip(std::string_view ip) const;
+  std::string login_block_of_ip(std::string_view ip) const;
   /// The channel on which invalidated keys are published.
   std::string invalidation_channel() const { return p_ + "invalidate"; }
 

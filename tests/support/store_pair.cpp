@@ -8,6 +8,8 @@ StorePair::StorePair(bool postgres, std::chrono::milliseconds near_ttl) : postgr
   if (postgres_) db_ = std::make_unique<TempDatabase>();
   config_.key_prefix = unique_name("sp");
   config_.near_cache_ttl = near_ttl;
+  config_.security.passwords.opslimit = 1;
+  config_.security.passwords.memlimit = 8192;
   if (postgres_) {
     config_.with_redis_url(redis_url());
     // Migrated by the owner; the store under test runs as the least-privilege role.
@@ -23,10 +25,18 @@ std::string StorePair::query_value_as(const std::string& user, const std::string
   return db_->query_value_as(user, sql);
 }
 
-std::unique_ptr<Store> StorePair::open_second() const {
+std::unique_ptr<Store> StorePair::open_second(const std::function<void(Config&)>& adjust) const {
   Config c = config_;
   c.migrate_on_open = false;
+  if (adjust) adjust(c);
   return Store::open(c);
+}
+
+Store& StorePair::reopen(const std::function<void(Config&)>& adjust) {
+  store_.reset();
+  adjust(config_);
+  store_ = Store::open(config_);
+  return *store_;
 }
 
 std::vector<std::string> StorePair::paper_keys(const PaperKey& p) const {

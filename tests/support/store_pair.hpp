@@ -1,10 +1,12 @@
 // tests/support/store_pair.hpp: a Store on one of the two backend pairs, for contract tests
 // that must hold on both: MemoryPair (memory cache and database) and RedisPostgresPair (the test
 // Redis with a key_prefix of its own and a fresh, migrated TempDatabase). The server pair needs
-// EXAMSTORE_TEST_REDIS_URL and EXAMSTORE_TEST_DATABASE_URL.
+// EXAMSTORE_TEST_REDIS_URL and EXAMSTORE_TEST_DATABASE_URL. Passwords use the fastest Argon2id
+// factors (opslimit 1, memlimit 8 KiB) so that tests creating users stay quick.
 #pragma once
 
 #include <chrono>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -31,8 +33,13 @@ class StorePair {
   std::string query_value_as(const std::string& user, const std::string& sql) const;
   /// The URL of the pair's database (server pair only).
   std::string database_url() const { return db_->url(); }
-  /// Another Store over the same servers (server pair only).
-  std::unique_ptr<Store> open_second() const;
+  /// Another Store over the same servers (server pair only), its Config first changed by
+  /// `adjust` when given.
+  std::unique_ptr<Store> open_second(const std::function<void(Config&)>& adjust = {}) const;
+  /// Closes the store and opens it again with the Config changed by `adjust` (for options a test
+  /// needs, such as short session TTLs). The server pair keeps its data; the memory pair starts
+  /// empty. Returns the new store.
+  Store& reopen(const std::function<void(Config&)>& adjust);
   /// The hot-tier keys of a paper (order, items, ver, pos), as docs/papers.md lays them out.
   std::vector<std::string> paper_keys(const PaperKey& p) const;
 

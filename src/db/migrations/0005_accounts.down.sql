@@ -1,0 +1,2 @@
+DROP TABLE login_log;
+DROP TABLE users;
