@@ -14,6 +14,7 @@
 #include <string_view>
 #include <vector>
 
+#include "examstore/accounts.hpp"
 #include "examstore/config.hpp"
 
 namespace examstore::cli {
@@ -67,5 +68,9 @@ int cmd_deadletter(const Args& args);
 int cmd_questions(const Args& args);  // src/cli/cmd_questions.cpp
 int cmd_paper(const Args& args);      // src/cli/cmd_paper.cpp
 int cmd_stats(const Args& args);      // src/cli/cmd_stats.cpp
+int cmd_keys(const Args& args);       // src/cli/cmd_keys.cpp
+int cmd_gdpr(const Args& args);       // src/cli/cmd_gdpr.cpp
+/// The principal the CLI acts as: Principal::system("cli:" + $USER) (src/cli/cmd_keys.cpp).
+Principal cli_principal();
 
 }  // namespace examstore::cli

@@ -22,6 +22,8 @@ int main(int argc, char** argv) {
     if (command == "deadletter") return cmd_deadletter(args);
     if (command == "questions") return cmd_questions(args);
     if (command == "paper") return cmd_paper(args);
+    if (command == "keys") return cmd_keys(args);
+    if (command == "gdpr") return cmd_gdpr(args);
     throw UsageError("unknown command '" + command + "'");
   } catch (const UsageError& e) {
     std::cerr << "examstore: " << e.what() << "\n\n" << kUsage;
