@@ -221,6 +221,7 @@ class PersonalDataImpl final : public PersonalData {
     Student s = students_.update_personal(id, u);
     ctx_.cache_aside.invalidate(ctx_.keys.student(id));
     std::vector<std::string> quoted;
+    quoted.reserve(changed.size());
     for (const auto& f : changed) quoted.push_back(json::quote(f));
     audit_.append(by, NewAuditEntry{"student.correct", student_target(id), "",
                                     json::ObjectWriter().add_raw("fields", array(quoted)).str()});

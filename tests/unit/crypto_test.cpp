@@ -144,8 +144,8 @@ TEST_CASE("data keys come from the environment and bad ones are named without th
     CHECK_NOTHROW(examstore::validate(c));
   }
   const std::string short_key = crypto::base64_encode("0123456789");
-  for (const std::string& bad :
-       {std::string("k1"), std::string("k1:@@@"), "k1:" + short_key, "bad id!:" + b64a, ":" + b64a}) {
+  for (const std::string& bad : {std::string("k1"), std::string("k1:@@@"), "k1:" + short_key,
+                                 "bad id!:" + b64a, ":" + b64a}) {
     INFO(bad);
     EnvVar keys("EXAMSTORE_DATA_KEYS", bad);
     const auto msg = message_of([] { Config::from_env(); });
