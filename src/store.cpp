@@ -7,6 +7,7 @@
 #include "db/roles.hpp"
 #include "obs/telemetry.hpp"
 #include "repo/context.hpp"
+#include "security/crypto.hpp"
 #include "write_behind/queue.hpp"
 
 namespace examstore {
@@ -23,6 +24,7 @@ struct Store::Impl {
   std::unique_ptr<wb::WriteBehindQueue> queue;
   std::unique_ptr<repo::SeatMaps> seats;
   std::unique_ptr<keys::KeySchema> keys;
+  std::unique_ptr<crypto::Keyring> personal_keys;
   std::unique_ptr<repo::CacheAside> cache_aside;
   std::unique_ptr<repo::Context> context;
   std::unique_ptr<ExamRepo> exams;
@@ -60,9 +62,12 @@ std::unique_ptr<Store> Store::open(const Config& config) {
   i.cache_aside =
       std::make_unique<repo::CacheAside>(*i.cache, i.keys->invalidation_channel(), config.cache_ttl,
                                          config.cache_ttl_jitter, config.negative_ttl);
+  // Nothing is at rest in the in-memory database: a random key serves when none is configured.
+  i.personal_keys = std::make_unique<crypto::Keyring>(
+      config.security.personal_data, config.database_backend == BackendKind::kMemory);
   i.context = std::make_unique<repo::Context>(
       repo::Context{*i.cache, stores, *i.queue, i.config, *i.cache_aside, *i.seats, *i.keys,
-                    i.database->pg_pool(), i.telemetry.get()});
+                    i.database->pg_pool(), i.telemetry.get(), i.personal_keys.get()});
   i.exams = repo::make_exam_repo(*i.context);
   i.students = repo::make_student_repo(*i.context);
   i.violations = repo::make_violation_repo(*i.context);

@@ -72,15 +72,21 @@ class PersonalData {
   /// index. nullopt when none.
   virtual std::optional<Student> find_by_email(std::string_view email) = 0;
   /// Changes personal fields; validates like StudentRepo::create; audited as "student.correct"
-  /// (the summary names the fields changed, never their values). kNotFound when absent.
+  /// (the summary names the fields changed, never their values). kNotFound when absent,
+  /// kConflict when the student was erased.
   virtual Student correct_student(StudentId id, const StudentCorrection& c,
                                   const Principal& by) = 0;
-  /// Everything held about the student, as a JSON document (see above). kNotFound when absent.
+  /// Everything held about the student, as a JSON document (see above; docs/personal-data.md
+  /// lists its sections). Flushes the write-behind queue first. Audited as "gdpr.export".
+  /// kNotFound when absent.
   virtual std::string export_student(StudentId id, const Principal& by) = 0;
-  /// Anonymises the student (see above). kNotFound when absent.
+  /// Anonymises the student (see above; the class is kept for per-class statistics). Flushes
+  /// the write-behind queue first. kNotFound when absent.
   virtual ErasureReport erase_student(StudentId id, const Principal& by) = 0;
   /// Re-encrypts every personal value not sealed under the active key, in batches of
-  /// `batch_size` rows, each batch its own transaction (safe to interrupt and repeat). Audited.
+  /// `batch_size` rows (1..10000, else kInvalidArgument), each batch its own transaction (safe
+  /// to interrupt and repeat), and rebuilds the blind index where its key changed. Values stored
+  /// before encryption (plaintext) are sealed too. Audited as "keys.rotate".
   virtual KeyRotationReport rotate_keys(const Principal& by, int batch_size = 1000) = 0;
 };
 

@@ -264,6 +264,18 @@ class PgAttemptStore final : public AttemptStore {
     return out;
   }
 
+  std::vector<Attempt> of_student(StudentId student) override {
+    std::vector<Attempt> out;
+    pool_.transact("attempts of student", [&](pqxx::work& tx) {
+      out.clear();
+      const auto rows = tx.exec_params(
+          "SELECT " + attempt_columns() + kAttemptFrom + "WHERE a.student_id = $1 ORDER BY a.id",
+          student);
+      for (const auto& r : rows) out.push_back(read_attempt(r));
+    });
+    return out;
+  }
+
   Attempt transition(AttemptId id, const std::vector<AttemptState>& from, AttemptState to,
                      const std::optional<AttemptStart>& start) override {
     const std::string op = "attempt transition";
@@ -478,6 +490,15 @@ class MemoryAttemptStore final : public AttemptStore {
     const auto it = live_.find({exam, student});
     if (it == live_.end()) return std::nullopt;
     return rows_.at(it->second).a;
+  }
+
+  std::vector<Attempt> of_student(StudentId student) override {
+    std::lock_guard<std::mutex> l(mu_);
+    std::vector<Attempt> out;
+    for (const auto& [id, row] : rows_) {
+      if (row.a.student_id == student) out.push_back(row.a);
+    }
+    return out;
   }
 
   Attempt transition(AttemptId id, const std::vector<AttemptState>& from, AttemptState to,

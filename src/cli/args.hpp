@@ -14,6 +14,7 @@
 #include <string_view>
 #include <vector>
 
+#include "examstore/accounts.hpp"
 #include "examstore/config.hpp"
 
 namespace examstore::cli {
@@ -70,5 +71,9 @@ int cmd_stats(const Args& args);      // src/cli/cmd_stats.cpp
 int cmd_audit(const Args& args);      // src/cli/cmd_audit.cpp
 int cmd_db(const Args& args);         // src/cli/cmd_db.cpp
 int cmd_users(const Args& args);      // src/cli/cmd_users.cpp
+int cmd_keys(const Args& args);       // src/cli/cmd_keys.cpp
+int cmd_gdpr(const Args& args);       // src/cli/cmd_gdpr.cpp
+/// The principal the CLI acts as: Principal::system("cli:" + $USER) (src/cli/cmd_keys.cpp).
+Principal cli_principal();
 
 }  // namespace examstore::cli

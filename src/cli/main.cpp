@@ -25,6 +25,8 @@ int main(int argc, char** argv) {
     if (command == "audit") return cmd_audit(args);
     if (command == "db") return cmd_db(args);
     if (command == "users") return cmd_users(args);
+    if (command == "keys") return cmd_keys(args);
+    if (command == "gdpr") return cmd_gdpr(args);
     throw UsageError("unknown command '" + command + "'");
   } catch (const UsageError& e) {
     std::cerr << "examstore: " << e.what() << "\n\n" << kUsage;

@@ -7,10 +7,13 @@
 #include <cstdlib>
 #include <memory>
 #include <optional>
+#include <set>
 #include <string>
+#include <vector>
 
 #include "common/config_check.hpp"
 #include "examstore/error.hpp"
+#include "security/crypto.hpp"
 
 namespace examstore {
 namespace {
@@ -71,6 +74,77 @@ bool has_control_or_space(std::string_view s) {
     if (c <= ' ' || c == 0x7f) return true;
   }
   return false;
+}
+
+// Errors about keys name the variable or field and the key id, never the key material.
+[[noreturn]] void bad_key(std::string_view field, std::string_view why) {
+  throw Error(ErrorCode::kInvalidArgument, "config." + std::string(field), std::string(why));
+}
+
+bool valid_key_id(std::string_view id) {
+  if (id.empty() || id.size() > 16) return false;
+  for (const char ch : id) {
+    const bool ok = (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
+                    (ch >= '0' && ch <= '9') || ch == '_' || ch == '-';
+    if (!ok) return false;
+  }
+  return true;
+}
+
+// "id:base64key,id2:base64key" (EXAMSTORE_DATA_KEYS).
+std::vector<DataKey> parse_data_keys(std::string_view text) {
+  constexpr std::string_view var = "EXAMSTORE_DATA_KEYS";
+  std::vector<DataKey> out;
+  std::size_t n = 0;
+  while (!text.empty()) {
+    ++n;
+    const auto comma = text.find(',');
+    const std::string_view entry = text.substr(0, comma);
+    text = comma == std::string_view::npos ? std::string_view() : text.substr(comma + 1);
+    const std::string which = "entry " + std::to_string(n);
+    const auto colon = entry.find(':');
+    if (colon == std::string_view::npos) {
+      bad_key(var, which + ": expected id:base64key");
+    }
+    const std::string_view id = entry.substr(0, colon);
+    if (!valid_key_id(id)) {
+      bad_key(var, which + ": the key id must be 1..16 characters of [A-Za-z0-9_-]");
+    }
+    auto key = crypto::base64_decode(entry.substr(colon + 1));
+    if (!key) bad_key(var, which + " (id '" + std::string(id) + "'): the key is not valid base64");
+    if (key->size() != crypto::kKeyBytes) {
+      bad_key(var, which + " (id '" + std::string(id) +
+                       "'): the key must decode to 32 bytes, got " + std::to_string(key->size()));
+    }
+    out.push_back(DataKey{std::string(id), std::move(*key)});
+  }
+  if (out.empty()) bad_key(var, "no key given");
+  return out;
+}
+
+void validate_personal_data(const PersonalDataOptions& p) {
+  const std::string field = "security.personal_data.keys";
+  std::set<std::string> ids;
+  for (std::size_t i = 0; i < p.keys.size(); ++i) {
+    const DataKey& k = p.keys[i];
+    const std::string which = "key " + std::to_string(i + 1);
+    if (!valid_key_id(k.id)) {
+      bad_key(field, which + ": the id must be 1..16 characters of [A-Za-z0-9_-]");
+    }
+    if (k.key.size() != crypto::kKeyBytes) {
+      bad_key(field, which + " (id '" + k.id + "'): must be exactly 32 bytes, got " +
+                         std::to_string(k.key.size()));
+    }
+    if (!ids.insert(k.id).second) bad_key(field, which + ": the id '" + k.id + "' is repeated");
+  }
+  if (!p.active_key.empty() && ids.count(p.active_key) == 0) {
+    bad_key("security.personal_data.active_key",
+            "names key '" + p.active_key + "', which is not among the keys");
+  }
+  if (!p.blind_index_key.empty() && p.blind_index_key.size() != crypto::kKeyBytes) {
+    bad_key("security.personal_data.blind_index_key",
+            "must be exactly 32 bytes, got " + std::to_string(p.blind_index_key.size()));
+  }
 }
 
 }  // namespace
@@ -289,6 +363,19 @@ Config Config::from_env() {
   if (auto n = positive("EXAMSTORE_CACHE_TTL_S", 365LL * 24 * 3600)) {
     c.cache_ttl = std::chrono::seconds(*n);
   }
+  auto& personal = c.security.personal_data;
+  if (const char* v = env("EXAMSTORE_DATA_KEYS")) personal.keys = parse_data_keys(v);
+  if (const char* v = env("EXAMSTORE_DATA_KEY_ACTIVE")) {
+    if (!valid_key_id(v)) bad("EXAMSTORE_DATA_KEY_ACTIVE", v, "expected a key id");
+    personal.active_key = v;
+  }
+  if (const char* v = env("EXAMSTORE_BLIND_INDEX_KEY")) {
+    auto key = crypto::base64_decode(v);
+    if (!key || key->size() != crypto::kKeyBytes) {
+      bad_key("EXAMSTORE_BLIND_INDEX_KEY", "expected the base64 of 32 bytes");
+    }
+    personal.blind_index_key = std::move(*key);
+  }
   return c;
 }
 
@@ -353,6 +440,7 @@ void validate(const Config& c) {
   if (!(c.cache_ttl_jitter >= 0.0 && c.cache_ttl_jitter <= 1.0)) {
     bad("cache_ttl_jitter", std::to_string(c.cache_ttl_jitter), "must be in [0, 1]");
   }
+  validate_personal_data(c.security.personal_data);
 }
 
 }  // namespace examstore

@@ -11,6 +11,7 @@
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <set>
 #include <string>
 #include <unordered_map>
 #include <unordered_set>
@@ -41,6 +42,8 @@ struct MemoryDb {
   std::int64_t next_student_id = 1;
   std::map<StudentId, Student> students;
   std::unordered_map<std::string, StudentId> student_by_external_no;
+  std::map<StudentId, std::string> student_email_bidx;  // the email_bidx column
+  std::set<StudentId> erased_students;                  // erased_at IS NOT NULL
 
   std::map<std::pair<ExamId, StudentId>, AttendanceRow> attendance;
   std::map<ExamId, std::vector<StudentId>> seats;  // index = seat
@@ -177,14 +180,26 @@ class MemoryStudentStore final : public StudentStore {
   explicit MemoryStudentStore(std::shared_ptr<MemoryDb> db) : db_(std::move(db)) {}
 
   Student create(const NewStudent& in) override {
+    check::new_student("student create", in);
+    return insert(reserve_id(), in, "");
+  }
+
+  StudentId reserve_id() override {
+    std::lock_guard<std::mutex> l(db_->mu);
+    return db_->next_student_id++;
+  }
+
+  Student insert(StudentId id, const NewStudent& in, const std::string& email_bidx) override {
     const std::string op = "student create";
     check::new_student(op, in);
+    check::positive_id(op, "id", id);
     std::lock_guard<std::mutex> l(db_->mu);
+    if (db_->students.count(id) != 0) conflict(op, student_label(id) + " exists already");
     if (db_->student_by_external_no.count(in.external_no) != 0) {
       check::duplicate_external_no(op, in.external_no);
     }
     Student s;
-    s.id = db_->next_student_id++;
+    s.id = id;
     s.external_no = in.external_no;
     s.name = in.name;
     s.class_name = in.class_name;
@@ -192,6 +207,8 @@ class MemoryStudentStore final : public StudentStore {
     s.phone = in.phone;
     db_->students.emplace(s.id, s);
     db_->student_by_external_no.emplace(s.external_no, s.id);
+    if (!email_bidx.empty()) db_->student_email_bidx[id] = email_bidx;
+    db_->next_student_id = std::max(db_->next_student_id, id + 1);
     return s;
   }
 
@@ -200,6 +217,87 @@ class MemoryStudentStore final : public StudentStore {
     const auto it = db_->students.find(id);
     if (it == db_->students.end()) return std::nullopt;
     return it->second;
+  }
+
+  std::vector<Student> find_by_email_index(const std::string& email_bidx, int limit) override {
+    check::text("student find_by_email", "email_bidx", email_bidx, 1, 128);
+    std::lock_guard<std::mutex> l(db_->mu);
+    std::vector<Student> out;
+    for (const auto& [id, bidx] : db_->student_email_bidx) {
+      if (static_cast<int>(out.size()) >= limit) break;
+      if (bidx == email_bidx) out.push_back(db_->students.at(id));
+    }
+    return out;
+  }
+
+  Student update_personal(StudentId id, const PersonalUpdate& u) override {
+    const std::string op = "student correct";
+    check::personal_update(op, u);
+    std::lock_guard<std::mutex> l(db_->mu);
+    const auto it = db_->students.find(id);
+    if (it == db_->students.end()) not_found(op, student_label(id));
+    if (db_->erased_students.count(id) != 0) conflict(op, student_label(id) + " is erased");
+    Student& s = it->second;
+    if (u.name) s.name = *u.name;
+    if (u.class_name) s.class_name = *u.class_name;
+    if (u.email) s.email = *u.email;
+    if (u.phone) s.phone = *u.phone;
+    if (u.email_bidx) set_bidx(id, *u.email_bidx);
+    return s;
+  }
+
+  ErasureOutcome erase(StudentId id) override {
+    std::lock_guard<std::mutex> l(db_->mu);
+    const auto it = db_->students.find(id);
+    if (it == db_->students.end()) return ErasureOutcome::kAbsent;
+    if (!db_->erased_students.insert(id).second) return ErasureOutcome::kAlreadyErased;
+    Student& s = it->second;
+    db_->student_by_external_no.erase(s.external_no);
+    s.name = s.external_no = "erased-" + std::to_string(id);
+    s.email.clear();
+    s.phone.clear();
+    db_->student_by_external_no[s.external_no] = id;
+    db_->student_email_bidx.erase(id);
+    return ErasureOutcome::kErased;
+  }
+
+  std::vector<SealedFields> sealed_after(StudentId after_id, int limit) override {
+    std::lock_guard<std::mutex> l(db_->mu);
+    std::vector<SealedFields> out;
+    for (auto it = db_->students.upper_bound(after_id);
+         it != db_->students.end() && static_cast<int>(out.size()) < limit; ++it) {
+      const Student& s = it->second;
+      if (s.email.empty() && s.phone.empty()) continue;
+      out.push_back(SealedFields{s.id, s.email, s.phone, bidx_of(s.id)});
+    }
+    return out;
+  }
+
+  std::vector<StudentId> reseal(const std::vector<Reseal>& batch) override {
+    std::lock_guard<std::mutex> l(db_->mu);
+    std::vector<StudentId> changed;
+    for (const Reseal& r : batch) {
+      const auto it = db_->students.find(r.old.id);
+      if (it == db_->students.end()) continue;
+      Student& s = it->second;
+      if (s.email != r.old.email || s.phone != r.old.phone || bidx_of(s.id) != r.old.email_bidx) {
+        continue;  // changed since it was read: the next run sees the new value
+      }
+      s.email = r.now.email;
+      s.phone = r.now.phone;
+      set_bidx(s.id, r.now.email_bidx);
+      changed.push_back(s.id);
+    }
+    return changed;
+  }
+
+  std::vector<Attendance> attendance_of_student(StudentId student) override {
+    std::lock_guard<std::mutex> l(db_->mu);
+    std::vector<Attendance> out;
+    for (const auto& [key, row] : db_->attendance) {
+      if (key.second == student) out.push_back(row.data);
+    }
+    return out;
   }
 
   std::optional<Student> find_by_external_no(const std::string& external_no) override {
@@ -292,6 +390,19 @@ class MemoryStudentStore final : public StudentStore {
   }
 
  private:
+  // Callers hold db_->mu.
+  std::string bidx_of(StudentId id) const {
+    const auto it = db_->student_email_bidx.find(id);
+    return it == db_->student_email_bidx.end() ? std::string() : it->second;
+  }
+  void set_bidx(StudentId id, const std::string& bidx) {
+    if (bidx.empty()) {
+      db_->student_email_bidx.erase(id);
+    } else {
+      db_->student_email_bidx[id] = bidx;
+    }
+  }
+
   std::shared_ptr<MemoryDb> db_;
 };
 

@@ -103,6 +103,8 @@ Exam read_exam(const pqxx::row& r) {
   return e;
 }
 
+constexpr const char* kStudentColumns = "id, external_no, name, class_name, email, phone";
+
 Student read_student(const pqxx::row& r) {
   Student s;
   s.id = r[0].as<std::int64_t>();
@@ -299,16 +301,34 @@ class PgStudentStore final : public StudentStore {
   explicit PgStudentStore(PgPool& pool) : pool_(pool) {}
 
   Student create(const NewStudent& in) override {
+    check::new_student("student create", in);
+    return insert(reserve_id(), in, "");
+  }
+
+  StudentId reserve_id() override {
+    StudentId id = 0;
+    pool_.transact("student reserve_id", [&](pqxx::work& tx) {
+      id = tx.exec("SELECT nextval('student_id_seq')")[0][0].as<std::int64_t>();
+    });
+    return id;
+  }
+
+  Student insert(StudentId id, const NewStudent& in, const std::string& email_bidx) override {
     const std::string op = "student create";
     check::new_student(op, in);
+    check::positive_id(op, "id", id);
     Student out;
     pool_.transact(op, [&](pqxx::work& tx) {
+      if (!tx.exec_params("SELECT 1 FROM students WHERE id = $1", id).empty()) {
+        check::conflict(op, check::student_label(id) + " exists already");
+      }
       const auto r = tx.exec_params(
-          "INSERT INTO students (external_no, name, class_name, email, phone)"
-          " VALUES ($1, $2, NULLIF($3, ''), NULLIF($4, ''), NULLIF($5, ''))"
+          "INSERT INTO students (id, external_no, name, class_name, email, phone, email_bidx)"
+          " VALUES ($1, $2, $3, NULLIF($4, ''), NULLIF($5, ''), NULLIF($6, ''), NULLIF($7, ''))"
           " ON CONFLICT (external_no) DO NOTHING"
-          " RETURNING id, external_no, name, class_name, email, phone",
-          in.external_no, in.name, in.class_name, in.email, in.phone);
+          " RETURNING " +
+              std::string(kStudentColumns),
+          id, in.external_no, in.name, in.class_name, in.email, in.phone, email_bidx);
       if (r.empty()) check::duplicate_external_no(op, in.external_no);
       out = read_student(r[0]);
     });
@@ -317,6 +337,124 @@ class PgStudentStore final : public StudentStore {
 
   std::optional<Student> get(StudentId id) override {
     return find("student get", "id = $1::bigint", std::to_string(id));
+  }
+
+  std::vector<Student> find_by_email_index(const std::string& email_bidx, int limit) override {
+    const std::string op = "student find_by_email";
+    check::text(op, "email_bidx", email_bidx, 1, 128);
+    std::vector<Student> out;
+    pool_.transact(op, [&](pqxx::work& tx) {
+      out.clear();
+      const auto rows = tx.exec_params(std::string("SELECT ") + kStudentColumns +
+                                           " FROM students WHERE email_bidx = $1"
+                                           " ORDER BY id LIMIT $2",
+                                       email_bidx, limit);
+      for (const auto& r : rows) out.push_back(read_student(r));
+    });
+    return out;
+  }
+
+  Student update_personal(StudentId id, const PersonalUpdate& u) override {
+    const std::string op = "student correct";
+    check::personal_update(op, u);
+    Student out;
+    pool_.transact(op, [&](pqxx::work& tx) {
+      const auto cur = tx.exec_params(
+          "SELECT erased_at IS NOT NULL FROM students WHERE id = $1"
+          " FOR UPDATE",
+          id);
+      if (cur.empty()) check::not_found(op, check::student_label(id));
+      if (cur[0][0].as<bool>()) check::conflict(op, check::student_label(id) + " is erased");
+      Params p;
+      const std::string id_param = p.add(std::int64_t{id});
+      std::string set = "updated_at = now()";
+      auto put = [&](const char* column, const std::optional<std::string>& v, bool nullable) {
+        if (!v) return;  // absent: stays as it is
+        const std::string param = p.add(*v);
+        set +=
+            std::string(", ") + column + " = " + (nullable ? "NULLIF(" + param + ", '')" : param);
+      };
+      put("name", u.name, false);
+      put("class_name", u.class_name, true);
+      put("email", u.email, true);
+      put("phone", u.phone, true);
+      put("email_bidx", u.email_bidx, true);
+      const auto r = p.exec(tx, "UPDATE students SET " + set + " WHERE id = " + id_param +
+                                    " RETURNING " + kStudentColumns);
+      out = read_student(r[0]);
+    });
+    return out;
+  }
+
+  ErasureOutcome erase(StudentId id) override {
+    const std::string op = "student erase";
+    ErasureOutcome out = ErasureOutcome::kAbsent;
+    pool_.transact(op, [&](pqxx::work& tx) {
+      const auto cur =
+          tx.exec_params("SELECT erased_at IS NOT NULL FROM students WHERE id = $1 FOR UPDATE", id);
+      if (cur.empty()) {
+        out = ErasureOutcome::kAbsent;
+        return;
+      }
+      if (cur[0][0].as<bool>()) {
+        out = ErasureOutcome::kAlreadyErased;
+        return;
+      }
+      const std::string anonymous = "erased-" + std::to_string(id);
+      tx.exec_params0(
+          "UPDATE students SET name = $2, external_no = $2, email = NULL, phone = NULL,"
+          " email_bidx = NULL, erased_at = now(), updated_at = now() WHERE id = $1",
+          id, anonymous);
+      out = ErasureOutcome::kErased;
+    });
+    return out;
+  }
+
+  std::vector<SealedFields> sealed_after(StudentId after_id, int limit) override {
+    std::vector<SealedFields> out;
+    pool_.transact("student sealed_after", [&](pqxx::work& tx) {
+      out.clear();
+      const auto rows = tx.exec_params(
+          "SELECT id, email, phone, email_bidx FROM students"
+          " WHERE id > $1 AND (email IS NOT NULL OR phone IS NOT NULL) ORDER BY id LIMIT $2",
+          after_id, limit);
+      for (const auto& r : rows) {
+        out.push_back(SealedFields{r[0].as<std::int64_t>(), text_or_empty(r[1]),
+                                   text_or_empty(r[2]), text_or_empty(r[3])});
+      }
+    });
+    return out;
+  }
+
+  std::vector<StudentId> reseal(const std::vector<Reseal>& batch) override {
+    std::vector<StudentId> changed;
+    pool_.transact("student reseal", [&](pqxx::work& tx) {
+      changed.clear();
+      for (const Reseal& r : batch) {
+        const auto done = tx.exec_params(
+            "UPDATE students SET email = NULLIF($2, ''), phone = NULLIF($3, ''),"
+            " email_bidx = NULLIF($4, ''), updated_at = now()"
+            " WHERE id = $1 AND coalesce(email, '') = $5 AND coalesce(phone, '') = $6"
+            " AND coalesce(email_bidx, '') = $7 RETURNING id",
+            r.old.id, r.now.email, r.now.phone, r.now.email_bidx, r.old.email, r.old.phone,
+            r.old.email_bidx);
+        if (!done.empty()) changed.push_back(r.old.id);
+      }
+    });
+    return changed;
+  }
+
+  std::vector<Attendance> attendance_of_student(StudentId student) override {
+    std::vector<Attendance> out;
+    pool_.transact("attendance of student", [&](pqxx::work& tx) {
+      out.clear();
+      const auto rows = tx.exec_params("SELECT " + attendance_columns() +
+                                           " FROM exam_attendance WHERE student_id = $1"
+                                           " ORDER BY exam_id",
+                                       student);
+      for (const auto& r : rows) out.push_back(read_attendance(r));
+    });
+    return out;
   }
 
   std::optional<Student> find_by_external_no(const std::string& external_no) override {
@@ -479,8 +617,7 @@ class PgStudentStore final : public StudentStore {
     pool_.transact(op, [&](pqxx::work& tx) {
       out.reset();
       const auto r = tx.exec_params(
-          "SELECT id, external_no, name, class_name, email, phone FROM students WHERE " + where,
-          key);
+          std::string("SELECT ") + kStudentColumns + " FROM students WHERE " + where, key);
       if (!r.empty()) out = read_student(r[0]);
     });
     return out;

@@ -158,6 +158,15 @@ inline void new_student(const std::string& operation, const NewStudent& s) {
   text(operation, "phone", s.phone);
 }
 
+/// The fields a personal update sets, checked as new_student checks them.
+template <typename Update>
+inline void personal_update(const std::string& operation, const Update& u) {
+  if (u.name) text(operation, "name", *u.name, 1);
+  if (u.class_name) text(operation, "class_name", *u.class_name);
+  if (u.email) text(operation, "email", *u.email);
+  if (u.phone) text(operation, "phone", *u.phone);
+}
+
 inline void violation(const std::string& operation, const Violation& v) {
   positive_id(operation, "id", v.id);
   violation_kind(operation, v.kind);

@@ -65,13 +65,65 @@ struct AttendanceUpdate {
   std::optional<TimePoint> last_heartbeat_at;  ///< overwrites when given
 };
 
+/// Changes of a student's personal fields; absent fields stay. email and phone are stored as
+/// given (sealed by the caller, "" stores none), email_bidx is the email's blind index.
+struct PersonalUpdate {
+  std::optional<std::string> name;
+  std::optional<std::string> class_name;
+  std::optional<std::string> email;
+  std::optional<std::string> phone;
+  std::optional<std::string> email_bidx;
+};
+
+/// The sealed fields of one student, for key rotation.
+struct SealedFields {
+  StudentId id = 0;
+  std::string email;  ///< as stored ("" when none)
+  std::string phone;
+  std::string email_bidx;
+};
+
+/// Replaces the sealed fields of one student when they are still `old` (compare-and-set).
+struct Reseal {
+  SealedFields old;
+  SealedFields now;
+};
+
+/// What erase() found.
+enum class ErasureOutcome { kAbsent, kErased, kAlreadyErased };
+
+// Email and phone are stored exactly as given: the repositories seal them before they reach the
+// store (security/crypto.hpp), so the store never sees plaintext and both implementations hold
+// the same sealed form. The id a value is bound to is reserved first (reserve_id), then used by
+// insert(): the sealed value can name its row before the row exists.
 class StudentStore {
  public:
   virtual ~StudentStore() = default;
-  /// Validates (external_no 1..64 chars, name non-empty) and inserts. A duplicate external_no
-  /// throws kConflict naming it.
+  /// Validates (external_no 1..64 chars, name non-empty) and inserts with a reserved id and no
+  /// blind index. A duplicate external_no throws kConflict naming it.
   virtual Student create(const NewStudent& student) = 0;
+  /// A fresh id from the student sequence, never handed out again.
+  virtual StudentId reserve_id() = 0;
+  /// As create(), with the id from reserve_id() and the email's blind index ("" for none).
+  /// kConflict when the id is taken.
+  virtual Student insert(StudentId id, const NewStudent& student,
+                         const std::string& email_bidx) = 0;
   virtual std::optional<Student> get(StudentId id) = 0;
+  /// Students whose email blind index is `email_bidx`, by id, at most `limit`.
+  virtual std::vector<Student> find_by_email_index(const std::string& email_bidx, int limit) = 0;
+  /// Applies `u` (validated like create) to a student that is not erased; returns the row.
+  /// kNotFound when absent, kConflict when erased.
+  virtual Student update_personal(StudentId id, const PersonalUpdate& u) = 0;
+  /// Anonymises: name and external_no "erased-<id>", email, phone and blind index removed,
+  /// erased_at set. Idempotent.
+  virtual ErasureOutcome erase(StudentId id) = 0;
+  /// Students with a sealed email or phone and an id > after_id, by id, at most `limit`.
+  virtual std::vector<SealedFields> sealed_after(StudentId after_id, int limit) = 0;
+  /// Applies the reseals whose row still holds `old`, in one transaction; returns the ids
+  /// changed.
+  virtual std::vector<StudentId> reseal(const std::vector<Reseal>& batch) = 0;
+  /// Every attendance row of one student, by exam id.
+  virtual std::vector<Attendance> attendance_of_student(StudentId student) = 0;
   virtual std::optional<Student> find_by_external_no(const std::string& external_no) = 0;
   /// Enrolls a student in an exam and returns the seat: a dense 0-based index per exam in
   /// enrollment order. Idempotent (enrolling again returns the same seat). kNotFound when the

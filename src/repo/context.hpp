@@ -30,6 +30,10 @@ namespace examstore::obs {
 struct Telemetry;
 }  // namespace examstore::obs
 
+namespace examstore::crypto {
+class Keyring;
+}  // namespace examstore::crypto
+
 namespace examstore::repo {
 
 struct Context {
@@ -42,6 +46,8 @@ struct Context {
   const keys::KeySchema& keys;
   db::PgPool* pool;  ///< the PostgreSQL pool, or nullptr on the in-memory database
   obs::Telemetry* telemetry = nullptr;  ///< counters and logger; nullptr counts nothing
+  /// The keys that seal students' email and phone (security/crypto.hpp), owned by the Store.
+  const crypto::Keyring* personal = nullptr;
 
   /// The durability actually used for `d`. On the in-memory database nothing survives the
   /// process, so without a journal kJournaled means kCached there (documented in
@@ -79,7 +85,8 @@ struct AccountServices {
 AccountServices make_account_services(Context& ctx, AuditLog& audit);
 /// src/security/access.cpp: the rules and the grants.
 std::unique_ptr<AccessControl> make_access_control(Context& ctx, AuditLog& audit);
-/// src/security/personal_data.cpp: encrypted personal fields, key rotation and GDPR.
+/// src/security/personal_data.cpp: encrypted personal fields, key rotation and GDPR, over
+/// ctx.personal (the keys), ctx.stores (students, attempts, violations) and the account services.
 std::unique_ptr<PersonalData> make_personal_data(Context& ctx, AuditLog& audit,
                                                  AccountRepo& accounts, SessionStore& sessions);
 

@@ -16,6 +16,7 @@
 #include "repo/codec.hpp"
 #include "repo/context.hpp"
 #include "repo/keys.hpp"
+#include "security/crypto.hpp"
 
 namespace examstore::repo {
 namespace {
@@ -243,9 +244,22 @@ class StudentRepoImpl final : public StudentRepo {
  public:
   explicit StudentRepoImpl(Context& ctx) : ctx_(ctx), store_(*ctx.stores.students) {}
 
+  // Sealed before the student reaches the database or the hot tier: the id the values are bound
+  // to is reserved first (docs/personal-data.md).
   Student create(const NewStudent& student) override {
-    Student s = store_.create(student);
+    const std::string op = "student create";
+    db::check::new_student(op, student);
+    const crypto::Keyring& ring = *ctx_.personal;
+    ring.require_key("email", student.email);
+    ring.require_key("phone", student.phone);
+    const StudentId id = store_.reserve_id();
+    NewStudent sealed = student;
+    sealed.email = ring.seal(id, "email", student.email);
+    sealed.phone = ring.seal(id, "phone", student.phone);
+    Student s = store_.insert(id, sealed, ring.blind_index(student.email));
     ctx_.cache_aside.invalidate(ctx_.keys.student(s.id));  // an "absent" marker may be cached
+    s.email = student.email;
+    s.phone = student.phone;
     return s;
   }
 
@@ -259,15 +273,20 @@ class StudentRepoImpl final : public StudentRepo {
     });
     if (!encoded) return std::nullopt;
     try {
-      return decode_student(*encoded);
+      return ctx_.personal->open_student(decode_student(*encoded));
     } catch (const Error&) {
+      // Undecodable, or sealed under a key this process lacks: the database copy decides.
       ctx_.cache_aside.invalidate(key);
-      return store_.get(id);
+      auto s = store_.get(id);
+      if (!s) return s;
+      return ctx_.personal->open_student(std::move(*s));
     }
   }
 
   std::optional<Student> find_by_external_no(const std::string& external_no) override {
-    return store_.find_by_external_no(external_no);
+    auto s = store_.find_by_external_no(external_no);
+    if (!s) return s;
+    return ctx_.personal->open_student(std::move(*s));
   }
 
   void enroll(ExamId exam, StudentId student) override {

@@ -37,6 +37,7 @@
 #include "examstore/error.hpp"
 #include "examstore/model.hpp"
 #include "examstore/store.hpp"
+#include "support/store_pair.hpp"
 #include "support/test_env.hpp"
 
 namespace Catch {
@@ -114,6 +115,7 @@ class Harness {
   Harness(bool postgres, const Options& o) : postgres_(postgres) {
     if (postgres_) db_ = std::make_unique<examstore::test::TempDatabase>();
     config_.key_prefix = examstore::test::unique_name("rc");
+    config_.security.personal_data.keys = {examstore::test::test_data_key("test1")};
     config_.presence.missing_after = 90s;
     config_.presence.offline_after = 300s;
     if (postgres_) {
@@ -1538,6 +1540,7 @@ TEST_CASE("violations: kJournaled on PostgreSQL without a journal is kInvalidArg
   c.with_database_url(db.url());
   c.migrate_on_open = true;
   c.key_prefix = examstore::test::unique_name("rc");
+  c.security.personal_data.keys = {examstore::test::test_data_key("test1")};
   auto store = Store::open(c);
   World w = make_world(*store, 1);
   CHECK_ERROR(

@@ -7,6 +7,10 @@ namespace examstore::test {
 StorePair::StorePair(bool postgres, std::chrono::milliseconds near_ttl) : postgres_(postgres) {
   if (postgres_) db_ = std::make_unique<TempDatabase>();
   config_.key_prefix = unique_name("sp");
+  // Personal data is sealed on both pairs under one fixed test key (PostgreSQL refuses an email
+  // without a key; the memory pair would otherwise use a random one).
+  config_.security.personal_data.keys = {test_data_key("test1")};
+  config_.security.personal_data.blind_index_key = std::string(32, 'b');
   config_.near_cache_ttl = near_ttl;
   config_.security.passwords.opslimit = 1;
   config_.security.passwords.memlimit = 8192;
@@ -16,6 +20,14 @@ StorePair::StorePair(bool postgres, std::chrono::milliseconds near_ttl) : postgr
     config_.with_database_url(db_->migrate_and_restrict());
   }
   store_ = Store::open(config_);
+}
+
+DataKey test_data_key(const std::string& id) {
+  std::string key(32, '\0');
+  for (std::size_t i = 0; i < key.size(); ++i) {
+    key[i] = static_cast<char>(id[i % id.size()] + static_cast<char>(i));
+  }
+  return DataKey{id, key};
 }
 
 StorePair::~StorePair() { store_.reset(); }

@@ -17,6 +17,10 @@
 
 namespace examstore::test {
 
+/// A fixed 32-byte data key named `id`, derived from the id (tests only). Every pair seals
+/// personal data under test_data_key("test1") with a fixed blind-index key.
+DataKey test_data_key(const std::string& id);
+
 class StorePair {
  public:
   StorePair(bool postgres, std::chrono::milliseconds near_ttl);
