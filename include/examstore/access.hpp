@@ -154,7 +154,8 @@ class Actor {
                                 const AssemblyRules& rules);  ///< kPaperWrite
 
   // ---- exams ----
-  std::optional<Exam> exam(ExamId id);  ///< kExamRead
+  /// kExamRead; the configuration is left empty for those who may not kExamWrite.
+  std::optional<Exam> exam(ExamId id);
   Exam configure_exam(ExamId id, const std::string& config,
                       std::optional<std::int64_t> expected_config_version);  ///< kExamWrite
   Exam transition_exam(ExamId id, ExamStatus to);                            ///< kExamWrite
