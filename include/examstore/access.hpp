@@ -127,10 +127,14 @@ class Actor {
   std::optional<Student> student(StudentId id);  ///< kStudentRead
 
   // ---- attempts ----
-  std::optional<Attempt> attempt(ExamId exam, StudentId student);           ///< kAttemptRead
-  std::vector<SavedAnswer> answers(ExamId exam, StudentId student);         ///< kAttemptRead
-  Attempt start(ExamId exam, StudentId student, TimePoint now);             ///< kAttemptWrite
-  SaveAck autosave(const AnswerSave& save);                                 ///< kAttemptWrite
+  std::optional<Attempt> attempt(ExamId exam, StudentId student);    ///< kAttemptRead
+  std::vector<SavedAnswer> answers(ExamId exam, StudentId student);  ///< kAttemptRead
+  /// kAttemptWrite. `durability` as for AttemptRepo::start (kJournaled needs a journal on
+  /// PostgreSQL).
+  Attempt start(ExamId exam, StudentId student, TimePoint now,
+                Durability durability = Durability::kJournaled);
+  /// kAttemptWrite. `durability` as for AttemptRepo::autosave.
+  SaveAck autosave(const AnswerSave& save, Durability durability = Durability::kJournaled);
   SubmissionReceipt submit(ExamId exam, StudentId student, TimePoint now);  ///< kAttemptWrite
 
   // ---- presence and violations ----

@@ -72,11 +72,11 @@ std::vector<SavedAnswer> Actor::answers(ExamId exam, StudentId student) {
   return store_->attempts().answers(exam, student);
 }
 
-Attempt Actor::start(ExamId exam, StudentId student, TimePoint now) {
+Attempt Actor::start(ExamId exam, StudentId student, TimePoint now, Durability durability) {
   const Target t = attempt_target(exam, student);
   store_->access().check(who_, Operation::kAttemptWrite, t);
   const auto before = store_->attempts().get(exam, student);
-  Attempt after = store_->attempts().start(exam, student, now);
+  Attempt after = store_->attempts().start(exam, student, now, durability);
   if (!before || before->state != after.state) {
     record(*store_, who_, "attempt.start", t.str(), state_summary(before),
            "attempt:" + std::to_string(after.id) + " " + state_summary(after));
@@ -84,10 +84,10 @@ Attempt Actor::start(ExamId exam, StudentId student, TimePoint now) {
   return after;
 }
 
-SaveAck Actor::autosave(const AnswerSave& save) {
+SaveAck Actor::autosave(const AnswerSave& save, Durability durability) {
   const Target t = attempt_target(save.exam_id, save.student_id);
   store_->access().check(who_, Operation::kAttemptWrite, t);
-  const SaveAck ack = store_->attempts().autosave(save);
+  const SaveAck ack = store_->attempts().autosave(save, durability);
   if (ack.applied) {
     record(*store_, who_, "attempt.autosave", t.str(), {},
            question_target(save.question_id) + " seq=" + std::to_string(ack.current_seq));
