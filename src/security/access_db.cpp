@@ -72,15 +72,10 @@ class PgGrantBackend final : public GrantBackend {
   }
 
   bool teaches(UserId teacher, const std::string& course) override {
-    bool out = false;
-    pool_.read("grant lookup", [&](pqxx::nontransaction& tx) {
-      out = db::exec_prepared(tx, "es_teaches",
-                              "SELECT EXISTS (SELECT 1 FROM teacher_courses "
-                              "WHERE user_id = $1 AND course = $2)",
-                              teacher, course)[0][0]
-                .as<bool>();
-    });
-    return out;
+    return exists(
+        "es_teaches",
+        "SELECT EXISTS (SELECT 1 FROM teacher_courses WHERE user_id = $1 AND course = $2)", teacher,
+        course);
   }
   ExamCourse exam_course(UserId teacher, ExamId exam) override {
     ExamCourse out;
@@ -96,44 +91,21 @@ class PgGrantBackend final : public GrantBackend {
     return out;
   }
   bool proctors(UserId proctor, ExamId exam) override {
-    bool out = false;
-    pool_.read("grant lookup", [&](pqxx::nontransaction& tx) {
-      out = db::exec_prepared(tx, "es_proctors",
-                              "SELECT EXISTS (SELECT 1 FROM exam_proctors "
-                              "WHERE user_id = $1 AND exam_id = $2)",
-                              proctor, exam)[0][0]
-                .as<bool>();
-    });
-    return out;
+    return exists("es_proctors",
+                  "SELECT EXISTS (SELECT 1 FROM exam_proctors WHERE user_id = $1 AND exam_id = $2)",
+                  proctor, exam);
   }
 
   std::vector<std::string> courses_of(UserId teacher) override {
-    std::vector<std::string> out;
-    pool_.read("courses of teacher", [&](pqxx::nontransaction& tx) {
-      out.clear();
-      for (const auto& row :
-           db::exec_prepared(tx, "es_courses_of",
-                             "SELECT course FROM teacher_courses WHERE user_id = $1 "
-                             "ORDER BY course",
-                             teacher)) {
-        out.push_back(row[0].as<std::string>());
-      }
-    });
-    return out;
+    return column<std::string>("courses of teacher", "es_courses_of",
+                               "SELECT course FROM teacher_courses WHERE user_id = $1 "
+                               "ORDER BY course",
+                               teacher);
   }
   std::vector<ExamId> exams_of_proctor(UserId proctor) override {
-    std::vector<ExamId> out;
-    pool_.read("exams of proctor", [&](pqxx::nontransaction& tx) {
-      out.clear();
-      for (const auto& row :
-           db::exec_prepared(tx, "es_exams_of_proctor",
-                             "SELECT exam_id FROM exam_proctors WHERE user_id = $1 "
-                             "ORDER BY exam_id",
-                             proctor)) {
-        out.push_back(row[0].as<ExamId>());
-      }
-    });
-    return out;
+    return column<ExamId>("exams of proctor", "es_exams_of_proctor",
+                          "SELECT exam_id FROM exam_proctors WHERE user_id = $1 ORDER BY exam_id",
+                          proctor);
   }
   std::optional<std::string> course_of_exam(ExamId exam) override {
     return one_course("course of exam", "es_course_of_exam",
@@ -146,6 +118,29 @@ class PgGrantBackend final : public GrantBackend {
 
  private:
   static std::string exam_name(ExamId exam) { return "exam " + std::to_string(exam); }
+
+  template <typename... Args>
+  bool exists(const std::string& name, const std::string& sql, Args&&... args) {
+    bool out = false;
+    pool_.read("grant lookup", [&](pqxx::nontransaction& tx) {
+      out = db::exec_prepared(tx, name, sql, args...)[0][0].template as<bool>();
+    });
+    return out;
+  }
+
+  /// The first column of every row of a one-parameter query.
+  template <typename T>
+  std::vector<T> column(const std::string& operation, const std::string& name,
+                        const std::string& sql, std::int64_t id) {
+    std::vector<T> out;
+    pool_.read(operation, [&](pqxx::nontransaction& tx) {
+      out.clear();
+      for (const auto& row : db::exec_prepared(tx, name, sql, id)) {
+        out.push_back(row[0].template as<T>());
+      }
+    });
+    return out;
+  }
 
   template <typename... Args>
   bool affected(const std::string& operation, const std::string& name, const std::string& sql,
