@@ -47,7 +47,7 @@ class PgGrantBackend final : public GrantBackend {
       const auto r = db::exec_prepared(
           tx, "es_assign_proctor",
           "WITH e AS (SELECT id FROM exams WHERE id = $2), "
-          "ins AS (INSERT INTO exam_proctors (user_id, exam_id) SELECT $1, id FROM e "
+          "ins AS (INSERT INTO exam_proctors (user_id, exam_id) SELECT $1::bigint, id FROM e "
           "ON CONFLICT DO NOTHING RETURNING 1) "
           "SELECT (SELECT count(*) FROM e), (SELECT count(*) FROM ins)",
           proctor, exam);
@@ -161,7 +161,7 @@ class PgGrantBackend final : public GrantBackend {
     const std::string sql = std::string("WITH e AS (SELECT id FROM ") + entities +
                             " WHERE id = $1), old AS (SELECT course FROM " + table + " WHERE " +
                             column + " = $1), up AS (INSERT INTO " + table + " (" + column +
-                            ", course) SELECT id, $2 FROM e ON CONFLICT (" + column +
+                            ", course) SELECT id, $2::text FROM e ON CONFLICT (" + column +
                             ") DO UPDATE SET course = EXCLUDED.course RETURNING 1) "
                             "SELECT (SELECT count(*) FROM e), (SELECT course FROM old), "
                             "(SELECT count(*) FROM up)";

@@ -46,6 +46,7 @@ std::string_view to_string(Operation op) noexcept {
 const std::vector<Operation>& all_operations() {
   static const std::vector<Operation> ops = [] {
     std::vector<Operation> out;
+    out.reserve(kOperationNames.size());
     for (const auto& n : kOperationNames) out.push_back(n.op);
     return out;
   }();
