@@ -584,8 +584,11 @@ TEMPLATE_TEST_CASE("grants need grant.manage, are validated, idempotent and audi
     return all.empty() ? std::int64_t{0} : all.back().id;
   };
   const Target question_write{{}, {}, kCourse};
+  // The blocks run in order on one pair (a server pair costs a fresh database); each starts from
+  // teacher 101 without courses and proctor 201 without exams.
 
-  SECTION("only an administrator or the system changes grants") {
+  // Only an administrator or the system changes grants.
+  {
     const std::int64_t before = last_id();
     for (const auto& p : {teacher, proctor, person(301, "stu", Role::kStudent, 1)}) {
       INFO(p.name);
@@ -607,7 +610,8 @@ TEMPLATE_TEST_CASE("grants need grant.manage, are validated, idempotent and audi
     CHECK(last_id() == before);
   }
 
-  SECTION("a teacher's course: granted once, effective and revoked at once") {
+  // A teacher's course: granted once, effective and revoked at once.
+  {
     CHECK_FALSE(access.decide(teacher, Operation::kQuestionWrite, question_write).allowed);
     const std::int64_t before = last_id();
     access.grant_course(101, kCourse, admin);
@@ -630,7 +634,8 @@ TEMPLATE_TEST_CASE("grants need grant.manage, are validated, idempotent and audi
     CHECK_FALSE(access.decide(teacher, Operation::kQuestionWrite, question_write).allowed);
   }
 
-  SECTION("a proctor's exam: assigned once, effective and unassigned at once") {
+  // A proctor's exam: assigned once, effective and unassigned at once.
+  {
     const Target presence{{}, exam, {}};
     CHECK_FALSE(access.decide(proctor, Operation::kPresenceRead, presence).allowed);
     const std::int64_t before = last_id();
@@ -649,7 +654,8 @@ TEMPLATE_TEST_CASE("grants need grant.manage, are validated, idempotent and audi
     CHECK(entries[1].action == "grant.proctor_revoke");
   }
 
-  SECTION("exam and question courses are set, moved, and recorded only when they change") {
+  // Exam and question courses are set, moved, and recorded only when they change.
+  {
     access.grant_course(101, kCourse, admin);
     const Target results{{}, exam, {}};
     CHECK_FALSE(access.decide(teacher, Operation::kAttemptRead, results).allowed);
@@ -678,7 +684,8 @@ TEMPLATE_TEST_CASE("grants need grant.manage, are validated, idempotent and audi
     CHECK(entries[2].target == "question:" + std::to_string(question));
   }
 
-  SECTION("bad input is refused naming the field, unknown exams and questions are not found") {
+  // Bad input is refused naming the field, unknown exams and questions are not found.
+  {
     const std::int64_t before = last_id();
     const auto message_of = [](const std::function<void()>& f) {
       try {
