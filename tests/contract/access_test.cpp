@@ -14,10 +14,12 @@
 #include <catch2/catch.hpp>
 
 #include <array>
+#include <atomic>
 #include <chrono>
 #include <functional>
 #include <optional>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "examstore/access.hpp"
@@ -719,6 +721,40 @@ TEMPLATE_TEST_CASE("grants need grant.manage, are validated, idempotent and audi
     CHECK_FALSE(access.course_of_exam(missing_exam));
     CHECK(last_id() == before);
   }
+}
+
+}  // namespace
+
+namespace {
+
+TEMPLATE_TEST_CASE("decisions made while grants change see each change once it returns",
+                   "[access][concurrency]", examstore::test::MemoryPair,
+                   examstore::test::RedisPostgresPair) {
+  TestType pair;
+  auto& access = pair.store().access();
+  const Principal admin = person(401, "admin", Role::kAdministrator);
+  const Principal teacher = person(101, "teach", Role::kTeacher);
+  const Target target{{}, {}, kCourse};
+  std::atomic<bool> stop{false};
+  std::atomic<int> decisions{0};
+  std::vector<std::thread> readers;
+  for (int t = 0; t < 3; ++t) {
+    readers.emplace_back([&] {
+      while (!stop.load()) {
+        access.decide(teacher, Operation::kQuestionWrite, target);
+        ++decisions;
+      }
+    });
+  }
+  while (decisions.load() < 3) std::this_thread::yield();  // the readers are running
+  for (int i = 0; i < 20; ++i) {
+    access.grant_course(101, kCourse, admin);
+    CHECK(access.decide(teacher, Operation::kQuestionWrite, target).allowed);
+    access.revoke_course(101, kCourse, admin);
+    CHECK_FALSE(access.decide(teacher, Operation::kQuestionWrite, target).allowed);
+  }
+  stop = true;
+  for (auto& r : readers) r.join();
 }
 
 }  // namespace
