@@ -46,6 +46,10 @@ void record(Store& store, const Principal& who, const char* action, std::string 
       who, NewAuditEntry{action, std::move(target), std::move(before), std::move(after)});
 }
 
+/// The course of a paper: its path, checked first so that a malformed key gets the
+/// repository's kInvalidArgument rather than reaching a grant lookup or an error message.
+Target paper_course(const PaperKey& key) { return course_target(PaperKey::parse(key.str()).str()); }
+
 std::string question_target(QuestionId id) { return "question:" + std::to_string(id); }
 std::string paper_target(const PaperKey& key) { return "paper:" + key.str(); }
 
@@ -180,12 +184,12 @@ std::optional<Question> Actor::question(QuestionId id) {
 }
 
 std::vector<PaperItem> Actor::paper(const PaperKey& key) {
-  store_->access().check(who_, Operation::kPaperRead, course_target(key.str()));
+  store_->access().check(who_, Operation::kPaperRead, paper_course(key));
   return store_->papers().items(key);
 }
 
 std::vector<PaperItem> Actor::edit_paper(const PaperKey& key, const std::vector<PaperOp>& ops) {
-  store_->access().check(who_, Operation::kPaperWrite, course_target(key.str()));
+  store_->access().check(who_, Operation::kPaperWrite, paper_course(key));
   const std::int64_t before = store_->papers().count(key);
   std::vector<PaperItem> items = store_->papers().apply(key, ops);
   record(*store_, who_, "paper.edit", paper_target(key), "items=" + std::to_string(before),
@@ -194,7 +198,7 @@ std::vector<PaperItem> Actor::edit_paper(const PaperKey& key, const std::vector<
 }
 
 AssembledPaper Actor::assemble_paper(const PaperKey& key, const AssemblyRules& rules) {
-  store_->access().check(who_, Operation::kPaperWrite, course_target(key.str()));
+  store_->access().check(who_, Operation::kPaperWrite, paper_course(key));
   const std::int64_t before = store_->papers().count(key);
   AssembledPaper p = store_->papers().assemble(key, rules);
   record(*store_, who_, "paper.assemble", paper_target(key), "items=" + std::to_string(before),

@@ -710,6 +710,13 @@ TEMPLATE_TEST_CASE("grants need grant.manage, are validated, idempotent and audi
     CHECK(message_of([&] {
             s.act_as(admin).create_question("nope", draft("math", "x"));
           }).rfind("course: ", 0) == 0);
+    // A malformed paper key is bad input for everyone, before any decision.
+    CHECK(code_of([&] {
+            s.act_as(teacher).paper(PaperKey{"a b", "c", "d", "e"});
+          }) == ErrorCode::kInvalidArgument);
+    CHECK(code_of([&] {
+            s.act_as(admin).edit_paper(PaperKey{"a/b", "c", "d", "e"}, {});
+          }) == ErrorCode::kInvalidArgument);
     const ExamId missing_exam = exam + 100000;
     CHECK(code_of([&] { access.assign_proctor(201, missing_exam, admin); }) ==
           ErrorCode::kNotFound);
