@@ -78,7 +78,7 @@ std::unique_ptr<Store> Store::open(const Config& config) {
   auto accounts = repo::make_account_services(*i.context, *i.audit);
   i.sessions = std::move(accounts.sessions);
   i.accounts = std::move(accounts.accounts);
-  i.access = repo::make_access_control(*i.context, *i.audit);
+  i.access = repo::make_access_control(*i.context, *i.audit, *i.questions);
   i.personal_data = repo::make_personal_data(*i.context, *i.audit, *i.accounts, *i.sessions);
   return std::unique_ptr<Store>(new Store(std::move(impl)));
 }

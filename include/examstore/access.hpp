@@ -92,12 +92,21 @@ class AccessControl {
   virtual ~AccessControl() = default;
 
   /// Decides without side effects (reads grants, possibly from a short-lived in-process cache
-  /// that grant changes made through this Store invalidate at once).
+  /// that grant changes made through this Store invalidate at once; other processes' changes
+  /// are seen within 2 seconds). Each grant lookup is at most one database round trip. A
+  /// teacher's target without a course but with an exam is decided by the exam's course.
   virtual Decision decide(const Principal& who, Operation op, const Target& target) = 0;
-  /// decide(), and throws Error(kPermissionDenied) with the decision's reason when denied.
+  /// decide(), and throws Error(kPermissionDenied) with the decision's reason when denied:
+  /// operation "authorize <op>", message "<name> (<role>) may not <op> on <target>: <reason>".
   virtual void check(const Principal& who, Operation op, const Target& target) = 0;
 
-  // ---- grants: kGrantManage (administrator or system), audited; idempotent ----
+  // ---- grants ----
+  // Each needs kGrantManage of `by` (an administrator or the system principal), checks its input
+  // first (kInvalidArgument naming "course" or "teacher"/"proctor" for an id <= 0), throws
+  // kNotFound for an unknown exam or question, and is idempotent: a call that changes something
+  // appends one audit entry ("grant.course", "grant.course_revoke", "grant.proctor",
+  // "grant.proctor_revoke", "grant.exam_course", "grant.question_course"); a repeat changes and
+  // records nothing. Decisions made after the call returns see the change.
   virtual void grant_course(UserId teacher, const std::string& course, const Principal& by) = 0;
   virtual void revoke_course(UserId teacher, const std::string& course, const Principal& by) = 0;
   virtual void assign_proctor(UserId proctor, ExamId exam, const Principal& by) = 0;
@@ -108,7 +117,7 @@ class AccessControl {
   virtual void set_question_course(QuestionId question, const std::string& course,
                                    const Principal& by) = 0;
 
-  // ---- reading grants ----
+  // ---- reading grants (from the database, never from the decision cache) ----
   virtual std::vector<std::string> courses_of(UserId teacher) = 0;
   virtual std::vector<ExamId> exams_of_proctor(UserId proctor) = 0;
   virtual std::optional<std::string> course_of_exam(ExamId exam) = 0;
@@ -127,10 +136,14 @@ class Actor {
   std::optional<Student> student(StudentId id);  ///< kStudentRead
 
   // ---- attempts ----
-  std::optional<Attempt> attempt(ExamId exam, StudentId student);           ///< kAttemptRead
-  std::vector<SavedAnswer> answers(ExamId exam, StudentId student);         ///< kAttemptRead
-  Attempt start(ExamId exam, StudentId student, TimePoint now);             ///< kAttemptWrite
-  SaveAck autosave(const AnswerSave& save);                                 ///< kAttemptWrite
+  std::optional<Attempt> attempt(ExamId exam, StudentId student);    ///< kAttemptRead
+  std::vector<SavedAnswer> answers(ExamId exam, StudentId student);  ///< kAttemptRead
+  /// kAttemptWrite. `durability` as for AttemptRepo::start (kJournaled needs a journal on
+  /// PostgreSQL).
+  Attempt start(ExamId exam, StudentId student, TimePoint now,
+                Durability durability = Durability::kJournaled);
+  /// kAttemptWrite. `durability` as for AttemptRepo::autosave.
+  SaveAck autosave(const AnswerSave& save, Durability durability = Durability::kJournaled);
   SubmissionReceipt submit(ExamId exam, StudentId student, TimePoint now);  ///< kAttemptWrite
 
   // ---- presence and violations ----
@@ -154,7 +167,8 @@ class Actor {
                                 const AssemblyRules& rules);  ///< kPaperWrite
 
   // ---- exams ----
-  std::optional<Exam> exam(ExamId id);  ///< kExamRead
+  /// kExamRead; the configuration is left empty for those who may not kExamWrite.
+  std::optional<Exam> exam(ExamId id);
   Exam configure_exam(ExamId id, const std::string& config,
                       std::optional<std::int64_t> expected_config_version);  ///< kExamWrite
   Exam transition_exam(ExamId id, ExamStatus to);                            ///< kExamWrite

@@ -83,8 +83,10 @@ struct AccountServices {
   std::unique_ptr<AccountRepo> accounts;
 };
 AccountServices make_account_services(Context& ctx, AuditLog& audit);
-/// src/security/access.cpp: the rules and the grants.
-std::unique_ptr<AccessControl> make_access_control(Context& ctx, AuditLog& audit);
+/// src/security/access.cpp: the rules and the grants (PostgreSQL by ctx.pool, else memory,
+/// where `questions` tells whether a question exists).
+std::unique_ptr<AccessControl> make_access_control(Context& ctx, AuditLog& audit,
+                                                   QuestionBank& questions);
 /// src/security/personal_data.cpp: encrypted personal fields, key rotation and GDPR, over
 /// ctx.personal (the keys), ctx.stores (students, attempts, violations) and the account services.
 std::unique_ptr<PersonalData> make_personal_data(Context& ctx, AuditLog& audit,
