@@ -3,7 +3,8 @@
 // The repositories handed out by Store (exams(), students(), ...) are the trusted, system-level
 // API: they check input, not people. Code that acts for a signed-in person goes through an
 // Actor (Store::act_as(principal)), which decides every call with AccessControl before it
-// touches anything, and writes every change it makes to the audit log. A denied call throws
+// touches anything, and writes every change it makes to the audit log (except autosaves, which
+// their answer revisions record: see docs/security.md). A denied call throws
 // Error(kPermissionDenied) naming the principal, the operation and the target, and changes
 // nothing.
 //
@@ -124,7 +125,8 @@ class AccessControl {
   virtual std::optional<std::string> course_of_question(QuestionId question) = 0;
 };
 
-/// A principal acting through the library: every call is decided, every change audited.
+/// A principal acting through the library: every call is decided, every change but an autosave
+/// audited.
 /// Obtain with Store::act_as(). Methods mirror the repositories' (see their headers for the
 /// behaviour and errors beyond kPermissionDenied).
 class Actor {

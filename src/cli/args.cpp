@@ -148,4 +148,10 @@ int parse_count(std::string_view text, std::string_view what) {
 
 std::string json_string(std::string_view s) { return json::quote(s); }
 
+Principal cli_principal() {
+  const char* user = std::getenv("USER");
+  return Principal::system("cli:" +
+                           std::string(user != nullptr && *user != '\0' ? user : "unknown"));
+}
+
 }  // namespace examstore::cli

@@ -8,13 +8,6 @@
 
 namespace examstore::cli {
 
-/// The CLI's principal, as recorded in the audit log: "cli:$USER".
-Principal cli_principal() {
-  const char* user = std::getenv("USER");
-  return Principal::system("cli:" +
-                           std::string(user != nullptr && *user != '\0' ? user : "unknown"));
-}
-
 int cmd_keys(const Args& args) {
   const auto& w = args.words;
   if (w.size() < 2 || w[1] != "rotate") throw UsageError("keys needs rotate");

@@ -22,11 +22,6 @@ std::string read_password() {
   return text;
 }
 
-Principal cli_principal() {
-  const char* user = std::getenv("USER");
-  return Principal::system("cli:" + std::string(user != nullptr && *user != '\0' ? user : "?"));
-}
-
 const std::string& required(const std::map<std::string, std::string>& opts, const std::string& name,
                             const std::string& command) {
   const auto it = opts.find(name);

@@ -91,12 +91,10 @@ Attempt Actor::start(ExamId exam, StudentId student, TimePoint now, Durability d
 SaveAck Actor::autosave(const AnswerSave& save, Durability durability) {
   const Target t = attempt_target(save.exam_id, save.student_id);
   store_->access().check(who_, Operation::kAttemptWrite, t);
-  const SaveAck ack = store_->attempts().autosave(save, durability);
-  if (ack.applied) {
-    record(*store_, who_, "attempt.autosave", t.str(), {},
-           question_target(save.question_id) + " seq=" + std::to_string(ack.current_seq));
-  }
-  return ack;
+  // Not audited: autosaves are the hottest write of an exam, and each one is already recorded,
+  // append-only, as an answer revision (seq, time, interval). An audit entry per save would
+  // serialize every student's saves on the audit chain's head (docs/security.md).
+  return store_->attempts().autosave(save, durability);
 }
 
 SubmissionReceipt Actor::submit(ExamId exam, StudentId student, TimePoint now) {

@@ -403,3 +403,44 @@ TEST_CASE("personal data: PostgreSQL without a data key refuses an email and nam
   CHECK(keyless->students().get(plain.id)->name == plain.name);
   CHECK(pair.query_value("SELECT count(*) FROM students WHERE external_no LIKE 'nokey-%'") == "1");
 }
+
+TEMPLATE_TEST_CASE(
+    "personal data: erasure deletes the student's account and ends its sessions, "
+    "and the export holds the account without secrets",
+    "[personal_data][accounts]", MemoryPair, RedisPostgresPair) {
+  TestType pair;
+  Store& store = pair.store();
+  auto& pd = store.personal_data();
+  const std::string run = examstore::test::unique_name("pd");
+  const Student a = store.students().create(person(run + "-a", "ann@example.org"));
+  examstore::NewUser nu;
+  nu.name = run + "-ann";
+  nu.role = examstore::Role::kStudent;
+  nu.password = "correct horse battery";
+  nu.student_id = a.id;
+  const examstore::User user = store.accounts().create(nu, kAdmin);
+  const auto s1 = store.accounts().login(nu.name, nu.password, "10.1.2.3");
+  const auto s2 = store.accounts().login(nu.name, nu.password, "10.1.2.4");
+  CHECK_THROWS(store.accounts().login(nu.name, "wrong password!", "10.1.2.5"));
+  REQUIRE(store.sessions().lookup(s1.token));
+
+  const json::Value v = json::parse(pd.export_student(a.id, kAdmin));
+  const json::Value* account = v.find("account");
+  REQUIRE(account);
+  REQUIRE(account->is_object());
+  CHECK(account->find("name")->text == nu.name);
+  CHECK(v.find("login_log")->items.size() == 3);
+  const std::string doc = pd.export_student(a.id, kAdmin);
+  CHECK_THAT(doc, !Catch::Contains("$argon2id") && !Catch::Contains(s1.token) &&
+                      !Catch::Contains(nu.password));
+
+  const examstore::ErasureReport r = pd.erase_student(a.id, kAdmin);
+  CHECK(r.user_deleted == std::optional<examstore::UserId>(user.id));
+  CHECK(r.sessions_ended == 2);
+  CHECK_FALSE(store.sessions().lookup(s1.token));
+  CHECK_FALSE(store.sessions().lookup(s2.token));
+  CHECK(store.accounts().get(user.id)->status == examstore::UserStatus::kDeleted);
+  CHECK(code_of([&] { store.accounts().login(nu.name, nu.password, "10.1.2.3"); }) ==
+        ErrorCode::kPermissionDenied);
+  CHECK(audit_count(store, "user.delete", "user:" + std::to_string(user.id)) == 1);
+}
