@@ -16,7 +16,7 @@ namespace examstore::security {
 namespace {
 
 constexpr std::size_t kHashBytes = 32;
-constexpr std::size_t kMaxField = 64 * 1024;
+constexpr std::size_t kMaxField = std::size_t{64} * 1024;
 
 std::string to_hex(const unsigned char* bytes, std::size_t n) {
   std::string out(2 * n + 1, '\0');
