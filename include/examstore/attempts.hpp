@@ -64,8 +64,8 @@ struct AttemptPlan {
   ExamId exam_id = 0;
   /// The paper every attempt uses (each student sees their own variant of it). Must exist.
   PaperKey paper;
-  /// Time allowed from start(). The deadline is min(started_at + duration, exam ends_at) plus
-  /// the student's extra time.
+  /// Time allowed from start(), 1 s..366 days. The deadline is min(started_at + duration, exam
+  /// ends_at) plus the student's extra time.
   std::chrono::seconds duration{0};
   /// The students; each must exist. Duplicates are an error.
   std::vector<StudentId> students;
@@ -137,8 +137,8 @@ class AttemptRepo {
   /// attempt in the exam: kConflict naming the first, nothing created. kNotFound for an unknown
   /// exam, paper or student. Returns the number created.
   virtual std::int64_t precreate(const AttemptPlan& plan) = 0;
-  /// Sets a student's extra time (>= 0) before or during the attempt; a started attempt's
-  /// deadline moves with it. kNotFound when the student has no live attempt.
+  /// Sets a student's extra time (0..366 days, else kInvalidArgument) before or during the attempt;
+  /// a started attempt's deadline moves with it. kNotFound when the student has no live attempt.
   virtual Attempt set_extra_time(ExamId exam, StudentId student, std::chrono::seconds extra) = 0;
   /// Starts the attempt at `now`: not_started -> in_progress, once. Starting again returns the
   /// attempt unchanged (same started_at and deadline). kNotFound when there is no live attempt;

@@ -73,7 +73,7 @@ struct ConfigChange {
 struct NewStudent {
   std::string external_no;  ///< the school's student number, unique, 1..64 characters
   std::string name;
-  std::string class_name;
+  std::string class_name;  ///< at most 200 characters
   std::string email;
   std::string phone;
 };

@@ -33,10 +33,10 @@ struct QuestionDraft {
   std::string stem;                           ///< non-empty
   std::vector<std::string> options;           ///< choices (single/multiple need >= 2)
   std::string answer;                         ///< the answer key as a JSON value, kept verbatim
-  double score = 1;                           ///< > 0, two decimals kept
+  double score = 1;                           ///< 0.01..999999.99, two decimals kept
   int difficulty = 3;                         ///< 1..5
   std::string subject;                        ///< 1..64 characters
-  std::vector<std::string> knowledge_points;  ///< paths such as "math/algebra/linear" (>= 1)
+  std::vector<std::string> knowledge_points;  ///< paths "math/algebra/linear" (>= 1; <= 512 chars)
   std::vector<std::string> media;             ///< media references (URLs or storage keys)
   std::string author;
 };

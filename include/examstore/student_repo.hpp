@@ -61,7 +61,8 @@ class StudentRepo {
 
   // ---- presence ----
   /// Records one heartbeat received at `at`. Returns the transition it caused, if any.
-  /// kNotFound when the student is not enrolled in the exam.
+  /// kNotFound when the student is not enrolled in the exam; kInvalidArgument naming "at" when
+  /// `at` is outside 2020-01-01..2156-02-07 (the hot tier keeps 32-bit seconds since 2020).
   virtual std::optional<PresenceTransition> heartbeat(ExamId exam, StudentId student,
                                                       const std::string& ip, TimePoint at) = 0;
   /// Many heartbeats received at `at`, in one round trip. Returns the transitions caused.

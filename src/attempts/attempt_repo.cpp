@@ -35,6 +35,9 @@ using std::chrono::milliseconds;
 using std::chrono::seconds;
 
 constexpr std::int64_t kMicros = 1000000;
+// Durations and extra time are added to microsecond times (in Lua, as doubles, too): bounded
+// far below where that overflows or loses precision. A year is more than any exam needs.
+constexpr seconds kMaxAttemptTime{366 * 24 * 3600};
 // How long exam times and paper contents are reused in this process before being read again.
 constexpr auto kLocalTtl = std::chrono::seconds(2);
 constexpr std::size_t kPrecreateChunk = 500;  // attempts per atomic hot-tier batch
@@ -389,8 +392,9 @@ class AttemptRepoImpl final : public AttemptRepo {
   std::int64_t precreate(const AttemptPlan& plan) override {
     const std::string op = "attempts precreate";
     keys::check_id("exam id", plan.exam_id);
-    if (plan.duration.count() <= 0) {
-      throw Error(ErrorCode::kInvalidArgument, "duration", "must be > 0 seconds");
+    if (plan.duration.count() <= 0 || plan.duration > kMaxAttemptTime) {
+      throw Error(ErrorCode::kInvalidArgument, "duration",
+                  "must be 1.." + std::to_string(kMaxAttemptTime.count()) + " seconds");
     }
     for (const StudentId s : plan.students) keys::check_id("student id", s);
     if (plan.students.empty()) return 0;
@@ -416,8 +420,9 @@ class AttemptRepoImpl final : public AttemptRepo {
   }
 
   Attempt set_extra_time(ExamId exam, StudentId student, seconds extra) override {
-    if (extra.count() < 0) {
-      throw Error(ErrorCode::kInvalidArgument, "extra_time", "must be >= 0 seconds");
+    if (extra.count() < 0 || extra > kMaxAttemptTime) {
+      throw Error(ErrorCode::kInvalidArgument, "extra_time",
+                  "must be 0.." + std::to_string(kMaxAttemptTime.count()) + " seconds");
     }
     const Attempt a = require(exam, student, "attempt set_extra_time");
     store_.set_extra_time(a.id, extra);

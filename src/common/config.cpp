@@ -25,6 +25,16 @@ constexpr std::string_view kMemoryUrl = "memory://";
               std::string(why) + " in '" + std::string(text) + "'");
 }
 
+// Config::key_prefix starts every Redis key: nothing that could forge a key part or hash tag.
+void check_key_prefix(std::string_view field, const std::string& prefix) {
+  if (prefix.size() > 32) bad(field, prefix, "longer than 32 characters");
+  for (const char ch : prefix) {
+    const bool ok = (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
+                    (ch >= '0' && ch <= '9') || ch == '_' || ch == '-' || ch == '.';
+    if (!ok) bad(field, prefix, "only letters, digits, '_', '-' and '.' are allowed");
+  }
+}
+
 // Quotes a URL for an error message with its password masked.
 std::string mask_password(std::string_view url) {
   const auto scheme = url.find("://");
@@ -359,7 +369,10 @@ Config Config::from_env() {
     c.redis.command_timeout = std::chrono::milliseconds(*n);
   }
   if (const char* v = env("EXAMSTORE_JOURNAL_DIR")) c.write_behind.journal_dir = v;
-  if (const char* v = env("EXAMSTORE_KEY_PREFIX")) c.key_prefix = v;
+  if (const char* v = env("EXAMSTORE_KEY_PREFIX")) {
+    c.key_prefix = v;
+    check_key_prefix("EXAMSTORE_KEY_PREFIX", c.key_prefix);  // name the variable, as the others
+  }
   if (auto n = positive("EXAMSTORE_CACHE_TTL_S", 365LL * 24 * 3600)) {
     c.cache_ttl = std::chrono::seconds(*n);
   }
@@ -408,12 +421,7 @@ void validate(const Config& c) {
           std::to_string(c.postgres.statement_timeout.count()) + " ms", "must be >= 0");
     if (c.postgres.conninfo.empty()) bad("postgres.conninfo", "", "must not be empty");
   }
-  if (c.key_prefix.size() > 32) bad("key_prefix", c.key_prefix, "longer than 32 characters");
-  for (const char ch : c.key_prefix) {
-    const bool ok = (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
-                    (ch >= '0' && ch <= '9') || ch == '_' || ch == '-' || ch == '.';
-    if (!ok) bad("key_prefix", c.key_prefix, "only letters, digits, '_', '-' and '.' are allowed");
-  }
+  check_key_prefix("key_prefix", c.key_prefix);
   if (c.negative_ttl.count() <= 0)
     bad("negative_ttl", std::to_string(c.negative_ttl.count()) + " s", "must be > 0");
   if (c.near_cache_ttl.count() < 0)

@@ -27,6 +27,8 @@ namespace examstore::db::check {
 
 constexpr std::size_t kMaxExamName = 200;
 constexpr std::size_t kMaxExternalNo = 64;
+// class_name is indexed: a PostgreSQL btree entry holds at most ~2700 bytes
+constexpr std::size_t kMaxClassName = 200;
 constexpr std::size_t kMaxReason = 2000;
 constexpr std::size_t kMaxScreenshotPath = 500;
 constexpr std::size_t kMaxEventKind = 64;
@@ -107,6 +109,16 @@ inline void json_document(const std::string& operation, std::string_view field,
   }
 }
 
+/// The earliest time both backends give back unchanged: PostgreSQL keeps whole microseconds,
+/// and TimePoint::min() rounded down to one lies outside the range of TimePoint.
+inline const TimePoint kEarliestTime{
+    std::chrono::ceil<std::chrono::microseconds>(TimePoint::min().time_since_epoch())};
+
+/// A time that is stored: not before kEarliestTime.
+inline void time(const std::string& operation, std::string_view field, TimePoint t) {
+  if (t < kEarliestTime) invalid(operation, field, "is before the earliest storable time");
+}
+
 inline void limit(const std::string& operation, int value) {
   if (value < 1 || value > kMaxLimit) {
     invalid(operation, "limit",
@@ -146,6 +158,7 @@ inline void review_state(const std::string& operation, ReviewState s) {
 
 inline void new_exam(const std::string& operation, const NewExam& e) {
   text(operation, "name", e.name, 1, kMaxExamName);
+  time(operation, "starts_at", e.starts_at);
   if (!(e.ends_at > e.starts_at)) invalid(operation, "ends_at", "must be after starts_at");
   json_document(operation, "config", e.config);
 }
@@ -153,7 +166,7 @@ inline void new_exam(const std::string& operation, const NewExam& e) {
 inline void new_student(const std::string& operation, const NewStudent& s) {
   text(operation, "external_no", s.external_no, 1, kMaxExternalNo);
   text(operation, "name", s.name, 1);
-  text(operation, "class_name", s.class_name);
+  text(operation, "class_name", s.class_name, 0, kMaxClassName);
   text(operation, "email", s.email);
   text(operation, "phone", s.phone);
 }
@@ -173,6 +186,7 @@ inline void violation(const std::string& operation, const Violation& v) {
   if (v.severity < 1 || v.severity > 5) {
     invalid(operation, "severity", "must be 1..5, got " + std::to_string(v.severity));
   }
+  time(operation, "occurred_at", v.occurred_at);
   text(operation, "reason", v.reason, 0, kMaxReason);
   text(operation, "screenshot_path", v.screenshot_path, 0, kMaxScreenshotPath);
   review_state(operation, v.state);
@@ -182,6 +196,7 @@ inline void violation(const std::string& operation, const Violation& v) {
 
 inline void event(const std::string& operation, const Event& e) {
   positive_id(operation, "id", e.id);
+  time(operation, "occurred_at", e.occurred_at);
   text(operation, "kind", e.kind, 1, kMaxEventKind);
   json_document(operation, "payload", e.payload);
 }

@@ -52,6 +52,7 @@ namespace {
 
 constexpr std::size_t kMaxSubject = 64;
 constexpr std::size_t kMaxPointName = 64;
+constexpr std::size_t kMaxPath = 512;
 constexpr std::size_t kMaxOptions = 26;              // answers name options by letter, "A".."Z"
 constexpr std::int64_t kMaxScoreCents = 99'999'999;  // numeric(8, 2)
 
@@ -73,6 +74,11 @@ void text_problem(Problems& out, const std::string& field, std::string_view valu
 
 /// Why `path` is not a knowledge-point path, or "".
 std::string path_problem(std::string_view path) {
+  // paths are unique-indexed: a PostgreSQL btree entry holds at most ~2700 bytes
+  if (path.size() > kMaxPath) {
+    return json::quote(path.substr(0, 40)) + "... is not a path: longer than " +
+           std::to_string(kMaxPath) + " characters";
+  }
   std::size_t part = 1;
   std::size_t start = 0;
   while (true) {
@@ -179,10 +185,14 @@ Problems problems_of(const QuestionDraft& d, bool type_known = true) {
   const double cents = d.score * 100;
   if (!std::isfinite(d.score) || d.score <= 0) {
     out.push_back({"score", "must be greater than 0"});
+  } else if (cents > static_cast<double>(kMaxScoreCents) + 0.5) {
+    // before llround, which is undefined beyond the range of long long (1e300)
+    out.push_back({"score", "must be at most 999999.99"});
   } else if (std::fabs(cents - std::round(cents)) > 1e-6 * std::max(1.0, cents)) {
     out.push_back({"score", "must have at most 2 decimals"});
-  } else if (std::llround(cents) > kMaxScoreCents) {
-    out.push_back({"score", "must be at most 999999.99"});
+  } else if (std::llround(cents) < 1) {
+    // a positive score that rounds to 0.00 (5e-324) would break the score > 0 constraint
+    out.push_back({"score", "must be at least 0.01"});
   }
   if (d.difficulty < 1 || d.difficulty > 5) {
     out.push_back({"difficulty", "must be 1..5, got " + std::to_string(d.difficulty)});
@@ -226,6 +236,8 @@ void check_filter(const std::string& op, const QuestionSearch& f) {
       db::check::invalid(op, "type", "unknown question type " + std::to_string(t));
     }
   }
+  // PostgreSQL refuses text that is not UTF-8 (or holds NUL) where memory just finds nothing
+  if (f.subject) db::check::text(op, "subject", *f.subject);
   if (f.knowledge_point) {
     const std::string why = path_problem(*f.knowledge_point);
     if (!why.empty()) db::check::invalid(op, "knowledge_point", why);

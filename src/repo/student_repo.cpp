@@ -306,6 +306,14 @@ class StudentRepoImpl final : public StudentRepo {
   std::vector<PresenceTransition> heartbeat_batch(ExamId exam, const std::vector<Heartbeat>& beats,
                                                   TimePoint at) override {
     keys::check_id("exam id", exam);
+    // The hot tier keeps heartbeat times as 32-bit seconds since kPresenceEpoch: a time outside
+    // that range would be clamped, i.e. silently stored as another time.
+    const auto secs = std::chrono::floor<std::chrono::seconds>(at.time_since_epoch()).count();
+    if (secs <= kPresenceEpoch || secs - kPresenceEpoch > 0xFFFFFFFFLL) {
+      db::check::invalid("presence.heartbeat", "at",
+                         "must be between 2020-01-01 and 2156-02-07 (UTC), got " +
+                             std::to_string(secs) + " s since the epoch");
+    }
     if (beats.empty()) return {};
     std::vector<StudentId> ids;
     ids.reserve(beats.size());

@@ -73,6 +73,7 @@ class ViolationRepoImpl final : public ViolationRepo {
     row.student_id = e.student_id;
     row.kind = e.kind;
     row.payload = e.payload;
+    db::check::time("event.record", "occurred_at", e.occurred_at);  // before truncate()
     row.occurred_at = db::check::truncate(e.occurred_at);
     row.id = 1;
     db::check::event("event.record", row);
@@ -203,6 +204,8 @@ class ViolationRepoImpl final : public ViolationRepo {
     row.severity = v.severity;
     row.reason = v.reason;
     row.screenshot_path = v.screenshot_path;
+    // before truncate(), which cannot represent TimePoint::min() rounded down
+    db::check::time("violation.record", "occurred_at", v.occurred_at);
     row.occurred_at = db::check::truncate(v.occurred_at);
     row.id = 1;  // checked with the rest; the real id is taken only for a valid row
     db::check::violation("violation.record", row);

@@ -1,0 +1,375 @@
+#include "contract/hostile_support.hpp"
+
+#include <hiredis/hiredis.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <limits>
+#include <memory>
+#include <set>
+#include <sstream>
+
+#include <catch2/catch.hpp>
+
+#include "examstore/config.hpp"
+#include "repo/keys.hpp"
+
+namespace examstore::test::hostile {
+
+namespace {
+
+using namespace std::chrono_literals;
+
+std::int64_t micros(TimePoint t) {
+  return std::chrono::floor<std::chrono::microseconds>(t.time_since_epoch()).count();
+}
+std::string micros(const std::optional<TimePoint>& t) {
+  return t ? std::to_string(micros(*t)) : "-";
+}
+
+// ---- Redis, raw: every key under the pair's prefix ----
+
+using ReplyPtr = std::unique_ptr<redisReply, decltype(&freeReplyObject)>;
+
+ReplyPtr command(redisContext* c, const std::vector<std::string>& args) {
+  std::vector<const char*> argv;
+  std::vector<std::size_t> lens;
+  for (const auto& a : args) {
+    argv.push_back(a.data());
+    lens.push_back(a.size());
+  }
+  auto* r = static_cast<redisReply*>(
+      redisCommandArgv(c, static_cast<int>(args.size()), argv.data(), lens.data()));
+  REQUIRE(r != nullptr);
+  return ReplyPtr(r, freeReplyObject);
+}
+
+std::string flatten(const redisReply* r) {
+  switch (r->type) {
+    case REDIS_REPLY_STRING:
+    case REDIS_REPLY_STATUS:
+      return std::to_string(r->len) + ":" + std::string(r->str, r->len);
+    case REDIS_REPLY_INTEGER:
+      return "i" + std::to_string(r->integer);
+    case REDIS_REPLY_ARRAY: {
+      std::string out = "[";
+      for (std::size_t i = 0; i < r->elements; ++i) out += flatten(r->element[i]) + ",";
+      return out + "]";
+    }
+    case REDIS_REPLY_NIL:
+      return "nil";
+    default:
+      return "error:" + std::string(r->str ? r->str : "");
+  }
+}
+
+void add_redis(Snapshot& out, const std::string& prefix) {
+  const RedisOptions o = parse_redis_url(redis_url());
+  std::unique_ptr<redisContext, decltype(&redisFree)> c(redisConnect(o.host.c_str(), o.port),
+                                                        redisFree);
+  REQUIRE(c);
+  REQUIRE(c->err == 0);
+  if (o.db != 0) command(c.get(), {"SELECT", std::to_string(o.db)});
+  std::set<std::string> keys;
+  std::string cursor = "0";
+  do {
+    const auto r = command(c.get(), {"SCAN", cursor, "MATCH", prefix + ":*", "COUNT", "1000"});
+    REQUIRE(r->type == REDIS_REPLY_ARRAY);
+    cursor = std::string(r->element[0]->str, r->element[0]->len);
+    for (std::size_t i = 0; i < r->element[1]->elements; ++i) {
+      keys.emplace(r->element[1]->element[i]->str, r->element[1]->element[i]->len);
+    }
+  } while (cursor != "0");
+  for (const auto& k : keys) {
+    const auto t = command(c.get(), {"TYPE", k});
+    const std::string type(t->str, t->len);
+    ReplyPtr v(nullptr, freeReplyObject);
+    if (type == "string") v = command(c.get(), {"GET", k});
+    if (type == "hash") v = command(c.get(), {"HGETALL", k});
+    if (type == "zset") v = command(c.get(), {"ZRANGE", k, "0", "-1", "WITHSCORES"});
+    if (type == "list") v = command(c.get(), {"LRANGE", k, "0", "-1"});
+    if (type == "set") v = command(c.get(), {"SORT", k, "ALPHA"});
+    out["redis:" + k] = type + " " + (v ? flatten(v.get()) : std::string("?"));
+  }
+}
+
+// ---- PostgreSQL, raw: row count and checksum of every table ----
+
+void add_postgres(Snapshot& out, StorePair& pair) {
+  static const char* const kTables =
+      "SELECT string_agg(table_name, ',' ORDER BY table_name) FROM information_schema.tables "
+      "WHERE table_schema = 'public' AND table_type = 'BASE TABLE'";
+  std::stringstream names(pair.query_value(kTables));
+  std::string sql;
+  std::vector<std::string> tables;
+  for (std::string t; std::getline(names, t, ',');) {
+    if (!sql.empty()) sql += " UNION ALL ";
+    // names from the catalogue, quoted as identifiers
+    sql += "SELECT '" + t +
+           "' || ':' || count(*) || ':' || "
+           "coalesce(md5(string_agg(t::text, ',' ORDER BY t::text)), '') AS x FROM \"" +
+           t + "\" t";
+    tables.push_back(t);
+  }
+  REQUIRE(!tables.empty());
+  std::stringstream rows(
+      pair.query_value("SELECT string_agg(x, '|' ORDER BY x) FROM (" + sql + ") s"));
+  for (std::string row; std::getline(rows, row, '|');) {
+    const auto colon = row.find(':');
+    out["pg:" + row.substr(0, colon)] = row.substr(colon + 1);
+  }
+}
+
+// ---- the public view: what the memory backends hold, read back through the API ----
+
+std::string cache_value(Cache& cache, const std::string& key) {
+  try {
+    const auto v = cache.get(key);
+    return v ? "s" + std::to_string(v->size()) + ":" + *v : "";
+  } catch (const Error&) {
+  }
+  try {
+    std::string out = "h";
+    for (const auto& [f, v] : cache.hgetall(key)) out += f + "=" + v + ";";
+    return out;
+  } catch (const Error&) {
+  }
+  std::string out = "z";
+  for (const auto& m : cache.zrange(key, 0, -1)) out += m.member + "=" + printable(m.score) + ";";
+  return out;
+}
+
+void add_hot(Snapshot& out, Ctx& ctx) {
+  const std::string p = ctx.pair.config().key_prefix;
+  const keys::KeySchema k(p + ":");
+  const Seed& s = ctx.seed;
+  std::vector<std::string> names = {
+      k.exam(s.exam), keys::generation(k.exam(s.exam)), k.student(s.student),
+      keys::generation(k.student(s.student)), k.presence_heartbeats(s.exam),
+      k.presence_states(s.exam), k.presence_counts(s.exam), k.violation_counts(s.exam),
+      k.violation_counts_by_student(s.exam), k.attempt(s.exam, s.student),
+      k.attempt_answers(s.exam, s.student),
+      // what a forged id or key would have written to
+      p + ":exam:{e:2}", p + ":1:x", p + ":*", "{e:2}", "*", p + ":exam:{e:1}:x"};
+  for (const auto& n : ctx.pair.paper_keys(s.paper)) names.push_back(n);
+  for (const auto& n : names) {
+    std::string v = cache_value(ctx.pair.store().cache(), n);
+    if (!v.empty()) out["hot:" + n] = std::move(v);
+  }
+}
+
+std::string exam_text(const Exam& e) {
+  std::ostringstream o;
+  o << e.id << "|" << e.name << "|" << to_string(e.status) << "|" << e.config << "|"
+    << e.config_version << "|" << e.version << "|" << micros(e.starts_at) << "|"
+    << micros(e.ends_at);
+  return o.str();
+}
+
+std::string violation_text(const Violation& v) {
+  std::ostringstream o;
+  o << v.id << "|" << v.exam_id << "|" << v.student_id << "|" << to_string(v.kind) << "|"
+    << v.severity << "|" << v.reason << "|" << v.screenshot_path << "|" << micros(v.occurred_at)
+    << "|" << to_string(v.state) << "|" << v.reviewed_by << "|" << v.review_note;
+  return o.str();
+}
+
+void add_view(Snapshot& out, Ctx& ctx) {
+  Store& st = ctx.pair.store();
+  const Seed& s = ctx.seed;
+  std::string t;
+  for (const auto& e : st.exams().list(std::nullopt, std::nullopt, std::nullopt, 10000)) {
+    t += exam_text(e) + "\n";
+  }
+  out["view:exams"] = t;
+  t.clear();
+  for (const auto& c : st.exams().config_history(s.exam)) {
+    t += std::to_string(c.version) + "|" + c.changed_by + "|" + c.new_config + "\n";
+  }
+  out["view:exam_config_changes"] = t;
+  t.clear();
+  for (StudentId id = 1; id <= s.max_student + 2; ++id) {
+    if (const auto x = st.students().get(id)) {
+      t += std::to_string(x->id) + "|" + x->external_no + "|" + x->name + "|" + x->class_name +
+           "|" + x->email + "|" + x->phone + "\n";
+    }
+  }
+  out["view:students"] = t;
+  if (const auto a = st.students().attendance(s.exam, s.student)) {
+    out["view:attendance"] = std::string(to_string(a->status)) + "|" + a->last_ip + "|" +
+                             micros(a->login_at) + "|" + micros(a->logout_at);
+  }
+  t.clear();
+  ViolationQuery q;
+  q.exam_id = s.exam;
+  q.limit = 10000;
+  for (const auto& v : st.violations().query(q)) t += violation_text(v) + "\n";
+  out["view:violations"] = t;
+  t.clear();
+  for (const auto& e : st.violations().events(s.exam, std::nullopt, 10000)) {
+    t += std::to_string(e.id) + "|" + e.kind + "|" + e.payload + "|" +
+         std::to_string(micros(e.occurred_at)) + "\n";
+  }
+  out["view:events"] = t;
+  t.clear();
+  for (const auto& [k, n] : st.violations().live_counts(s.exam)) {
+    t += std::string(to_string(k)) + "=" + std::to_string(n) + ";";
+  }
+  out["view:live_counts"] = t;
+  QuestionSearch all;
+  all.limit = 10000;
+  out["view:questions"] = st.questions().export_json(all);
+  t.clear();
+  for (const auto& i : st.papers().items(s.paper)) {
+    t += std::to_string(i.question_id) + "@" + std::to_string(i.question_version) + ";";
+  }
+  out["view:papers"] = t;
+  if (const auto a = st.attempts().get(s.exam, s.student)) {
+    out["view:attempt"] = std::string(to_string(a->state)) + "|" + a->receipt + "|" +
+                          std::to_string(a->extra_time.count());
+  }
+  t.clear();
+  for (const auto& a : st.attempts().answers(s.exam, s.student)) {
+    t += std::to_string(a.question_id) + "|" + std::to_string(a.seq) + "|" + a.answer + "\n";
+  }
+  out["view:answers"] = t;
+}
+
+bool starts_with(const std::string& s, const std::string& prefix) {
+  return s.compare(0, prefix.size(), prefix) == 0;
+}
+
+bool may_change(const Ctx& ctx, const std::vector<std::string>& allowed, const std::string& part) {
+  const std::string p = ctx.pair.config().key_prefix + ":";
+  return std::any_of(allowed.begin(), allowed.end(), [&](const std::string& a) {
+    for (const char* kind : {"redis:", "hot:"}) {
+      if (starts_with(a, "redis:") && starts_with(part, kind + p + a.substr(6))) return true;
+    }
+    return starts_with(part, a);
+  });
+}
+
+}  // namespace
+
+Seed seed(StorePair& pair, TimePoint now) {
+  Store& st = pair.store();
+  Seed s;
+  s.exam = st.exams().create(NewExam{"seeded exam", now - 1h, now + 3h, "{\"a\":1}"}).id;
+  st.exams().transition(s.exam, ExamStatus::kRunning);
+  s.student = st.students().create(NewStudent{"s-1", "Seeded", "c1", "s@x", "1"}).id;
+  s.max_student = s.student;
+  st.students().enroll(s.exam, s.student);
+  s.single = pair.question(QuestionType::kSingle);
+  s.fill = pair.question(QuestionType::kFill);
+  s.paper = PaperKey{"hostile", "dept", "major", "course"};
+  PaperOp a;
+  a.question_id = s.single;
+  PaperOp b;
+  b.question_id = s.fill;
+  st.papers().apply(s.paper, {a, b});
+  AttemptPlan plan;
+  plan.exam_id = s.exam;
+  plan.paper = s.paper;
+  plan.duration = 2h;
+  plan.students = {s.student};
+  st.attempts().precreate(plan);
+  st.attempts().start(s.exam, s.student, now, Durability::kCommitted);
+  st.students().heartbeat(s.exam, s.student, "10.0.0.1", now);
+  s.violation = st.violations().record(
+      NewViolation{s.exam, s.student, ViolationKind::kTabSwitch, 2, "seeded", "", now},
+      Durability::kCommitted);
+  st.flush();
+  return s;
+}
+
+Snapshot snapshot(Ctx& ctx) {
+  ctx.pair.store().flush();
+  Snapshot out;
+  // The view first: its reads fill the cache, so the raw Redis state after it is settled.
+  add_view(out, ctx);
+  add_hot(out, ctx);
+  if (ctx.pair.postgres()) {
+    add_redis(out, ctx.pair.config().key_prefix);
+    add_postgres(out, ctx.pair);
+  }
+  return out;
+}
+
+std::vector<std::string> diff(const Snapshot& before, const Snapshot& after) {
+  // the "absent" marker of repo/cache_aside.cpp, as add_redis and cache_value print it
+  const auto absent = [](const std::string& v) {
+    return v == std::string("string 1:\0", 10) || v == std::string("s1:\0", 4);
+  };
+  std::vector<std::string> out;
+  for (const auto& [k, v] : before) {
+    const auto it = after.find(k);
+    if (it == after.end() ? !absent(v) : it->second != v) out.push_back(k);
+  }
+  for (const auto& [k, v] : after) {
+    if (!before.count(k) && !absent(v)) out.push_back(k);
+  }
+  return out;
+}
+
+std::string printable(const std::string& s) {
+  std::string out;
+  for (std::size_t i = 0; i < s.size() && i < 60; ++i) {
+    const auto c = static_cast<unsigned char>(s[i]);
+    if (c >= 0x20 && c < 0x7F) {
+      out += static_cast<char>(c);
+    } else {
+      char buf[8];
+      std::snprintf(buf, sizeof buf, "\\x%02X", c);
+      out += buf;
+    }
+  }
+  if (s.size() > 60) out += "... (" + std::to_string(s.size()) + " bytes)";
+  return out;
+}
+std::string printable(std::int64_t v) { return std::to_string(v); }
+std::string printable(double v) {
+  std::ostringstream o;
+  o.precision(17);
+  o << v;
+  return o.str();
+}
+std::string printable(TimePoint t) { return std::to_string(t.time_since_epoch().count()) + " ns"; }
+
+template <typename V>
+void run_case(Ctx& ctx, const Entry<V>& entry, const Value<V>& value) {
+  INFO(entry.name << " with " << value.label << " (" << printable(value.value) << ")");
+  if (entry.prepare) entry.prepare(ctx);
+  const Snapshot before = snapshot(ctx);
+  bool threw = false;
+  std::string verdict;
+  try {
+    verdict = entry.call(ctx, value.value);
+  } catch (const Error& e) {
+    threw = true;
+    const std::string what = e.what();
+    const bool invalid =
+        e.code() == ErrorCode::kInvalidArgument && what.find(entry.field) != std::string::npos;
+    const bool not_found = entry.not_found_ok && e.code() == ErrorCode::kNotFound;
+    const bool documented =
+        std::find(entry.also_ok.begin(), entry.also_ok.end(), e.code()) != entry.also_ok.end();
+    if (!invalid && !not_found && !documented) {
+      FAIL_CHECK("unexpected error " << to_string(e.code()) << ": " << printable(what));
+    }
+  } catch (const std::exception& e) {
+    threw = true;
+    FAIL_CHECK("foreign exception: " << printable(std::string(e.what())));
+  }
+  if (!threw && !verdict.empty()) FAIL_CHECK("no exact round trip: " << verdict);
+  const Snapshot after = snapshot(ctx);
+  for (const auto& part : diff(before, after)) {
+    if (threw || !may_change(ctx, entry.may_change, part)) FAIL_CHECK("changed " << part);
+  }
+}
+
+template void run_case(Ctx&, const Entry<std::string>&, const Value<std::string>&);
+template void run_case(Ctx&, const Entry<std::int64_t>&, const Value<std::int64_t>&);
+template void run_case(Ctx&, const Entry<double>&, const Value<double>&);
+template void run_case(Ctx&, const Entry<TimePoint>&, const Value<TimePoint>&);
+
+}  // namespace examstore::test::hostile
