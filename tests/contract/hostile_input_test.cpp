@@ -1026,10 +1026,106 @@ struct Fixture {
 
 }  // namespace
 
+// ---- the security entry points (accounts, sessions, audit, personal data, grants) ----
+
+const std::vector<std::string> kAuditWrite = {"pg:audit_log", "pg:audit_head"};
+
+std::vector<Entry<Str>> security_entries() {
+  const Principal admin = Principal::system("hostile-test");
+  return {
+      {"accounts.create name",
+       "name",
+       {"pg:users", "pg:audit_log", "pg:audit_head"},
+       [admin](Ctx& c, const Str& v) -> std::string {
+         NewUser u;
+         u.name = v;
+         u.role = Role::kTeacher;
+         u.password = "a long enough password";
+         c.pair.store().accounts().create(u, admin);
+         const auto back = c.pair.store().accounts().find_by_name(v);
+         return back ? mismatch("name", back->name, v) : "created user is missing";
+       }},
+      {"accounts.create password",
+       "password",
+       {"pg:users", "pg:audit_log", "pg:audit_head", "pg:login_log", "redis:session"},
+       [admin](Ctx& c, const Str& v) -> std::string {
+         NewUser u;
+         u.name = "pw" + std::to_string(++c.seed.tick);
+         u.role = Role::kProctor;
+         u.password = v;
+         c.pair.store().accounts().create(u, admin);
+         // the password round-trips when it signs in
+         c.pair.store().accounts().login(u.name, v, "10.9.9.9");
+         return std::string();
+       },
+       false,
+       {}},
+      {"accounts.login name",
+       "name",
+       {"pg:login_log", "redis:login:"},
+       [](Ctx& c, const Str& v) -> std::string {
+         c.pair.store().accounts().login(v, "not the password", "10.0.0.1");
+         return "a hostile name signed in";
+       },
+       false,
+       {ErrorCode::kPermissionDenied, ErrorCode::kResourceExhausted},
+       {},
+       true},
+      {"accounts.login ip",
+       "ip",
+       {"pg:login_log", "redis:login:"},
+       [](Ctx& c, const Str& v) -> std::string {
+         c.pair.store().accounts().login("nobody-at-all", "not the password", v);
+         return "an unknown user signed in";
+       },
+       false,
+       {ErrorCode::kPermissionDenied, ErrorCode::kResourceExhausted},
+       {},
+       true},
+      {"sessions.lookup token",
+       "token",
+       {},
+       [](Ctx& c, const Str& v) -> std::string {
+         return c.pair.store().sessions().lookup(v) ? "a hostile token is a session" : "";
+       }},
+      {"audit.append target", "target", kAuditWrite,
+       [admin](Ctx& c, const Str& v) -> std::string {
+         c.pair.store().audit().append(admin, {"hostile.test", v, "", ""});
+         AuditFilter f;
+         f.target = v;
+         const auto back = c.pair.store().audit().list(f);
+         return back.size() == 1 ? mismatch("target", back[0].target, v) : "entry not found";
+       }},
+      {"personal_data.find_by_email",
+       "email",
+       {},
+       [](Ctx& c, const Str& v) -> std::string {
+         const auto s = c.pair.store().personal_data().find_by_email(v);
+         return s && s->id != c.seed.student ? "a hostile email found a student" : "";
+       }},
+      {"access.grant_course course",
+       "course",
+       {"pg:teacher_courses", "pg:audit_log", "pg:audit_head"},
+       [admin](Ctx& c, const Str& v) -> std::string {
+         c.pair.store().access().grant_course(7001, v, admin);
+         for (const auto& course : c.pair.store().access().courses_of(7001)) {
+           if (course == v) return std::string();
+         }
+         return "granted course is missing";
+       }},
+  };
+}
+
 TEMPLATE_TEST_CASE("Hostile strings through every text entry point change nothing else",
                    "[hostile]", test::MemoryPair, test::RedisPostgresPair) {
   Fixture<TestType> f;
   test::hostile::run_table(f.ctx, hostile_strings(), string_entries());
+}
+
+TEMPLATE_TEST_CASE("Hostile strings through the security entry points change nothing else",
+                   "[hostile][security]", test::MemoryPair, test::RedisPostgresPair) {
+  Fixture<TestType> f;
+  test::hostile::run_table(f.ctx, hostile_strings(), security_entries());
 }
 
 TEMPLATE_TEST_CASE("Hostile ids through every id entry point change nothing else", "[hostile]",

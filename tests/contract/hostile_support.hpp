@@ -71,6 +71,9 @@ struct Entry {
   std::vector<ErrorCode> also_ok = {};
   /// Runs before the first snapshot (setting up the state the call needs, e.g. a transition).
   std::function<void(Ctx&)> prepare = {};
+  /// True when a refused call records its refusal in `may_change` parts too (a login records
+  /// every attempt and counts failures); otherwise a refused call must change nothing.
+  bool records_refusals = false;
 };
 
 /// Creates the seeded entities (time `now`, whole seconds).
