@@ -11,9 +11,11 @@
 // Thread-safety: pure functions.
 #pragma once
 
+#include <algorithm>
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
+#include <limits>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -252,8 +254,16 @@ inline std::string student_label(StudentId id) { return "student " + std::to_str
 inline std::int64_t to_micros(TimePoint t) {
   return std::chrono::floor<std::chrono::microseconds>(t.time_since_epoch()).count();
 }
+/// The time of `us` microseconds since the epoch, saturated to the nearest whole microsecond
+/// TimePoint can hold (its nanosecond ticks reach only about ±292 years around 1970).
 inline TimePoint from_micros(std::int64_t us) {
-  return TimePoint(std::chrono::duration_cast<TimePoint::duration>(std::chrono::microseconds(us)));
+  using Ticks = TimePoint::duration;
+  constexpr std::int64_t kPerMicro =
+      std::chrono::duration_cast<Ticks>(std::chrono::microseconds(1)).count();
+  constexpr std::int64_t lo = std::numeric_limits<Ticks::rep>::min() / kPerMicro;
+  constexpr std::int64_t hi = std::numeric_limits<Ticks::rep>::max() / kPerMicro;
+  us = std::min(std::max(us, lo), hi);
+  return TimePoint(std::chrono::duration_cast<Ticks>(std::chrono::microseconds(us)));
 }
 /// `t` as it comes back from the database.
 inline TimePoint truncate(TimePoint t) { return from_micros(to_micros(t)); }

@@ -10,6 +10,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <limits>
 #include <map>
 #include <set>
 #include <utility>
@@ -155,6 +156,10 @@ void answer_problem(Problems& out, const QuestionDraft& d) {
 Problems problems_of(const QuestionDraft& d, bool type_known = true) {
   Problems out;
   if (d.id && *d.id <= 0) out.push_back({"id", "must be positive, got " + std::to_string(*d.id)});
+  // The id sequence is moved past an explicit id: the largest bigint would leave it no next id.
+  if (d.id && *d.id == std::numeric_limits<QuestionId>::max()) {
+    out.push_back({"id", "must be below " + std::to_string(*d.id) + " (the id sequence's end)"});
+  }
   const int type = static_cast<int>(d.type);
   const bool type_ok = type >= 0 && type <= static_cast<int>(QuestionType::kEssay);
   if (!type_ok) out.push_back({"type", "unknown question type " + std::to_string(type)});
