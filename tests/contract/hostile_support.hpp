@@ -81,8 +81,9 @@ Seed seed(StorePair& pair, TimePoint now);
 /// Everything the pair holds; flushes the write-behind queue first.
 Snapshot snapshot(Ctx& ctx);
 /// The names of the parts that differ (added, removed or changed). A negative-cache marker
-/// (an "absent" entry, which expires after Config::negative_ttl) appearing or expiring is not a
-/// change.
+/// (an "absent" entry, which expires after Config::negative_ttl) appearing, expiring or being
+/// replaced by a filled value (and back) is not a change: the view parts compare what readers
+/// see.
 std::vector<std::string> diff(const Snapshot& before, const Snapshot& after);
 /// A short printable form of a hostile value (long ones cut, bytes escaped).
 std::string printable(const std::string& s);
