@@ -177,7 +177,7 @@ inline void new_student(const std::string& operation, const NewStudent& s) {
 template <typename Update>
 inline void personal_update(const std::string& operation, const Update& u) {
   if (u.name) text(operation, "name", *u.name, 1);
-  if (u.class_name) text(operation, "class_name", *u.class_name);
+  if (u.class_name) text(operation, "class_name", *u.class_name, 0, kMaxClassName);
   if (u.email) text(operation, "email", *u.email);
   if (u.phone) text(operation, "phone", *u.phone);
 }

@@ -444,3 +444,18 @@ TEMPLATE_TEST_CASE(
         ErrorCode::kPermissionDenied);
   CHECK(audit_count(store, "user.delete", "user:" + std::to_string(user.id)) == 1);
 }
+
+TEMPLATE_TEST_CASE("personal data: a correction is validated as a new student is",
+                   "[personal_data]", MemoryPair, RedisPostgresPair) {
+  TestType pair;
+  Store& store = pair.store();
+  const Student a =
+      store.students().create(person(examstore::test::unique_name("pdc"), "ann@example.org"));
+  examstore::StudentCorrection c;
+  c.class_name = std::string(201, 'c');  // over the indexed column's limit, on both backends
+  CHECK(code_of([&] { store.personal_data().correct_student(a.id, c, kAdmin); }) ==
+        ErrorCode::kInvalidArgument);
+  c.class_name = std::string(200, 'c');
+  CHECK(store.personal_data().correct_student(a.id, c, kAdmin).class_name == *c.class_name);
+  CHECK(store.students().get(a.id)->class_name == *c.class_name);
+}
