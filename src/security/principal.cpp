@@ -40,23 +40,11 @@ Principal Principal::system(std::string name, std::string ip) {
 }
 
 Principal User::principal(std::string request_ip) const {
-  Principal p;
-  p.user_id = id;
-  p.name = name;
-  p.role = role;
-  p.student_id = student_id;
-  p.ip = std::move(request_ip);
-  return p;
+  return Principal{id, name, role, student_id, std::move(request_ip)};
 }
 
 Principal SessionInfo::principal(std::string request_ip) const {
-  Principal p;
-  p.user_id = user_id;
-  p.name = user_name;
-  p.role = role;
-  p.student_id = student_id;
-  p.ip = std::move(request_ip);
-  return p;
+  return Principal{user_id, user_name, role, student_id, std::move(request_ip)};
 }
 
 }  // namespace examstore

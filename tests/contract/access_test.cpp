@@ -85,14 +85,7 @@ examstore::QuestionDraft draft(const std::string& subject, const std::string& st
   return d;
 }
 
-std::optional<ErrorCode> code_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.code();
-  }
-  return std::nullopt;
-}
+using examstore::test::code_of;
 
 /// Everything the table acts on, made once per pair.
 struct World {

@@ -137,15 +137,7 @@ struct RedisPostgresPair : Pair {
   RedisPostgresPair() : Pair(true) {}
 };
 
-std::optional<ErrorCode> code_of(const std::function<void()>& f, std::string* message = nullptr) {
-  try {
-    f();
-  } catch (const Error& e) {
-    if (message != nullptr) *message = e.what();
-    return e.code();
-  }
-  return std::nullopt;
-}
+using examstore::test::code_of;
 
 AnswerSave save(ExamId e, StudentId s, QuestionId q, std::int64_t seq, std::string answer,
                 TimePoint at) {

@@ -32,15 +32,7 @@ namespace json = examstore::json;
 
 const Principal kAdmin = Principal::system("test:gdpr");
 
-std::optional<ErrorCode> code_of(const std::function<void()>& f, std::string* message = nullptr) {
-  try {
-    f();
-  } catch (const Error& e) {
-    if (message != nullptr) *message = e.what();
-    return e.code();
-  }
-  return std::nullopt;
-}
+using examstore::test::code_of;
 
 NewStudent person(const std::string& external_no, const std::string& email,
                   const std::string& phone = "+41 44 555 01 23") {

@@ -368,6 +368,16 @@ CommandResult run_command(const std::string& shell_command) {
   return {WEXITSTATUS(status), out};
 }
 
+std::optional<ErrorCode> code_of(const std::function<void()>& f, std::string* message) {
+  try {
+    f();
+  } catch (const Error& e) {
+    if (message != nullptr) *message = e.what();
+    return e.code();
+  }
+  return std::nullopt;
+}
+
 CommandResult run_cli(const std::string& args) {
   return run_command(std::string(EXAMSTORE_CLI_PATH) + " " + args + " 2>&1");
 }

@@ -6,12 +6,15 @@
 #pragma once
 
 #include <chrono>
+#include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
 
 #include "examstore/config.hpp"
+#include "examstore/error.hpp"
 
 namespace examstore::test {
 
@@ -116,6 +119,10 @@ struct CommandResult {
 /// Runs `shell_command` with /bin/sh, reads its stdout to the end and fails the current test
 /// unless it exited normally.
 CommandResult run_command(const std::string& shell_command);
+
+/// The code of the examstore::Error `f` throws (its what() into `message` when given), or
+/// nullopt when it returns normally.
+std::optional<ErrorCode> code_of(const std::function<void()>& f, std::string* message = nullptr);
 
 /// The examstore tool (EXAMSTORE_CLI_PATH) with `args` (shell words), stderr merged into stdout.
 CommandResult run_cli(const std::string& args);
