@@ -3,17 +3,28 @@
 # the tests and benchmarks.
 #
 #   start   wipe the previous state, start both servers, wait until they answer (fails loudly,
-#           with the tail of the server's log, if one does not come up)
+#           with the tail of the server's log, if one does not come up); then the scale-out
+#           topology beside them (unless EXAMSTORE_TOPOLOGY=off), ready in about 10 s:
+#             - a Redis Sentinel group: master, 2 replicas, 3 sentinels (master "mymaster")
+#             - a Redis Cluster of 3 masters with one replica each
+#             - a PostgreSQL streaming replica of the primary (pg_basebackup -R)
 #   stop    stop the servers this script recorded (never anything else)
-#   status  print their state; exit status 0 only when both answer
-#   env     print `export EXAMSTORE_TEST_REDIS_URL=...` and `export EXAMSTORE_TEST_DATABASE_URL=...`
-#           for `eval "$(scripts/servers.sh env)"`
+#   status  print their state; exit status 0 only when all of them answer
+#   env     print `export EXAMSTORE_TEST_REDIS_URL=...`, `EXAMSTORE_TEST_DATABASE_URL=...` and,
+#           with the topology, EXAMSTORE_TEST_SENTINEL_URL, EXAMSTORE_TEST_CLUSTER_URL and
+#           EXAMSTORE_TEST_REPLICA_DATABASE_URL, for `eval "$(scripts/servers.sh env)"`
 #
 # Environment:
 #   EXAMSTORE_SERVERS_DIR       state folder (default /tmp/examstore-servers-$UID); its parents
 #                               must be traversable by the `postgres` OS user when run as root
 #   EXAMSTORE_TEST_REDIS_PORT   Redis port (default 6390)
 #   EXAMSTORE_TEST_PG_PORT      PostgreSQL port (default 5440)
+#   EXAMSTORE_TOPOLOGY          on (default) | off: also start the Sentinel group, the Cluster
+#                               and the PostgreSQL replica
+#   EXAMSTORE_TEST_TOPO_PORT    first port of the Redis topology (default 6400): Sentinel-group
+#                               data nodes at +0..+2, sentinels at +3..+5, Cluster nodes at
+#                               +10..+15 (and their cluster bus ports, +10000)
+#   EXAMSTORE_TEST_PG_REPLICA_PORT  the PostgreSQL replica's port (default PG port + 1)
 #   PG_FSYNC                    on (default) | off: PostgreSQL's fsync (off is faster, for tests)
 #   PGBIN                       folder of initdb/pg_ctl (default /usr/lib/postgresql/15/bin,
 #                               else `pg_config --bindir`)
@@ -28,10 +39,18 @@ BASE=${EXAMSTORE_SERVERS_DIR:-/tmp/examstore-servers-$(id -u)}
 REDIS_PORT=${EXAMSTORE_TEST_REDIS_PORT:-6390}
 PG_PORT=${EXAMSTORE_TEST_PG_PORT:-5440}
 PG_FSYNC=${PG_FSYNC:-on}
+TOPOLOGY=${EXAMSTORE_TOPOLOGY:-on}
+TOPO_PORT=${EXAMSTORE_TEST_TOPO_PORT:-6400}
+PG_REPLICA_PORT=${EXAMSTORE_TEST_PG_REPLICA_PORT:-$((PG_PORT + 1))}
+SENTINEL_DATA_PORTS="$TOPO_PORT $((TOPO_PORT + 1)) $((TOPO_PORT + 2))"
+SENTINEL_PORTS="$((TOPO_PORT + 3)) $((TOPO_PORT + 4)) $((TOPO_PORT + 5))"
+CLUSTER_PORTS=$(seq -s ' ' $((TOPO_PORT + 10)) $((TOPO_PORT + 15)))
 PGUSER_OS=postgres
 RD=$BASE/redis
 PGDIR=$BASE/pg
 PGD=$PGDIR/data
+PGR=$PGDIR/replica
+TOPO=$BASE/topology
 SOCK=$PGDIR/sock
 
 die() { echo "servers.sh: $*" >&2; exit 1; }
@@ -96,6 +115,139 @@ do_stop() {
     kill_pidfile "$PGD/postmaster.pid" postgres
   fi
   kill_pidfile "$RD/redis.pid" redis-server
+  topology_stop
+}
+
+# ---------------------------------------------------------------- scale-out topology
+topo_ping() { timeout 5 redis-cli -h 127.0.0.1 -p "$1" ping 2>/dev/null || true; }
+# topo_wait SECONDS WHAT CMD...: bounded wait until CMD succeeds
+topo_wait() {
+  local n=$(($1 * 10)) what=$2
+  shift 2
+  for _ in $(seq "$n"); do "$@" >/dev/null 2>&1 && return 0; sleep 0.1; done
+  echo "servers.sh: timed out waiting for $what" >&2
+  return 1
+}
+pong() { [ "$(topo_ping "$1")" = PONG ]; }
+# topo_node DIR PORT [redis-server args...]: a daemonized redis-server with its PID in DIR
+topo_node() {
+  local d=$1 p=$2
+  shift 2
+  mkdir -p "$d"
+  redis-server --bind 127.0.0.1 --port "$p" --dir "$d" --save '' --appendonly no \
+    --daemonize yes --pidfile "$d/redis.pid" --logfile "$d/redis.log" "$@" \
+    >"$d/launch.log" 2>&1 9>&- || { cat "$d/launch.log" >&2; log_tail "$d/redis.log"; return 1; }
+  topo_wait 10 "Redis on port $p" pong "$p" || { log_tail "$d/redis.log"; return 1; }
+}
+replica_linked() {
+  redis-cli -p "$1" info replication | tr -d '\r' | grep -q '^master_link_status:up'
+}
+sentinel_ready() {  # this sentinel knows both replicas and the 2 other sentinels
+  [ "$(redis-cli -p "$1" sentinel replicas mymaster 2>/dev/null | grep -c '^name$')" = 2 ] &&
+    [ "$(redis-cli -p "$1" sentinel sentinels mymaster 2>/dev/null | grep -c '^name$')" = 2 ]
+}
+cluster_complete() {  # the node sees 3 replicas, and the cluster is ok
+  [ "$(redis-cli -p "$1" cluster nodes | grep -c 'slave')" = 3 ] &&
+    redis-cli -p "$1" cluster info | tr -d '\r' | grep -q '^cluster_state:ok'
+}
+pg_replica_streaming() {
+  [ "$(timeout 5 psql -h 127.0.0.1 -p "$PG_PORT" -U postgres -Atqc \
+    "select count(*) from pg_stat_replication where state = 'streaming'" 2>/dev/null)" = 1 ]
+}
+
+topology_start() {
+  local p m nodes=""
+  rm -rf "$TOPO" "$PGR"
+  mkdir -p "$TOPO"
+  for p in $SENTINEL_DATA_PORTS $SENTINEL_PORTS $CLUSTER_PORTS $PG_REPLICA_PORT; do
+    wait_port_free "$p" "the scale-out topology (set EXAMSTORE_TEST_TOPO_PORT)"
+  done
+  # --- Sentinel group: a master, 2 replicas, 3 sentinels (quorum 2)
+  # shellcheck disable=SC2086
+  set -- $SENTINEL_DATA_PORTS
+  m=$1
+  topo_node "$TOPO/s-data-$1" "$1" || return 1
+  topo_node "$TOPO/s-data-$2" "$2" --replicaof 127.0.0.1 "$m" || return 1
+  topo_node "$TOPO/s-data-$3" "$3" --replicaof 127.0.0.1 "$m" || return 1
+  for p in $SENTINEL_PORTS; do
+    mkdir -p "$TOPO/sentinel-$p"
+    {
+      echo "bind 127.0.0.1"
+      echo "port $p"
+      echo "daemonize yes"
+      echo "pidfile $TOPO/sentinel-$p/redis.pid"
+      echo "logfile $TOPO/sentinel-$p/redis.log"
+      echo "dir $TOPO/sentinel-$p"
+      echo "sentinel monitor mymaster 127.0.0.1 $m 2"
+      echo "sentinel down-after-milliseconds mymaster 1000"
+      echo "sentinel failover-timeout mymaster 5000"
+      echo "sentinel parallel-syncs mymaster 1"
+    } >"$TOPO/sentinel-$p/sentinel.conf"   # sentinel rewrites it: must be writable
+    redis-server "$TOPO/sentinel-$p/sentinel.conf" --sentinel >/dev/null 2>&1 9>&- ||
+      { log_tail "$TOPO/sentinel-$p/redis.log"; return 1; }
+  done
+  # --- Cluster: 3 masters with one replica each
+  for p in $CLUSTER_PORTS; do
+    topo_node "$TOPO/c-$p" "$p" --cluster-enabled yes --cluster-config-file nodes.conf \
+      --cluster-node-timeout 2000 || return 1
+    nodes="$nodes 127.0.0.1:$p"
+  done
+  # shellcheck disable=SC2086
+  redis-cli --cluster create $nodes --cluster-replicas 1 --cluster-yes \
+    >"$TOPO/cluster-create.log" 2>&1 || { cat "$TOPO/cluster-create.log" >&2; return 1; }
+  # --- PostgreSQL streaming replica of the primary
+  mkdir -p "$PGR"
+  if is_root; then chown "$PGUSER_OS": "$PGR"; fi
+  as_pg timeout 120 "$PGBIN/pg_basebackup" -h 127.0.0.1 -p "$PG_PORT" -U postgres \
+    -D "$PGR/data" -R -X stream --no-sync >"$PGR/basebackup.log" 2>&1 ||
+    { log_tail "$PGR/basebackup.log"; return 1; }
+  as_pg timeout 60 "$PGBIN/pg_ctl" -D "$PGR/data" -l "$PGR/pg.log" -w -t 30 start -o \
+    "-p $PG_REPLICA_PORT -k $SOCK -c listen_addresses=127.0.0.1 -c fsync=$PG_FSYNC -c max_connections=200" \
+    >"$PGR/pg_ctl.log" 2>&1 9>&- || { cat "$PGR/pg_ctl.log" >&2; log_tail "$PGR/pg.log"; return 1; }
+  # --- bounded waits: replicas linked, sentinels see the group, cluster complete, replica streaming
+  # shellcheck disable=SC2086
+  set -- $SENTINEL_DATA_PORTS
+  topo_wait 30 "Sentinel-group replica $2" replica_linked "$2" || return 1
+  topo_wait 30 "Sentinel-group replica $3" replica_linked "$3" || return 1
+  for p in $SENTINEL_PORTS; do
+    topo_wait 30 "sentinel $p to see the group" sentinel_ready "$p" || return 1
+  done
+  for p in $CLUSTER_PORTS; do
+    topo_wait 30 "cluster node $p to see the whole cluster" cluster_complete "$p" || return 1
+  done
+  topo_wait 30 "the PostgreSQL replica to stream" pg_replica_streaming ||
+    { log_tail "$PGR/pg.log"; return 1; }
+}
+
+topology_stop() {
+  local f
+  if [ -s "$PGR/data/postmaster.pid" ]; then
+    if [ -n "$PGBIN" ]; then
+      as_pg timeout 30 "$PGBIN/pg_ctl" -D "$PGR/data" -m immediate -w -t 20 stop \
+        >/dev/null 2>&1 || true
+    fi
+    kill_pidfile "$PGR/data/postmaster.pid" postgres
+  fi
+  [ -d "$TOPO" ] || return 0
+  for f in "$TOPO"/*/redis.pid; do
+    if [ -e "$f" ]; then kill_pidfile "$f" redis-; fi
+  done
+}
+
+topology_status() {
+  local rc=0 p line=""
+  for p in $SENTINEL_DATA_PORTS $SENTINEL_PORTS $CLUSTER_PORTS; do
+    if pong "$p"; then line="$line $p:up"; else line="$line $p:down"; rc=1; fi
+  done
+  echo "redis topology:$line  (folder $TOPO)"
+  if [ -n "$PGBIN" ] &&
+    timeout 5 "$PGBIN/pg_isready" -q -h 127.0.0.1 -p "$PG_REPLICA_PORT" -U postgres; then
+    echo "pg replica: ready  127.0.0.1:$PG_REPLICA_PORT  log $PGR/pg.log"
+  else
+    echo "pg replica: down  127.0.0.1:$PG_REPLICA_PORT  log $PGR/pg.log"
+    rc=1
+  fi
+  return "$rc"
 }
 
 do_start() {
@@ -113,7 +265,7 @@ do_start() {
   wait_port_free "$PG_PORT" PostgreSQL
 
   # Wipe only our own sub-folders, never $BASE itself (it may be a folder the user named).
-  rm -rf "$RD" "$PGDIR"
+  rm -rf "$RD" "$PGDIR" "$TOPO"
   mkdir -p "$RD" "$PGDIR" "$SOCK"
   chmod 755 "$BASE"
   if is_root; then
@@ -162,6 +314,16 @@ do_start() {
     die "PostgreSQL is not accepting connections on 127.0.0.1:$PG_PORT within 10 s" \
         "(log: $PGDIR/pg.log)"
   fi
+  case "$TOPOLOGY" in
+    on)
+      [ -x "$PGBIN/pg_basebackup" ] || die "pg_basebackup not found in $PGBIN"
+      if ! topology_start; then
+        do_stop
+        die "the scale-out topology did not come up (state in $TOPO and $PGR)"
+      fi ;;
+    off) ;;
+    *) die "EXAMSTORE_TOPOLOGY must be on or off, not '$TOPOLOGY'" ;;
+  esac
   do_status
 }
 
@@ -178,12 +340,21 @@ do_status() {
   if [ -n "$PGBIN" ] && pg_ready; then p=ready; else p=down; rc=1; fi
   echo "redis: $r  127.0.0.1:$REDIS_PORT  pid $(live_pid "$RD/redis.pid")  log $RD/redis.log"
   echo "pg:    $p  127.0.0.1:$PG_PORT  pid $(live_pid "$PGD/postmaster.pid")  log $PGDIR/pg.log"
+  if [ "$TOPOLOGY" = on ]; then topology_status || rc=1; fi
   return "$rc"
 }
 
 do_env() {
   echo "export EXAMSTORE_TEST_REDIS_URL=redis://127.0.0.1:$REDIS_PORT"
   echo "export EXAMSTORE_TEST_DATABASE_URL=postgresql://postgres@127.0.0.1:$PG_PORT/postgres"
+  if [ "$TOPOLOGY" = on ]; then
+    local sentinels="" nodes="" p
+    for p in $SENTINEL_PORTS; do sentinels="$sentinels${sentinels:+,}127.0.0.1:$p"; done
+    for p in $CLUSTER_PORTS; do nodes="$nodes${nodes:+,}127.0.0.1:$p"; done
+    echo "export EXAMSTORE_TEST_SENTINEL_URL=redis-sentinel://$sentinels/mymaster"
+    echo "export EXAMSTORE_TEST_CLUSTER_URL=redis-cluster://$nodes"
+    echo "export EXAMSTORE_TEST_REPLICA_DATABASE_URL=postgresql://postgres@127.0.0.1:$PG_REPLICA_PORT/postgres"
+  fi
 }
 
 PGBIN=$(find_pgbin || true)

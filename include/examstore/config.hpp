@@ -3,6 +3,10 @@
 // The backends are chosen by URL:
 //   hot tier:     memory://                                   (embedded default)
 //                 redis://[[user]:password@]host[:port][/db]   (port 6379, db 0 by default)
+//                 redis-sentinel://[[user]:password@]host[:port],host[:port],.../MASTER[?db=N]
+//                     (the sentinels, port 26379 by default; the master is found through them)
+//                 redis-cluster://[[user]:password@]host[:port],host[:port],...
+//                     (some nodes of a Redis Cluster, port 6379 by default; db is always 0)
 //   durable tier: memory://                                   (embedded default)
 //                 postgresql://user[:password]@host[:port]/dbname[?libpq-params]
 //                 (postgres:// is accepted too; any libpq keyword/value string also works)
@@ -25,12 +29,43 @@
 
 namespace examstore {
 
+/// How the Redis hot tier is deployed.
+enum class RedisTopology {
+  kStandalone,  ///< one server at RedisOptions::host:port (the default)
+  kSentinel,    ///< a master found through Sentinel: seeds are the sentinels
+  kCluster,     ///< Redis Cluster: seeds are some of its nodes; keys are routed by hash slot
+};
+
+/// One server address.
+struct RedisEndpoint {
+  /// Host name or IPv4/IPv6 literal.
+  std::string host;
+  /// TCP port.
+  int port = 0;
+};
+
 /// Options of the Redis hot tier.
 struct RedisOptions {
-  /// Host name or IPv4/IPv6 literal. Default "127.0.0.1".
+  /// Standalone, Sentinel or Cluster. Default kStandalone.
+  RedisTopology topology = RedisTopology::kStandalone;
+  /// Host name or IPv4/IPv6 literal of a standalone server. Default "127.0.0.1". With Sentinel
+  /// and Cluster, the address currently served (the master, or the first seed).
   std::string host = "127.0.0.1";
-  /// TCP port. Default 6379.
+  /// TCP port of a standalone server. Default 6379.
   int port = 6379;
+  /// Sentinel: the sentinels asked for the master (any reachable one answers). Cluster: the
+  /// nodes asked for the slot map. Empty for a standalone server.
+  std::vector<RedisEndpoint> seeds;
+  /// Sentinel: the name of the monitored master ("mymaster"). Empty otherwise.
+  std::string sentinel_master;
+  /// Replicas that must confirm a write of the write-behind path (Redis WAIT) before it is
+  /// acknowledged; 0 (the default) acknowledges once the master has it. Redis replicates
+  /// asynchronously: with 0, a failover can lose the last writes the old master had not yet sent
+  /// (docs/scaling.md measures the cost of each setting).
+  int wait_replicas = 0;
+  /// How long a write waits for wait_replicas confirmations before it fails with kUnavailable
+  /// (the write is on the master, and not yet known to be on enough replicas). Default 100 ms.
+  std::chrono::milliseconds wait_timeout{100};
   /// Logical database (SELECT). Default 0.
   int db = 0;
   /// ACL user name; empty means the default user.
@@ -46,7 +81,8 @@ struct RedisOptions {
   /// Time a caller waits for a free pooled connection before kResourceExhausted. Default 2 s.
   std::chrono::milliseconds pool_wait_timeout{2000};
 
-  /// "host:port/db" without credentials, for messages and health reports.
+  /// "host:port/db" (standalone), "sentinel h:p,h:p/master/db" or "cluster h:p,h:p", without
+  /// credentials, for messages and health reports.
   std::string redacted() const;
 };
 
@@ -66,6 +102,14 @@ struct PostgresOptions {
   /// How many times a transaction is attempted when it fails in a way that is safe to retry
   /// (connection lost before COMMIT, serialization failure, deadlock). Default 3, minimum 1.
   int max_attempts = 3;
+  /// Streaming read replicas of the primary (libpq connection strings). Reads that tolerate lag
+  /// (reports, statistics, question search) go to a replica; empty (the default) sends every
+  /// read to the primary. A read made after this process's own write still sees that write
+  /// (see replica_wait). TODO(issue 8, replicas): URL form and routing.
+  std::vector<std::string> replicas;
+  /// How long a replica read waits for the replica to replay this process's latest write before
+  /// it reads the primary instead. Default 50 ms.
+  std::chrono::milliseconds replica_wait{50};
 
   /// "user@host:port/dbname" without the password, for messages and health reports.
   std::string redacted() const;

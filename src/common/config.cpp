@@ -2,6 +2,7 @@
 
 #include <libpq-fe.h>
 
+#include <algorithm>
 #include <cctype>
 #include <charconv>
 #include <cstdlib>
@@ -159,23 +160,117 @@ void validate_personal_data(const PersonalDataOptions& p) {
 
 }  // namespace
 
-std::string RedisOptions::redacted() const {
+namespace {
+
+std::string endpoint_text(const std::string& host, int port) {
   const bool v6 = host.find(':') != std::string::npos;
-  return (v6 ? "[" + host + "]" : host) + ":" + std::to_string(port) + "/" + std::to_string(db);
+  return (v6 ? "[" + host + "]" : host) + ":" + std::to_string(port);
+}
+
+// host[:port], host may be [v6]
+RedisEndpoint parse_endpoint(std::string_view hostport, int default_port, std::string_view field,
+                             const std::string& shown) {
+  RedisEndpoint e;
+  e.port = default_port;
+  std::string_view port_text;
+  if (!hostport.empty() && hostport.front() == '[') {
+    const auto close = hostport.find(']');
+    if (close == std::string_view::npos) bad(field, shown, "unterminated '[' in IPv6 host");
+    e.host = std::string(hostport.substr(1, close - 1));
+    const std::string_view after = hostport.substr(close + 1);
+    if (!after.empty()) {
+      if (after.front() != ':') bad(field, shown, "unexpected text after IPv6 host");
+      port_text = after.substr(1);
+      if (port_text.empty()) bad(field, shown, "empty port");
+    }
+  } else {
+    const auto colon = hostport.find(':');
+    e.host = std::string(hostport.substr(0, colon));
+    if (colon != std::string_view::npos) {
+      port_text = hostport.substr(colon + 1);
+      if (port_text.empty()) bad(field, shown, "empty port");
+    }
+  }
+  if (e.host.empty()) bad(field, shown, "missing host");
+  if (!port_text.empty()) {
+    long long p = 0;
+    if (!parse_int(port_text, 1, 65535, p)) {
+      bad(field, shown, "port '" + std::string(port_text) + "' is not a number in 1..65535");
+    }
+    e.port = static_cast<int>(p);
+  }
+  return e;
+}
+
+int parse_db(std::string_view db, std::string_view field, const std::string& shown) {
+  long long n = 0;
+  if (!parse_int(db, 0, 1'000'000, n)) {
+    bad(field, shown, "database '" + std::string(db) + "' is not a number >= 0");
+  }
+  return static_cast<int>(n);
+}
+
+bool valid_master_name(std::string_view name) {
+  if (name.empty() || name.size() > 128) return false;
+  return std::all_of(name.begin(), name.end(), [](char c) {
+    return std::isalnum(static_cast<unsigned char>(c)) != 0 || c == '_' || c == '-' || c == '.';
+  });
+}
+
+}  // namespace
+
+std::string RedisOptions::redacted() const {
+  std::string nodes;
+  for (const auto& e : seeds) nodes += (nodes.empty() ? "" : ",") + endpoint_text(e.host, e.port);
+  switch (topology) {
+    case RedisTopology::kSentinel:
+      return "sentinel " + nodes + "/" + sentinel_master + "/" + std::to_string(db);
+    case RedisTopology::kCluster:
+      return "cluster " + nodes;
+    case RedisTopology::kStandalone:
+      break;
+  }
+  return endpoint_text(host, port) + "/" + std::to_string(db);
 }
 
 RedisOptions parse_redis_url(std::string_view url, std::string_view field) {
-  const std::string shown = mask_password(url);
-  constexpr std::string_view kScheme = "redis://";
-  if (url.substr(0, kScheme.size()) != kScheme) {
-    bad(field, shown, "expected a URL starting with redis:// (or memory://)");
+  // "redis://secret@host" is a password alone: mask everything before the '@'
+  std::string shown = mask_password(url);
+  if (shown == url) {
+    const auto scheme = url.find("://"), at = url.rfind('@');
+    if (scheme != std::string_view::npos && at != std::string_view::npos && at > scheme + 3) {
+      shown = std::string(url.substr(0, scheme + 3)) + "***" + std::string(url.substr(at));
+    }
+  }
+  constexpr std::string_view kPlain = "redis://";
+  constexpr std::string_view kSentinel = "redis-sentinel://";
+  constexpr std::string_view kCluster = "redis-cluster://";
+  RedisOptions o;
+  std::string_view rest;
+  if (url.substr(0, kPlain.size()) == kPlain) {
+    rest = url.substr(kPlain.size());
+  } else if (url.substr(0, kSentinel.size()) == kSentinel) {
+    o.topology = RedisTopology::kSentinel;
+    rest = url.substr(kSentinel.size());
+  } else if (url.substr(0, kCluster.size()) == kCluster) {
+    o.topology = RedisTopology::kCluster;
+    rest = url.substr(kCluster.size());
+  } else {
+    bad(field, shown,
+        "expected a URL starting with redis://, redis-sentinel://, redis-cluster:// (or "
+        "memory://)");
   }
   if (has_control_or_space(url)) bad(field, shown, "whitespace or control character");
-  std::string_view rest = url.substr(kScheme.size());
-  if (rest.find('?') != std::string_view::npos || rest.find('#') != std::string_view::npos) {
-    bad(field, shown, "query parameters are not supported (set options in Config)");
+  if (rest.find('#') != std::string_view::npos) bad(field, shown, "'#' is not allowed");
+  // query: only redis-sentinel:// takes one (?db=N), since its path is the master's name
+  std::string_view query;
+  if (const auto q = rest.find('?'); q != std::string_view::npos) {
+    query = rest.substr(q + 1);
+    rest = rest.substr(0, q);
+    if (o.topology != RedisTopology::kSentinel) {
+      bad(field, shown, "query parameters are not supported (set options in Config)");
+    }
   }
-  RedisOptions o;
   // credentials
   if (const auto at = rest.rfind('@'); at != std::string_view::npos) {
     const std::string_view cred = rest.substr(0, at);
@@ -192,46 +287,61 @@ RedisOptions parse_redis_url(std::string_view url, std::string_view field) {
       }
     }
   }
-  // path: /db
-  std::string_view hostport = rest;
+  // path: /db (standalone), /MASTER (sentinel), nothing (cluster)
+  std::string_view hosts = rest;
+  std::string_view path;
+  bool has_path = false;
   if (const auto slash = rest.find('/'); slash != std::string_view::npos) {
-    hostport = rest.substr(0, slash);
-    const std::string_view db = rest.substr(slash + 1);
-    long long n = 0;
-    if (!db.empty()) {
-      if (!parse_int(db, 0, 1'000'000, n))
-        bad(field, shown, "database '" + std::string(db) + "' is not a number >= 0");
-      o.db = static_cast<int>(n);
-    }
+    hosts = rest.substr(0, slash);
+    path = rest.substr(slash + 1);
+    has_path = true;
   }
-  // host[:port], host may be [v6]
-  std::string_view port_text;
-  if (!hostport.empty() && hostport.front() == '[') {
-    const auto close = hostport.find(']');
-    if (close == std::string_view::npos) bad(field, shown, "unterminated '[' in IPv6 host");
-    o.host = std::string(hostport.substr(1, close - 1));
-    const std::string_view after = hostport.substr(close + 1);
-    if (!after.empty()) {
-      if (after.front() != ':') bad(field, shown, "unexpected text after IPv6 host");
-      port_text = after.substr(1);
-      if (port_text.empty()) bad(field, shown, "empty port");
-    }
-  } else {
-    const auto colon = hostport.find(':');
-    o.host = std::string(hostport.substr(0, colon));
-    if (colon != std::string_view::npos) {
-      port_text = hostport.substr(colon + 1);
-      if (port_text.empty()) bad(field, shown, "empty port");
-    }
+  switch (o.topology) {
+    case RedisTopology::kStandalone:
+      if (!path.empty()) o.db = parse_db(path, field, shown);
+      o.seeds.clear();
+      {
+        const RedisEndpoint e = parse_endpoint(hosts, 6379, field, shown);
+        o.host = e.host;
+        o.port = e.port;
+      }
+      return o;
+    case RedisTopology::kSentinel:
+      if (!has_path || path.empty()) {
+        bad(field, shown, "missing the master's name (redis-sentinel://host:port,.../MASTER)");
+      }
+      if (!valid_master_name(path)) {
+        bad(field, shown,
+            "master name '" + std::string(path) +
+                "' must be 1..128 characters of letters, digits, '_', '-' and '.'");
+      }
+      o.sentinel_master = std::string(path);
+      while (!query.empty()) {
+        const auto amp = query.find('&');
+        const std::string_view param = query.substr(0, amp);
+        if (param.substr(0, 3) != "db=") {
+          bad(field, shown, "unknown parameter '" + std::string(param) + "' (only db=N)");
+        }
+        o.db = parse_db(param.substr(3), field, shown);
+        if (amp == std::string_view::npos) break;
+        query = query.substr(amp + 1);
+      }
+      break;
+    case RedisTopology::kCluster:
+      if (has_path && !path.empty()) {
+        bad(field, shown, "a cluster URL has no path: Redis Cluster has only database 0");
+      }
+      break;
   }
-  if (o.host.empty()) bad(field, shown, "missing host");
-  if (!port_text.empty()) {
-    long long p = 0;
-    if (!parse_int(port_text, 1, 65535, p)) {
-      bad(field, shown, "port '" + std::string(port_text) + "' is not a number in 1..65535");
-    }
-    o.port = static_cast<int>(p);
+  const int default_port = o.topology == RedisTopology::kSentinel ? 26379 : 6379;
+  while (true) {
+    const auto comma = hosts.find(',');
+    o.seeds.push_back(parse_endpoint(hosts.substr(0, comma), default_port, field, shown));
+    if (comma == std::string_view::npos) break;
+    hosts = hosts.substr(comma + 1);
   }
+  o.host = o.seeds.front().host;
+  o.port = o.seeds.front().port;
   return o;
 }
 
@@ -309,6 +419,9 @@ Config& Config::with_redis_url(std::string_view url) {
   }
   RedisOptions parsed = parse_redis_url(url, "redis_url");
   // keep the pool and timeout settings already made on this Config
+  redis.topology = parsed.topology;
+  redis.seeds = std::move(parsed.seeds);
+  redis.sentinel_master = std::move(parsed.sentinel_master);
   redis.host = std::move(parsed.host);
   redis.port = parsed.port;
   redis.db = parsed.db;
@@ -410,6 +523,19 @@ void validate(const Config& c) {
     if (c.redis.host.empty()) bad("redis.host", "", "must not be empty");
     if (c.redis.port < 1 || c.redis.port > 65535)
       bad("redis.port", std::to_string(c.redis.port), "must be in 1..65535");
+    if (c.redis.topology != RedisTopology::kStandalone && c.redis.seeds.empty()) {
+      bad("redis.seeds", "", "a Sentinel or Cluster hot tier needs at least one seed address");
+    }
+    if (c.redis.topology == RedisTopology::kSentinel && c.redis.sentinel_master.empty()) {
+      bad("redis.sentinel_master", "", "must name the monitored master");
+    }
+    if (c.redis.topology == RedisTopology::kCluster && c.redis.db != 0) {
+      bad("redis.db", std::to_string(c.redis.db), "Redis Cluster has only database 0");
+    }
+    if (c.redis.wait_replicas < 0) {
+      bad("redis.wait_replicas", std::to_string(c.redis.wait_replicas), "must be >= 0");
+    }
+    if (c.redis.wait_replicas > 0) positive_ms("redis.wait_timeout", c.redis.wait_timeout);
   }
   if (c.database_backend == BackendKind::kPostgres) {
     positive_int("postgres.pool_size", c.postgres.pool_size);
@@ -420,6 +546,10 @@ void validate(const Config& c) {
       bad("postgres.statement_timeout",
           std::to_string(c.postgres.statement_timeout.count()) + " ms", "must be >= 0");
     if (c.postgres.conninfo.empty()) bad("postgres.conninfo", "", "must not be empty");
+    if (c.postgres.replica_wait.count() < 0) {
+      bad("postgres.replica_wait", std::to_string(c.postgres.replica_wait.count()) + " ms",
+          "must be >= 0");
+    }
   }
   check_key_prefix("key_prefix", c.key_prefix);
   if (c.negative_ttl.count() <= 0)

@@ -79,6 +79,9 @@ class RedisFixture {
   std::unique_ptr<examstore::Store> store_;
 };
 
+/// Every Cache implementation under test; each TEMPLATE_TEST_CASE runs once per fixture.
+#define CACHE_FIXTURES MemoryFixture, RedisFixture
+
 // ---- keys ----
 
 /// Names one test's keys under a hash tag of its own and deletes them when the test ends,
@@ -348,7 +351,7 @@ Script read_value() {
 // ============================================================================================
 
 TEMPLATE_TEST_CASE("cache strings: get of a missing key is nullopt", "[cache][contract]",
-                   MemoryFixture, RedisFixture) {
+                   CACHE_FIXTURES) {
   TestType fx;
   Cache& cache = fx.cache();
   TestKeys keys(cache);
@@ -357,7 +360,7 @@ TEMPLATE_TEST_CASE("cache strings: get of a missing key is nullopt", "[cache][co
 }
 
 TEMPLATE_TEST_CASE("cache strings: set and get round-trip any bytes", "[cache][contract]",
-                   MemoryFixture, RedisFixture) {
+                   CACHE_FIXTURES) {
   TestType fx;
   Cache& cache = fx.cache();
   TestKeys keys(cache);
@@ -406,7 +409,7 @@ TEMPLATE_TEST_CASE("cache strings: set and get round-trip any bytes", "[cache][c
 }
 
 TEMPLATE_TEST_CASE("cache strings: set_if_absent sets only a missing key", "[cache][contract]",
-                   MemoryFixture, RedisFixture) {
+                   CACHE_FIXTURES) {
   TestType fx;
   Cache& cache = fx.cache();
   TestKeys keys(cache);
@@ -426,7 +429,7 @@ TEMPLATE_TEST_CASE("cache strings: set_if_absent sets only a missing key", "[cac
 }
 
 TEMPLATE_TEST_CASE("cache strings: del returns how many of the keys existed", "[cache][contract]",
-                   MemoryFixture, RedisFixture) {
+                   CACHE_FIXTURES) {
   TestType fx;
   Cache& cache = fx.cache();
   TestKeys keys(cache);
@@ -442,8 +445,7 @@ TEMPLATE_TEST_CASE("cache strings: del returns how many of the keys existed", "[
   CHECK(cache.del({a, b}) == 0);
 }
 
-TEMPLATE_TEST_CASE("cache strings: ttl and expire", "[cache][contract]", MemoryFixture,
-                   RedisFixture) {
+TEMPLATE_TEST_CASE("cache strings: ttl and expire", "[cache][contract]", CACHE_FIXTURES) {
   TestType fx;
   Cache& cache = fx.cache();
   TestKeys keys(cache);
@@ -494,7 +496,7 @@ TEMPLATE_TEST_CASE("cache strings: ttl and expire", "[cache][contract]", MemoryF
 }
 
 TEMPLATE_TEST_CASE("cache strings: a key is gone once its ttl has passed", "[cache][contract]",
-                   MemoryFixture, RedisFixture) {
+                   CACHE_FIXTURES) {
   TestType fx;
   Cache& cache = fx.cache();
   TestKeys keys(cache);
@@ -540,7 +542,7 @@ TEMPLATE_TEST_CASE("cache strings: a key is gone once its ttl has passed", "[cac
 }
 
 TEMPLATE_TEST_CASE("cache strings: set without ttl clears an earlier ttl", "[cache][contract]",
-                   MemoryFixture, RedisFixture) {
+                   CACHE_FIXTURES) {
   TestType fx;
   Cache& cache = fx.cache();
   TestKeys keys(cache);
@@ -562,7 +564,7 @@ TEMPLATE_TEST_CASE("cache strings: set without ttl clears an earlier ttl", "[cac
 }
 
 TEMPLATE_TEST_CASE("cache strings: getrange clamps as GETRANGE does", "[cache][contract]",
-                   MemoryFixture, RedisFixture) {
+                   CACHE_FIXTURES) {
   TestType fx;
   Cache& cache = fx.cache();
   TestKeys keys(cache);
@@ -582,7 +584,7 @@ TEMPLATE_TEST_CASE("cache strings: getrange clamps as GETRANGE does", "[cache][c
 }
 
 TEMPLATE_TEST_CASE("cache strings: setrange pads with zero bytes and grows", "[cache][contract]",
-                   MemoryFixture, RedisFixture) {
+                   CACHE_FIXTURES) {
   TestType fx;
   Cache& cache = fx.cache();
   TestKeys keys(cache);
@@ -608,7 +610,7 @@ TEMPLATE_TEST_CASE("cache strings: setrange pads with zero bytes and grows", "[c
 }
 
 TEMPLATE_TEST_CASE("cache strings: incr_by counts from zero and takes negative deltas",
-                   "[cache][contract]", MemoryFixture, RedisFixture) {
+                   "[cache][contract]", CACHE_FIXTURES) {
   TestType fx;
   Cache& cache = fx.cache();
   TestKeys keys(cache);
@@ -634,7 +636,7 @@ TEMPLATE_TEST_CASE("cache strings: incr_by counts from zero and takes negative d
 }
 
 TEMPLATE_TEST_CASE("cache strings: incr_by on a non-integer value throws kInvalidArgument",
-                   "[cache][contract]", MemoryFixture, RedisFixture) {
+                   "[cache][contract]", CACHE_FIXTURES) {
   TestType fx;
   Cache& cache = fx.cache();
   TestKeys keys(cache);
@@ -651,7 +653,7 @@ TEMPLATE_TEST_CASE("cache strings: incr_by on a non-integer value throws kInvali
 }
 
 TEMPLATE_TEST_CASE("cache wrong type: commands on a key of another type throw kInvalidArgument",
-                   "[cache][contract]", MemoryFixture, RedisFixture) {
+                   "[cache][contract]", CACHE_FIXTURES) {
   TestType fx;
   Cache& cache = fx.cache();
   TestKeys keys(cache);
@@ -693,8 +695,7 @@ TEMPLATE_TEST_CASE("cache wrong type: commands on a key of another type throw kI
 // hashes
 // ============================================================================================
 
-TEMPLATE_TEST_CASE("cache hashes: hset, hget and hdel", "[cache][contract]", MemoryFixture,
-                   RedisFixture) {
+TEMPLATE_TEST_CASE("cache hashes: hset, hget and hdel", "[cache][contract]", CACHE_FIXTURES) {
   TestType fx;
   Cache& cache = fx.cache();
   TestKeys keys(cache);
@@ -730,7 +731,7 @@ TEMPLATE_TEST_CASE("cache hashes: hset, hget and hdel", "[cache][contract]", Mem
 }
 
 TEMPLATE_TEST_CASE("cache hashes: hgetall is in ascending field order", "[cache][contract]",
-                   MemoryFixture, RedisFixture) {
+                   CACHE_FIXTURES) {
   TestType fx;
   Cache& cache = fx.cache();
   TestKeys keys(cache);
@@ -745,7 +746,7 @@ TEMPLATE_TEST_CASE("cache hashes: hgetall is in ascending field order", "[cache]
         describe(FieldValues{{"B", "upper"}, {"a", "1"}, {"ab", "two"}, {"m", "13"}, {"z", "26"}}));
 }
 
-TEMPLATE_TEST_CASE("cache hashes: hincr_by", "[cache][contract]", MemoryFixture, RedisFixture) {
+TEMPLATE_TEST_CASE("cache hashes: hincr_by", "[cache][contract]", CACHE_FIXTURES) {
   TestType fx;
   Cache& cache = fx.cache();
   TestKeys keys(cache);
@@ -768,7 +769,7 @@ TEMPLATE_TEST_CASE("cache hashes: hincr_by", "[cache][contract]", MemoryFixture,
 // ============================================================================================
 
 TEMPLATE_TEST_CASE("cache sorted sets: zadd counts only new members", "[cache][contract]",
-                   MemoryFixture, RedisFixture) {
+                   CACHE_FIXTURES) {
   TestType fx;
   Cache& cache = fx.cache();
   TestKeys keys(cache);
@@ -783,8 +784,7 @@ TEMPLATE_TEST_CASE("cache sorted sets: zadd counts only new members", "[cache][c
         describe(std::vector<ScoredMember>{{"b", 2}, {"c", 3}, {"a", 5}}));
 }
 
-TEMPLATE_TEST_CASE("cache sorted sets: zrange by rank", "[cache][contract]", MemoryFixture,
-                   RedisFixture) {
+TEMPLATE_TEST_CASE("cache sorted sets: zrange by rank", "[cache][contract]", CACHE_FIXTURES) {
   TestType fx;
   Cache& cache = fx.cache();
   TestKeys keys(cache);
@@ -811,8 +811,7 @@ TEMPLATE_TEST_CASE("cache sorted sets: zrange by rank", "[cache][contract]", Mem
   CHECK(cache.zrange(keys("missing"), 0, -1).empty());
 }
 
-TEMPLATE_TEST_CASE("cache sorted sets: zrange_by_score", "[cache][contract]", MemoryFixture,
-                   RedisFixture) {
+TEMPLATE_TEST_CASE("cache sorted sets: zrange_by_score", "[cache][contract]", CACHE_FIXTURES) {
   TestType fx;
   Cache& cache = fx.cache();
   TestKeys keys(cache);
@@ -844,7 +843,7 @@ TEMPLATE_TEST_CASE("cache sorted sets: zrange_by_score", "[cache][contract]", Me
 }
 
 TEMPLATE_TEST_CASE("cache sorted sets: zrank, zscore, zcard, zcount and zrem", "[cache][contract]",
-                   MemoryFixture, RedisFixture) {
+                   CACHE_FIXTURES) {
   TestType fx;
   Cache& cache = fx.cache();
   TestKeys keys(cache);
@@ -885,7 +884,7 @@ TEMPLATE_TEST_CASE("cache sorted sets: zrank, zscore, zcard, zcount and zrem", "
 }
 
 TEMPLATE_TEST_CASE("cache sorted sets: scores round-trip exactly", "[cache][contract]",
-                   MemoryFixture, RedisFixture) {
+                   CACHE_FIXTURES) {
   TestType fx;
   Cache& cache = fx.cache();
   TestKeys keys(cache);
@@ -910,7 +909,7 @@ TEMPLATE_TEST_CASE("cache sorted sets: scores round-trip exactly", "[cache][cont
 // ============================================================================================
 
 TEMPLATE_TEST_CASE("cache batch: execute returns each command's reply as documented",
-                   "[cache][contract]", MemoryFixture, RedisFixture) {
+                   "[cache][contract]", CACHE_FIXTURES) {
   TestType fx;
   Cache& cache = fx.cache();
   TestKeys keys(cache);
@@ -980,7 +979,7 @@ TEMPLATE_TEST_CASE("cache batch: execute returns each command's reply as documen
 }
 
 TEMPLATE_TEST_CASE("cache batch: an empty batch returns no replies", "[cache][contract]",
-                   MemoryFixture, RedisFixture) {
+                   CACHE_FIXTURES) {
   TestType fx;
   Cache& cache = fx.cache();
 
@@ -990,7 +989,7 @@ TEMPLATE_TEST_CASE("cache batch: an empty batch returns no replies", "[cache][co
 }
 
 TEMPLATE_TEST_CASE("cache batch: a failing command fails execute after all commands ran",
-                   "[cache][contract]", MemoryFixture, RedisFixture) {
+                   "[cache][contract]", CACHE_FIXTURES) {
   TestType fx;
   Cache& cache = fx.cache();
   TestKeys keys(cache);
@@ -1009,7 +1008,7 @@ TEMPLATE_TEST_CASE("cache batch: a failing command fails execute after all comma
 // ============================================================================================
 
 TEMPLATE_TEST_CASE("cache atomic: execute_atomic applies every command", "[cache][contract]",
-                   MemoryFixture, RedisFixture) {
+                   CACHE_FIXTURES) {
   TestType fx;
   Cache& cache = fx.cache();
   TestKeys keys(cache);
@@ -1031,7 +1030,7 @@ TEMPLATE_TEST_CASE("cache atomic: execute_atomic applies every command", "[cache
 }
 
 TEMPLATE_TEST_CASE("cache atomic: keys of two hash tags are rejected and nothing is applied",
-                   "[cache][contract]", MemoryFixture, RedisFixture) {
+                   "[cache][contract]", CACHE_FIXTURES) {
   TestType fx;
   Cache& cache = fx.cache();
   TestKeys keys(cache);
@@ -1049,7 +1048,7 @@ TEMPLATE_TEST_CASE("cache atomic: keys of two hash tags are rejected and nothing
 }
 
 TEMPLATE_TEST_CASE("cache atomic: concurrent readers never see half a batch",
-                   "[cache][contract][concurrency]", MemoryFixture, RedisFixture) {
+                   "[cache][contract][concurrency]", CACHE_FIXTURES) {
   TestType fx;
   Cache& cache = fx.cache();
   TestKeys keys(cache);
@@ -1108,8 +1107,7 @@ TEMPLATE_TEST_CASE("cache atomic: concurrent readers never see half a batch",
 // scripts
 // ============================================================================================
 
-TEMPLATE_TEST_CASE("cache scripts: compare-and-set", "[cache][contract]", MemoryFixture,
-                   RedisFixture) {
+TEMPLATE_TEST_CASE("cache scripts: compare-and-set", "[cache][contract]", CACHE_FIXTURES) {
   TestType fx;
   Cache& cache = fx.cache();
   TestKeys keys(cache);
@@ -1125,8 +1123,7 @@ TEMPLATE_TEST_CASE("cache scripts: compare-and-set", "[cache][contract]", Memory
   CHECK(or_nil(cache.get(k)) == "v2");
 }
 
-TEMPLATE_TEST_CASE("cache scripts: array and nil replies", "[cache][contract]", MemoryFixture,
-                   RedisFixture) {
+TEMPLATE_TEST_CASE("cache scripts: array and nil replies", "[cache][contract]", CACHE_FIXTURES) {
   TestType fx;
   Cache& cache = fx.cache();
   TestKeys keys(cache);
@@ -1145,7 +1142,7 @@ TEMPLATE_TEST_CASE("cache scripts: array and nil replies", "[cache][contract]", 
 }
 
 TEMPLATE_TEST_CASE("cache scripts: keys of two hash tags are rejected", "[cache][contract]",
-                   MemoryFixture, RedisFixture) {
+                   CACHE_FIXTURES) {
   TestType fx;
   Cache& cache = fx.cache();
   TestKeys keys(cache);
@@ -1158,7 +1155,7 @@ TEMPLATE_TEST_CASE("cache scripts: keys of two hash tags are rejected", "[cache]
 }
 
 TEMPLATE_TEST_CASE("cache scripts: concurrent compare-and-set increments lose no update",
-                   "[cache][contract][concurrency]", MemoryFixture, RedisFixture) {
+                   "[cache][contract][concurrency]", CACHE_FIXTURES) {
   TestType fx;
   Cache& cache = fx.cache();
   TestKeys keys(cache);
@@ -1205,7 +1202,7 @@ TEST_CASE("cache hash_tag: the Redis Cluster rule", "[cache][contract]") {
 // ============================================================================================
 
 TEMPLATE_TEST_CASE("cache pub/sub: a subscriber receives the exact channel and message",
-                   "[cache][contract]", MemoryFixture, RedisFixture) {
+                   "[cache][contract]", CACHE_FIXTURES) {
   TestType fx;
   Cache& cache = fx.cache();
   TestKeys keys(cache);
@@ -1229,7 +1226,7 @@ TEMPLATE_TEST_CASE("cache pub/sub: a subscriber receives the exact channel and m
 }
 
 TEMPLATE_TEST_CASE("cache pub/sub: binary messages arrive intact", "[cache][contract]",
-                   MemoryFixture, RedisFixture) {
+                   CACHE_FIXTURES) {
   TestType fx;
   Cache& cache = fx.cache();
   TestKeys keys(cache);
@@ -1246,7 +1243,7 @@ TEMPLATE_TEST_CASE("cache pub/sub: binary messages arrive intact", "[cache][cont
 }
 
 TEMPLATE_TEST_CASE("cache pub/sub: nothing arrives after the subscription is destroyed",
-                   "[cache][contract]", MemoryFixture, RedisFixture) {
+                   "[cache][contract]", CACHE_FIXTURES) {
   TestType fx;
   Cache& cache = fx.cache();
   TestKeys keys(cache);
@@ -1264,7 +1261,7 @@ TEMPLATE_TEST_CASE("cache pub/sub: nothing arrives after the subscription is des
 }
 
 TEMPLATE_TEST_CASE("cache pub/sub: every subscriber of a channel receives each message",
-                   "[cache][contract]", MemoryFixture, RedisFixture) {
+                   "[cache][contract]", CACHE_FIXTURES) {
   TestType fx;
   Cache& cache = fx.cache();
   TestKeys keys(cache);
@@ -1293,7 +1290,7 @@ TEMPLATE_TEST_CASE("cache pub/sub: every subscriber of a channel receives each m
 }
 
 TEMPLATE_TEST_CASE("cache pub/sub: a handler that throws does not end the subscription",
-                   "[cache][contract]", MemoryFixture, RedisFixture) {
+                   "[cache][contract]", CACHE_FIXTURES) {
   TestType fx;
   Cache& cache = fx.cache();
   TestKeys keys(cache);
@@ -1316,7 +1313,7 @@ TEMPLATE_TEST_CASE("cache pub/sub: a handler that throws does not end the subscr
 // ============================================================================================
 
 TEMPLATE_TEST_CASE("cache threads: concurrent incr_by loses no increment",
-                   "[cache][contract][concurrency]", MemoryFixture, RedisFixture) {
+                   "[cache][contract][concurrency]", CACHE_FIXTURES) {
   TestType fx;
   Cache& cache = fx.cache();
   TestKeys keys(cache);
@@ -1341,7 +1338,7 @@ TEMPLATE_TEST_CASE("cache threads: concurrent incr_by loses no increment",
 }
 
 TEMPLATE_TEST_CASE("cache health: one round trip reports the backend up", "[cache][contract]",
-                   MemoryFixture, RedisFixture) {
+                   CACHE_FIXTURES) {
   TestType fx;
 
   const examstore::BackendHealth health = fx.cache().health();

@@ -128,6 +128,12 @@ std::string redis_url() { return env_or_fail("EXAMSTORE_TEST_REDIS_URL"); }
 
 std::string database_url() { return env_or_fail("EXAMSTORE_TEST_DATABASE_URL"); }
 
+std::string sentinel_url() { return env_or_fail("EXAMSTORE_TEST_SENTINEL_URL"); }
+
+std::string cluster_url() { return env_or_fail("EXAMSTORE_TEST_CLUSTER_URL"); }
+
+std::string replica_database_url() { return env_or_fail("EXAMSTORE_TEST_REPLICA_DATABASE_URL"); }
+
 std::string unique_name(std::string_view prefix) {
   static std::mutex mu;  // guards rng
   static std::mt19937_64 rng = [] {

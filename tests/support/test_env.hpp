@@ -1,8 +1,10 @@
 // tests/support/test_env.hpp: what the tests need from their environment.
 //
 // scripts/test.sh starts a throwaway Redis and PostgreSQL and exports their URLs as
-// EXAMSTORE_TEST_REDIS_URL and EXAMSTORE_TEST_DATABASE_URL. A test that needs a server and finds
-// its variable unset FAILS (it is never skipped): a missing server is a broken test run.
+// EXAMSTORE_TEST_REDIS_URL and EXAMSTORE_TEST_DATABASE_URL, and beside them a Sentinel group, a
+// Redis Cluster and a PostgreSQL streaming replica (EXAMSTORE_TEST_SENTINEL_URL,
+// EXAMSTORE_TEST_CLUSTER_URL, EXAMSTORE_TEST_REPLICA_DATABASE_URL). A test that needs a server and
+// finds its variable unset FAILS (it is never skipped): a missing server is a broken test run.
 #pragma once
 
 #include <chrono>
@@ -23,6 +25,15 @@ std::string redis_url();
 /// The PostgreSQL URL of the throwaway test cluster (an admin connection to database
 /// "postgres"); fails the current test when unset.
 std::string database_url();
+/// The redis-sentinel:// URL of the throwaway Sentinel group (master "mymaster", 2 replicas,
+/// 3 sentinels; EXAMSTORE_TEST_SENTINEL_URL); fails the current test when unset.
+std::string sentinel_url();
+/// The redis-cluster:// URL of the throwaway 3-master Redis Cluster (one replica each;
+/// EXAMSTORE_TEST_CLUSTER_URL); fails the current test when unset.
+std::string cluster_url();
+/// The PostgreSQL URL of the streaming replica of database_url()'s cluster (database
+/// "postgres"; EXAMSTORE_TEST_REPLICA_DATABASE_URL); fails the current test when unset.
+std::string replica_database_url();
 
 /// A name unique to this process and call: `prefix` + random hex. Seeded from the clock and pid.
 std::string unique_name(std::string_view prefix);

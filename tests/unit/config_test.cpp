@@ -85,6 +85,55 @@ TEST_CASE("malformed redis URLs name the field and the text", "[config][unit]") 
              Catch::Contains("%-escape"));
 }
 
+TEST_CASE("Sentinel and Cluster URLs list their seeds", "[config][unit]") {
+  auto o = examstore::parse_redis_url(
+      "redis-sentinel://:pw@10.0.0.1:26400,sentinel-b,[::1]:26402/exam.master-1?db=4");
+  CHECK(o.topology == examstore::RedisTopology::kSentinel);
+  REQUIRE(o.seeds.size() == 3);
+  CHECK((o.seeds[0].host == "10.0.0.1" && o.seeds[0].port == 26400));
+  CHECK((o.seeds[1].host == "sentinel-b" && o.seeds[1].port == 26379));
+  CHECK((o.seeds[2].host == "::1" && o.seeds[2].port == 26402));
+  CHECK(o.sentinel_master == "exam.master-1");
+  CHECK(o.db == 4);
+  CHECK(o.password == "pw");
+  CHECK(o.redacted() == "sentinel 10.0.0.1:26400,sentinel-b:26379,[::1]:26402/exam.master-1/4");
+
+  o = examstore::parse_redis_url("redis-cluster://a:7001,b");
+  CHECK(o.topology == examstore::RedisTopology::kCluster);
+  REQUIRE(o.seeds.size() == 2);
+  CHECK((o.seeds[1].host == "b" && o.seeds[1].port == 6379));
+  CHECK(o.redacted() == "cluster a:7001,b:6379");
+
+  examstore::Config c;
+  c.with_redis_url("redis-sentinel://s1:1,s2:2/m");
+  CHECK(c.redis.topology == examstore::RedisTopology::kSentinel);
+  CHECK(c.redis.seeds.size() == 2);
+  c.with_redis_url("redis://h:1");  // a later plain URL drops the seeds
+  CHECK(c.redis.topology == examstore::RedisTopology::kStandalone);
+  CHECK(c.redis.seeds.empty());
+}
+
+TEST_CASE("malformed Sentinel and Cluster URLs name what is wrong", "[config][unit]") {
+  CHECK_THAT(rejection([] { examstore::parse_redis_url("redis-sentinel://s1:26379"); }),
+             Catch::Contains("master's name"));
+  CHECK_THAT(rejection([] { examstore::parse_redis_url("redis-sentinel://s1/bad{tag}"); }),
+             Catch::Contains("master name 'bad{tag}'"));
+  CHECK_THAT(rejection([] { examstore::parse_redis_url("redis-sentinel://s1/m?timeout=1"); }),
+             Catch::Contains("unknown parameter 'timeout=1'"));
+  CHECK_THAT(rejection([] { examstore::parse_redis_url("redis-sentinel://s1/m?db=x"); }),
+             Catch::Contains("database 'x'"));
+  CHECK_THAT(rejection([] { examstore::parse_redis_url("redis-cluster://a:7001,,b"); }),
+             Catch::Contains("missing host"));
+  CHECK_THAT(rejection([] { examstore::parse_redis_url("redis-cluster://a:7001,b:0"); }),
+             Catch::Contains("port '0'"));
+  CHECK_THAT(rejection([] { examstore::parse_redis_url("redis-cluster://a/1"); }),
+             Catch::Contains("only database 0"));
+  CHECK_THAT(rejection([] { examstore::parse_redis_url("redis-cluster://a?x=1"); }),
+             Catch::Contains("query"));
+  CHECK_THAT(rejection([] { examstore::parse_redis_url("redis-cluster://s3cret@a:0"); }),
+             !Catch::Contains("s3cret"));
+}
+
 TEST_CASE("a password never appears in a config error", "[config][unit]") {
   const auto msg = rejection([] { examstore::parse_redis_url("redis://:hunter2@host:0"); });
   CHECK_THAT(msg, !Catch::Contains("hunter2"));

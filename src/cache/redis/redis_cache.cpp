@@ -419,6 +419,11 @@ class RedisCache final : public Cache {
 }  // namespace
 
 std::unique_ptr<Cache> make_redis_cache(const RedisOptions& options, obs::Telemetry* telemetry) {
+  if (options.topology != RedisTopology::kStandalone) {
+    // TODO(issue 8, sentinel/cluster): route through the topology
+    throw Error(ErrorCode::kInvalidArgument, "redis connect",
+                "Sentinel and Cluster hot tiers are not built yet: " + options.redacted());
+  }
   return std::make_unique<RedisCache>(options, telemetry);
 }
 
