@@ -118,6 +118,7 @@ cmake -S . -B "$BUILD" -DCMAKE_BUILD_TYPE=Release -DEXAMSTORE_BUILD_BENCHMARKS=O
   || { cat "$tmp/cmake.log" >&2; exit 1; }
 cmake --build "$BUILD" -j "$JOBS" --target bench_heartbeat_ingest bench_cache_hit \
   bench_write_behind bench_presence_memory bench_cache_miss bench_paper_read bench_start_storm \
+  bench_capacity \
   >"$tmp/build.log" 2>&1 \
   || { tail -n 40 "$tmp/build.log" >&2; exit 1; }
 t_build=$((SECONDS - t0))
@@ -127,7 +128,8 @@ log "build up to date in ${t_build} s"
 command -v redis-benchmark >/dev/null || { log "redis-benchmark not found (package redis-tools)"; exit 1; }
 command -v psql >/dev/null || { log "psql not found (package postgresql-client)"; exit 1; }
 servers_up=1
-scripts/servers.sh start >&2
+# The scenarios need the single servers only: no Sentinel group, Cluster or replica beside them.
+EXAMSTORE_TOPOLOGY=off scripts/servers.sh start >&2
 PIN_SERVER=()
 CLIENT=()
 if command -v taskset >/dev/null && [ "$(nproc)" -ge 2 ]; then
@@ -305,7 +307,17 @@ if wanted start_storm; then
     --students "${STORM_STUDENTS:-10000}" --threads "${STORM_THREADS:-64}")
   OURS[start_storm]=$(jnum "$line" ours)
   TIMES[start_storm]=$((SECONDS - t0))
-  log "start_storm: p99 $(fmt "${OURS[start_storm]}") ms, p50 $(jnum "$line" p50_ms) ms, wall $(jnum "$line" wall_s) s"
+  log "start_storm: p99 $(fmt "${OURS[start_storm]}") ms, p50 $(jnum "$line" p50_ms) ms, wall $(jnum "$line" wall_s) s," \
+    "p99 without run-queue wait $(jnum "$line" p99_without_run_queue_ms) ms"
+fi
+
+# ---- capacity (not a scenario: bytes for docs/scaling.md), in the details file only
+if [ -z "$only" ]; then
+  psql_admin -d postgres -c "CREATE DATABASE examstore_bench_capacity"
+  line=$(run_ours bench_capacity --redis "$REDIS_URL" \
+    --database "postgresql://postgres@127.0.0.1:$PG_PORT/examstore_bench_capacity" --papers 500)
+  log "capacity: $(jnum "$line" paper_index_bytes) bytes a 44-item paper index," \
+    "$(jnum "$line" question_cache_bytes) bytes a cached question"
 fi
 
 # ---- the report
