@@ -10,11 +10,15 @@
 //                          also as Redis `used_memory` after minus before over all the papers
 //   question_cache_bytes   one cached question of the mix above (QuestionBank::get fills it),
 //                          and question_guard_bytes: its fill-guard generation keys (TTL'd)
+//   attempt_hot_bytes      one started attempt with all 44 questions answered (essays 500
+//                          characters), as `used_memory` after minus before over --students
 // Also the PostgreSQL bytes of one stored question (pg_column_size of its rows).
 //
-//   bench_capacity --redis URL --database URL [--papers 500]
+//   bench_capacity --redis URL --database URL [--papers 500] [--students 500]
 // The database is migrated on open; each run adds its own 44 questions and papers.
 #include <unistd.h>
+
+#include <filesystem>
 
 #include "bench_common.hpp"
 #include "examstore/examstore.hpp"
@@ -64,13 +68,16 @@ int main(int argc, char** argv) {
   const std::string redis_url = args.required("redis");
   const std::string db_url = args.required("database");
   const int papers = static_cast<int>(args.num("papers", 500));
+  const auto students = args.num("students", 500);
   constexpr int kItems = 44;
 
   Config config;
   config.with_redis_url(redis_url).with_database_url(db_url);
   config.key_prefix = "bcap" + std::to_string(::getpid());
   config.migrate_on_open = true;
-  config.write_behind.journal_dir = "";
+  const auto journal =
+      std::filesystem::temp_directory_path() / ("bench-capacity-" + std::to_string(::getpid()));
+  config.write_behind.journal_dir = journal.string();
   auto store = Store::open(config);
   bench::RawRedis raw(redis_url);
 
@@ -121,6 +128,35 @@ int main(int argc, char** argv) {
     for (const char* part : {"order", "items", "ver", "pos"}) index_bytes += usage(base + part);
   }
 
+  // Attempts: every student starts and answers every question once.
+  const auto now = std::chrono::system_clock::now();
+  const ExamId exam =
+      store->exams()
+          .create({"capacity", now - std::chrono::minutes(1), now + std::chrono::hours(3), "{}"})
+          .id;
+  std::vector<StudentId> ids;
+  for (std::int64_t i = 0; i < students; ++i) {
+    ids.push_back(store->students()
+                      .create({config.key_prefix + "-" + std::to_string(i), "s", "c", "", ""})
+                      .id);
+  }
+  const double a0 = raw.info_number("memory", "used_memory");
+  store->attempts().precreate({exam, keys.front(), std::chrono::hours(2), ids});
+  for (const StudentId sid : ids) {
+    store->attempts().start(exam, sid, std::chrono::system_clock::now());
+    for (int i = 0; i < kItems; ++i) {
+      const std::string answer = i < 20 ? "true" : i < 40 ? R"("B")" : "\"" + cjk(500, i) + "\"";
+      store->attempts().autosave({exam, sid, ops[static_cast<std::size_t>(i)].question_id, 1,
+                                  answer, std::chrono::system_clock::now()});
+    }
+  }
+  store->flush(std::chrono::seconds(120));
+  const double per_attempt =
+      (raw.info_number("memory", "used_memory") - a0) / static_cast<double>(students);
+
+  store.reset();
+  std::filesystem::remove_all(journal);
+
   bench::JsonLine out;
   out.add("scenario", "capacity")
       .add("papers", papers)
@@ -130,7 +166,9 @@ int main(int argc, char** argv) {
       .add("question_cache_bytes", question_bytes / kItems)
       .add("question_guard_bytes", guard_bytes / kItems)
       .add("question_content_bytes", static_cast<double>(content_bytes) / kItems)
-      .add("question_pg_bytes", pg_per_question);
+      .add("question_pg_bytes", pg_per_question)
+      .add("students", students)
+      .add("attempt_hot_bytes", per_attempt);
   out.print();
   return 0;
 }
