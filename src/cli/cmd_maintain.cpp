@@ -44,13 +44,14 @@ void print_report(const Args& args, const db::PartitionOptions& o,
   if (report.changes.empty()) std::cout << "nothing to do: the partitions are up to date\n";
   for (const auto& c : report.changes) {
     std::cout << verb << c.action << " " << c.partition;
-    if (c.rows_moved > 0) std::cout << " (" << c.rows_moved << " rows from the default partition)";
+    if (c.rows_moved > 0)
+      std::cout << " (rows moved from the default partition: " << c.rows_moved << ")";
     std::cout << "\n";
   }
   for (std::size_t i = 0; i < report.default_rows.size(); ++i) {
     if (report.default_rows[i] > 0) {
-      std::cout << tables[i] << "_default keeps " << report.default_rows[i]
-                << " rows of months outside the partitioned range\n";
+      std::cout << tables[i] << "_default keeps rows of months outside the partitioned range: "
+                << report.default_rows[i] << "\n";
     }
   }
 }
