@@ -27,6 +27,7 @@ int main(int argc, char** argv) {
     if (command == "users") return cmd_users(args);
     if (command == "keys") return cmd_keys(args);
     if (command == "gdpr") return cmd_gdpr(args);
+    if (command == "maintain") return cmd_maintain(args);
     throw UsageError("unknown command '" + command + "'");
   } catch (const UsageError& e) {
     std::cerr << "examstore: " << e.what() << "\n\n" << kUsage;

@@ -26,6 +26,7 @@
 
 #include "db/pg_pool.hpp"
 #include "db/pg_text.hpp"
+#include "db/pg_violation_sql.hpp"
 #include "db/sql_params.hpp"
 #include "db/store_checks.hpp"
 #include "db/stores.hpp"
@@ -666,7 +667,7 @@ class PgViolationStore final : public ViolationStore {
         "INSERT INTO violations (id, exam_id, student_id, kind, severity, reason,"
         "                        screenshot_path, occurred_at, state, reviewed_by, reviewed_at,"
         "                        review_note)"
-        " SELECT u.id, u.exam_id, u.student_id, u.kind, u.severity, u.reason,"
+        " SELECT DISTINCT ON (u.id) u.id, u.exam_id, u.student_id, u.kind, u.severity, u.reason,"
         "        NULLIF(u.screenshot_path, ''), " +
         ts("u.occurred_us") +
         ", u.state,"
@@ -676,9 +677,12 @@ class PgViolationStore final : public ViolationStore {
         " FROM unnest($1::bigint[], $2::bigint[], $3::bigint[], $4::text[], $5::smallint[],"
         "             $6::text[], $7::text[], $8::bigint[], $9::text[], $10::text[],"
         "             $11::bigint[], $12::text[])"
+        "   WITH ORDINALITY"
         "   AS u(id, exam_id, student_id, kind, severity, reason, screenshot_path, occurred_us,"
-        "        state, reviewed_by, reviewed_us, review_note)"
-        " ON CONFLICT (id) DO NOTHING";
+        "        state, reviewed_by, reviewed_us, review_note, ord)"
+        " WHERE NOT EXISTS (SELECT 1 FROM violations x WHERE x.id = u.id)"
+        " ORDER BY u.id, u.ord"
+        " ON CONFLICT (id, occurred_at) DO NOTHING";
     pool_.transact(op, [&](pqxx::work& tx) {
       tx.exec_params0(sql, id.str(), exam.str(), student.str(), kind.str(), severity.str(),
                       reason.str(), shot.str(), occurred.str(), state.str(), reviewed_by.str(),
@@ -702,12 +706,14 @@ class PgViolationStore final : public ViolationStore {
     }
     static const std::string sql =
         "INSERT INTO events (id, exam_id, student_id, kind, payload, occurred_at)"
-        " SELECT u.id, u.exam_id, u.student_id, u.kind, u.payload::json, " +
+        " SELECT DISTINCT ON (u.id) u.id, u.exam_id, u.student_id, u.kind, u.payload::json, " +
         ts("u.occurred_us") +
         " FROM unnest($1::bigint[], $2::bigint[], $3::bigint[], $4::text[], $5::text[],"
-        "             $6::bigint[])"
-        "   AS u(id, exam_id, student_id, kind, payload, occurred_us)"
-        " ON CONFLICT (id) DO NOTHING";
+        "             $6::bigint[]) WITH ORDINALITY"
+        "   AS u(id, exam_id, student_id, kind, payload, occurred_us, ord)"
+        " WHERE NOT EXISTS (SELECT 1 FROM events x WHERE x.id = u.id)"
+        " ORDER BY u.id, u.ord"
+        " ON CONFLICT (id, occurred_at) DO NOTHING";
     pool_.transact(op, [&](pqxx::work& tx) {
       tx.exec_params0(sql, id.str(), exam.str(), student.str(), kind.str(), payload.str(),
                       occurred.str());
@@ -731,15 +737,7 @@ class PgViolationStore final : public ViolationStore {
     if (f.kind) check::violation_kind(op, *f.kind);
     if (f.state) check::review_state(op, *f.state);
     Params p;
-    std::string sql = "SELECT " + violation_columns() + " FROM violations WHERE id > " +
-                      p.add(std::int64_t{f.after_id});
-    if (f.exam_id) sql += " AND exam_id = " + p.add(std::int64_t{*f.exam_id});
-    if (f.student_id) sql += " AND student_id = " + p.add(std::int64_t{*f.student_id});
-    if (f.from) sql += " AND occurred_at >= " + ts(p.add(to_micros(*f.from)));
-    if (f.to) sql += " AND occurred_at < " + ts(p.add(to_micros(*f.to)));
-    if (f.kind) sql += " AND kind = " + p.add(to_string(*f.kind));
-    if (f.state) sql += " AND state = " + p.add(to_string(*f.state));
-    sql += " ORDER BY id LIMIT " + p.add(std::int64_t{f.limit});
+    const std::string sql = violation_query_sql(f, p);
     std::vector<Violation> out;
     pool_.transact(op, [&](pqxx::work& tx) {
       out.clear();
@@ -865,6 +863,20 @@ class PgDeadLetterStore final : public DeadLetterStore {
 };
 
 }  // namespace
+
+std::string violation_query_sql(const ViolationFilter& f, SqlParams& p) {
+  std::string sql = "SELECT " + violation_columns() + " FROM violations WHERE id > " +
+                    p.add(std::int64_t{f.after_id});
+  if (f.exam_id) sql += " AND exam_id = " + p.add(std::int64_t{*f.exam_id});
+  if (f.student_id) sql += " AND student_id = " + p.add(std::int64_t{*f.student_id});
+  // A time range prunes the partitions of other months (docs/partitioning.md).
+  if (f.from) sql += " AND occurred_at >= " + ts(p.add(to_micros(*f.from)));
+  if (f.to) sql += " AND occurred_at < " + ts(p.add(to_micros(*f.to)));
+  if (f.kind) sql += " AND kind = " + p.add(to_string(*f.kind));
+  if (f.state) sql += " AND state = " + p.add(to_string(*f.state));
+  sql += " ORDER BY id LIMIT " + p.add(std::int64_t{f.limit});
+  return sql;
+}
 
 Stores make_postgres_stores(PgPool& pool) {
   Stores s;
