@@ -130,6 +130,11 @@ struct AttemptOptions {
   std::chrono::seconds submit_grace{60};
   /// Largest answer autosave() accepts, in bytes of JSON. Default 65536.
   std::size_t max_answer_bytes = 65536;
+  /// How long a finished attempt (submitted, graded, overdue or abandoned) stays in the hot tier
+  /// after its last change; a later read reloads it from the database. An answered attempt costs
+  /// about 10 KB of Redis memory (docs/scaling.md), so without this every exam's attempts would
+  /// stay there for good. 0 keeps them. Default 1 h.
+  std::chrono::seconds finished_ttl{3600};
 };
 
 /// Argon2id work factors of password hashes (libsodium crypto_pwhash_str, see accounts.hpp).

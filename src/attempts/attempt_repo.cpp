@@ -636,7 +636,14 @@ class AttemptRepoImpl final : public AttemptRepo {
     const std::vector<StudentId> moved =
         store_.mark_overdue(exam, now, ctx_.config.attempts.submit_grace);
     Batch b;
-    for (const StudentId s : moved) b.hset(ctx_.keys.attempt(exam, s), "state", "overdue");
+    const std::chrono::seconds ttl = ctx_.config.attempts.finished_ttl;
+    for (const StudentId s : moved) {
+      b.hset(ctx_.keys.attempt(exam, s), "state", "overdue");
+      if (ttl.count() > 0) {  // as expire_if_finished, in the same round trip
+        b.expire(ctx_.keys.attempt(exam, s), ttl);
+        b.expire(ctx_.keys.attempt_answers(exam, s), ttl + std::chrono::minutes(1));
+      }
+    }
     if (!b.empty()) ctx_.cache.execute(b);
     return static_cast<std::int64_t>(moved.size());
   }
@@ -723,7 +730,25 @@ class AttemptRepoImpl final : public AttemptRepo {
     ctx_.cache.run(fill_script(),
                    {ctx_.keys.attempt(exam, student), ctx_.keys.attempt_answers(exam, student)},
                    args);
+    expire_if_finished(a->exam_id, a->student_id, a->state);
     return true;
+  }
+
+  // A finished attempt leaves the hot tier `finished_ttl` after its last change (its answers a
+  // minute later, so a read never finds the attempt without them); a later read reloads it from
+  // the database. Without this, every exam's attempts would stay in Redis for good.
+  void expire_if_finished(ExamId exam, StudentId student, AttemptState state) {
+    const std::chrono::seconds ttl = ctx_.config.attempts.finished_ttl;
+    if (!is_finished(state) || ttl.count() == 0) return;
+    Batch b;
+    b.expire(ctx_.keys.attempt(exam, student), ttl);
+    b.expire(ctx_.keys.attempt_answers(exam, student), ttl + std::chrono::minutes(1));
+    ctx_.cache.execute(b);
+  }
+
+  static bool is_finished(AttemptState s) {
+    return s == AttemptState::kSubmitted || s == AttemptState::kGraded ||
+           s == AttemptState::kOverdue || s == AttemptState::kAbandoned;
   }
 
   // Writes the database's view of an attempt over the hot one (after a synchronous change).
@@ -735,6 +760,7 @@ class AttemptRepoImpl final : public AttemptRepo {
     }
     try {
       ctx_.cache.hset(key, to_fields(a, nans));
+      expire_if_finished(a.exam_id, a.student_id, a.state);
     } catch (const Error&) {
       forget(a.exam_id, a.student_id);
     }

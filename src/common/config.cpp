@@ -554,6 +554,10 @@ void validate(const Config& c) {
   check_key_prefix("key_prefix", c.key_prefix);
   if (c.negative_ttl.count() <= 0)
     bad("negative_ttl", std::to_string(c.negative_ttl.count()) + " s", "must be > 0");
+  if (c.attempts.finished_ttl.count() < 0) {
+    bad("attempts.finished_ttl", std::to_string(c.attempts.finished_ttl.count()) + " s",
+        "must be >= 0");
+  }
   if (c.near_cache_ttl.count() < 0)
     bad("near_cache_ttl", std::to_string(c.near_cache_ttl.count()) + " ms", "must be >= 0");
   if (c.presence.missing_after.count() <= 0)

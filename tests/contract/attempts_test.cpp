@@ -119,6 +119,13 @@ class Pair {
         config_.key_prefix + ":attempt:{e:" + std::to_string(e) + "}:" + std::to_string(s);
     store_->cache().del({k, k + ":ans"});
   }
+  // The TTLs of an attempt's hot keys (attempt, answers): nullopt = no key, 0 = no TTL.
+  std::pair<std::optional<std::chrono::milliseconds>, std::optional<std::chrono::milliseconds>>
+  hot_ttl(ExamId e, StudentId s) {
+    const std::string k =
+        config_.key_prefix + ":attempt:{e:" + std::to_string(e) + "}:" + std::to_string(s);
+    return {store_->cache().ttl(k), store_->cache().ttl(k + ":ans")};
+  }
 
  private:
   bool postgres_;
@@ -360,7 +367,16 @@ TEMPLATE_TEST_CASE("submit commits the live answers and returns the same receipt
   a.start(e, s[0], kNow);
   a.autosave(save(e, s[0], q[0], 3, "\"x\"", kNow + 1s), examstore::Durability::kCached);
   a.autosave(save(e, s[0], q[2], 1, "true", kNow + 2s), examstore::Durability::kCached);
+  CHECK(p.hot_ttl(e, s[0]).first == 0ms);  // in progress: kept
   const auto r1 = a.submit(e, s[0], kNow + 5s);
+  {  // finished: leaves the hot tier after Config::attempts.finished_ttl (1 h), answers last
+    const auto [attempt_ttl, answers_ttl] = p.hot_ttl(e, s[0]);
+    REQUIRE(attempt_ttl);
+    REQUIRE(answers_ttl);
+    CHECK(*attempt_ttl > 3500s);
+    CHECK(*attempt_ttl <= 3600s);
+    CHECK(*answers_ttl > *attempt_ttl);
+  }
   CHECK(r1.receipt.size() == 64);
   CHECK(r1.answers == 2);
   CHECK(r1.submitted_at == kNow + 5s);
@@ -382,9 +398,10 @@ TEMPLATE_TEST_CASE("submit commits the live answers and returns the same receipt
     CHECK(p.db().query_value("SELECT state || receipt FROM attempts WHERE id = " + id) ==
           "submitted" + r1.receipt);
   }
-  // the receipt survives the loss of the hot tier
+  // the receipt survives the loss of the hot tier, and the reloaded copy expires again
   p.lose_hot(e, s[0]);
   CHECK(a.submit(e, s[0], kNow + 3h).receipt == r1.receipt);
+  CHECK(p.hot_ttl(e, s[0]).first > 3500s);
   // late: refused with the deadline and the grace named
   a.start(e, s[1], kNow);
   std::string msg;
@@ -436,6 +453,8 @@ TEMPLATE_TEST_CASE("mark_overdue and the questions of recent exams", "[attempts]
   a.start(e, s[1], kNow);
   CHECK(a.mark_overdue(e, kNow) == 1);
   CHECK(a.mark_overdue(e, kNow) == 0);
+  CHECK(p.hot_ttl(e, s[0]).first > 3500s);  // overdue: finished, expires
+  CHECK(p.hot_ttl(e, s[1]).first == 0ms);   // in progress: kept
   CHECK(a.get(e, s[0])->state == S::kOverdue);
   CHECK(a.get(e, s[1])->state == S::kInProgress);
   CHECK(a.get(e, s[2])->state == S::kNotStarted);
