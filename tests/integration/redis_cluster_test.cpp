@@ -223,6 +223,11 @@ TEST_CASE("cluster migration: a slot moved under load loses no call and no data"
   CHECK(batches > 1);
   CHECK(calls.load() > calls_at_move);  // the load went on after the move
   CHECK(cluster.owner_port(slot, target) == target);
+  // The load did meet the half-moved slot, and the redirections were absorbed.
+  const std::string redirected = node_command(source, {"INFO", "errorstats"});
+  INFO("source node errorstats: " << redirected);
+  CHECK(redirected.find("errorstat_ASK") != std::string::npos);
+  CHECK(redirected.find("errorstat_MOVED") != std::string::npos);
   for (int t = 0; t < kThreads; ++t) {
     const std::string counter = "count:" + tag + ":" + std::to_string(t);
     CHECK(cache.get(counter) == std::to_string(acknowledged[static_cast<std::size_t>(t)]));
