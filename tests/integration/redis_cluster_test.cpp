@@ -268,6 +268,15 @@ TEST_CASE("cluster failover: a killed master's replica takes over, other slots a
     std::this_thread::sleep_for(20ms);
   }
 
+  // A subscriber of a channel of the victim's slot: it must follow the slot to the new master.
+  std::mutex inbox_mu;  // guards inbox
+  std::vector<std::string> inbox;
+  const auto subscription =
+      cache.subscribe("ch:" + victim_tag, [&](std::string_view, std::string_view message) {
+        std::lock_guard<std::mutex> l(inbox_mu);
+        inbox.emplace_back(message);
+      });
+
   cluster.kill(victim);
   const auto killed = Clock::now();
   int errors = 0, other_failures = 0;
@@ -302,4 +311,18 @@ TEST_CASE("cluster failover: a killed master's replica takes over, other slots a
     CHECK(cache.get("v:" + victim_tag + ":" + std::to_string(i)) == std::to_string(i));
   }
   CHECK(cache.health().ok);
+
+  // The subscription moved to the promoted replica (checked once a second): publish until it
+  // hears, bounded.
+  bool heard = false;
+  for (int i = 0; !heard && Clock::now() - killed < 60s; ++i) {
+    cache.publish("ch:" + victim_tag, "after failover");
+    std::this_thread::sleep_for(100ms);
+    std::lock_guard<std::mutex> l(inbox_mu);
+    heard = !inbox.empty();
+  }
+  WARN("cluster failover: the subscription heard again "
+       << std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - killed).count()
+       << " ms after the kill");
+  CHECK(heard);
 }
