@@ -1,8 +1,10 @@
 // bench_cluster: what one Redis Cluster node holds and serves of online students
 // (docs/redis-cluster.md). Every key of an exam shares the hash tag {e:ID}, so one exam's presence
 // lives on one node. Measured, through the public API on a redis-cluster:// URL:
-//   - bytes per online student on the exam's node: used_memory delta of that node around
-//     bringing `--students` students of one exam online;
+//   - bytes per online student on the exam's node: MEMORY USAGE of the exam's presence keys
+//     there, after bringing `--students` students of one exam online;
+//   - the node's CPU time per heartbeat (INFO commandstats usec_per_call of EVALSHA while only
+//     heartbeats run on it), which bounds what one node serves: 1e6 / that, per second;
 //   - heartbeat throughput (single heartbeat() calls, `--threads` client threads, `--seconds`)
 //     when all threads beat for ONE exam (one node serves everything) versus when they beat for
 //     `--exams` exams whose slots are on different masters (the load spreads over the nodes).
@@ -54,6 +56,16 @@ std::vector<Master> masters_of(const std::string& cluster_url) {
   }
   bench::check(!out.empty(), "no master in CLUSTER NODES");
   return out;
+}
+
+// The node's own CPU time per script call (INFO commandstats, since the last CONFIG RESETSTAT):
+// what one heartbeat costs the node, whatever the client machine adds.
+double script_usec_per_call(bench::RawRedis& node) {
+  const std::string stats = node.command({"INFO", "commandstats"});
+  const auto at = stats.find("cmdstat_evalsha:");
+  if (at == std::string::npos) bench::fail("no EVALSHA in INFO commandstats");
+  const auto us = stats.find("usec_per_call=", at);
+  return std::stod(stats.substr(us + 14));
 }
 
 int owner_port(const std::vector<Master>& masters, int slot) {
@@ -168,15 +180,13 @@ int main(int argc, char** argv) {
     return static_cast<double>(done.load()) / bench::seconds_since(t0);
   };
 
-  std::vector<double> bytes_rounds, one_rounds, spread_rounds;
+  std::vector<double> bytes_rounds, one_rounds, spread_rounds, script_us_rounds;
   bench::RawRedis node("redis://127.0.0.1:" + std::to_string(exam_node.front()));
   for (int round = 0; round < rounds; ++round) {
     for (const auto& e : exams) {
       const auto k = presence_keys(e);
       for (const auto& key : k) store->cache().del({key});
     }
-    std::this_thread::sleep_for(std::chrono::milliseconds(200));
-    const double m0 = node.info_number("memory", "used_memory");
     const auto beats = beats_of(0);
     for (std::size_t i = 0; i < beats.size(); i += 5000) {
       const std::vector<Heartbeat> part(
@@ -184,12 +194,18 @@ int main(int argc, char** argv) {
           beats.begin() + static_cast<std::ptrdiff_t>(std::min(beats.size(), i + 5000)));
       store->students().heartbeat_batch(exams[0].id, part, std::chrono::system_clock::now());
     }
-    std::this_thread::sleep_for(std::chrono::milliseconds(200));
-    const double m1 = node.info_number("memory", "used_memory");
-    bytes_rounds.push_back((m1 - m0) / static_cast<double>(beats.size()));
+    // MEMORY USAGE of the exam's presence keys: used_memory deltas drown in the node's other
+    // activity (expiring invalidation keys of the setup) at this size.
+    double m1 = 0;
+    for (const auto& key : presence_keys(exams[0])) {
+      m1 += std::stod(node.command({"MEMORY", "USAGE", key, "SAMPLES", "0"}));
+    }
+    bytes_rounds.push_back(m1 / static_cast<double>(beats.size()));
     bench::check(store->students().online_count(exams[0].id) == static_cast<std::int64_t>(n),
                  "online_count is not " + std::to_string(n));
+    node.command({"CONFIG", "RESETSTAT"});
     one_rounds.push_back(throughput(1));
+    script_us_rounds.push_back(script_usec_per_call(node));
     spread_rounds.push_back(throughput(n_exams));
     bench::note("round " + std::to_string(round + 1) + ": " + std::to_string(bytes_rounds.back()) +
                 " B/student, one exam " + std::to_string(one_rounds.back()) + " hb/s, " +
@@ -214,7 +230,9 @@ int main(int argc, char** argv) {
       .add("rounds", rounds)
       .add("one_exam_rounds", one_rounds)
       .add("spread_rounds", spread_rounds)
-      .add("bytes_rounds", bytes_rounds);
+      .add("bytes_rounds", bytes_rounds)
+      .add("node_us_per_heartbeat", bench::median(script_us_rounds))
+      .add("node_us_per_heartbeat_rounds", script_us_rounds);
   out.print();
   return 0;
 }
