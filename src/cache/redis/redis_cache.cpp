@@ -141,9 +141,9 @@ class RedisCache final : public RedisCommands {
 std::unique_ptr<Cache> make_redis_cache(const RedisOptions& options, obs::Telemetry* telemetry) {
   if (options.topology == RedisTopology::kCluster) return make_cluster_cache(options, telemetry);
   if (options.topology != RedisTopology::kStandalone) {
-    // TODO(issue 8, sentinel/cluster): route through the topology
+    // TODO(issue 8, sentinel): find the master through the sentinels
     throw Error(ErrorCode::kInvalidArgument, "redis connect",
-                "Sentinel and Cluster hot tiers are not built yet: " + options.redacted());
+                "the Sentinel hot tier is not built yet: " + options.redacted());
   }
   return std::make_unique<RedisCache>(options, telemetry);
 }
