@@ -326,3 +326,26 @@ TEST_CASE("cluster failover: a killed master's replica takes over, other slots a
        << " ms after the kill");
   CHECK(heard);
 }
+
+TEST_CASE("cluster redirections: MOVED, ASK and TRYAGAIN are parsed, anything else is an error",
+          "[cluster]") {
+  using examstore::redis::parse_redirect;
+  using Kind = examstore::redis::Redirect::Kind;
+  const auto moved = parse_redirect("MOVED 3999 127.0.0.1:6381");
+  CHECK(moved.kind == Kind::kMoved);
+  CHECK(moved.slot == 3999);
+  CHECK(moved.node == "127.0.0.1:6381");
+  const auto ask = parse_redirect("ASK 16383 10.0.0.2:7000");
+  CHECK(ask.kind == Kind::kAsk);
+  CHECK(ask.slot == 16383);
+  CHECK(ask.node == "10.0.0.2:7000");
+  CHECK(parse_redirect("TRYAGAIN Multiple keys request during rehashing of slot").kind ==
+        Kind::kTryAgain);
+  CHECK(parse_redirect("CLUSTERDOWN The cluster is down").kind == Kind::kTryAgain);
+  // malformed or foreign: reported as the error it is, never followed
+  for (const char* e : {"MOVED 16384 127.0.0.1:1", "MOVED -1 127.0.0.1:1", "MOVED 12", "MOVED  a:1",
+                        "MOVED 12 ", "ASK x 127.0.0.1:1", "WRONGTYPE Operation", "ASKING", ""}) {
+    INFO("'" << e << "'");
+    CHECK(parse_redirect(e).kind == Kind::kNone);
+  }
+}

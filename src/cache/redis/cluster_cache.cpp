@@ -37,31 +37,9 @@ bool starts_with(std::string_view s, std::string_view prefix) {
   return s.substr(0, prefix.size()) == prefix;
 }
 
-// What an error reply asks the client to do.
-struct Redirect {
-  enum class Kind { kNone, kMoved, kAsk, kTryAgain };
-  Kind kind = Kind::kNone;
-  int slot = -1;
-  std::string node;  // "host:port" for kMoved and kAsk
-};
-
 Redirect redirect_of(const redisReply& r) {
-  Redirect out;
-  if (r.type != REDIS_REPLY_ERROR) return out;
-  const std::string_view msg(r.str, r.len);
-  if (starts_with(msg, "TRYAGAIN") || starts_with(msg, "CLUSTERDOWN")) {
-    out.kind = Redirect::Kind::kTryAgain;
-    return out;
-  }
-  const bool moved = starts_with(msg, "MOVED ");
-  if (!moved && !starts_with(msg, "ASK ")) return out;
-  // "MOVED 3999 127.0.0.1:6381"
-  const auto a = msg.find(' '), b = msg.find(' ', a + 1);
-  if (b == std::string_view::npos) return out;
-  out.slot = std::atoi(std::string(msg.substr(a + 1, b - a - 1)).c_str());
-  out.node = std::string(msg.substr(b + 1));
-  out.kind = moved ? Redirect::Kind::kMoved : Redirect::Kind::kAsk;
-  return out;
+  if (r.type != REDIS_REPLY_ERROR) return {};
+  return parse_redirect(std::string_view(r.str, r.len));
 }
 
 // Commands that may be sent again after a lost connection: reads, and SET without NX (repeating

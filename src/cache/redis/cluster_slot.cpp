@@ -36,4 +36,28 @@ int key_slot(std::string_view key) noexcept {
   return static_cast<int>(crc16(hash_tag(key)) % static_cast<unsigned>(kSlotCount));
 }
 
+Redirect parse_redirect(std::string_view error) {
+  Redirect out;
+  auto starts = [&](std::string_view p) { return error.substr(0, p.size()) == p; };
+  if (starts("TRYAGAIN") || starts("CLUSTERDOWN")) {
+    out.kind = Redirect::Kind::kTryAgain;
+    return out;
+  }
+  const bool moved = starts("MOVED ");
+  if (!moved && !starts("ASK ")) return out;
+  // "MOVED 3999 127.0.0.1:6381"
+  const auto a = error.find(' '), b = error.find(' ', a + 1);
+  if (b == std::string_view::npos || b == a + 1 || b + 1 >= error.size()) return out;
+  int slot = 0;
+  for (const char c : error.substr(a + 1, b - a - 1)) {
+    if (c < '0' || c > '9' || slot >= kSlotCount) return out;
+    slot = slot * 10 + (c - '0');
+  }
+  if (slot >= kSlotCount) return out;
+  out.slot = slot;
+  out.node = std::string(error.substr(b + 1));
+  out.kind = moved ? Redirect::Kind::kMoved : Redirect::Kind::kAsk;
+  return out;
+}
+
 }  // namespace examstore::redis
