@@ -50,11 +50,12 @@ const PaperKey kPaper{"tsinghua", "cs", "se", "db101"};
 
 class Pair {
  public:
-  explicit Pair(bool postgres) : postgres_(postgres) {
+  explicit Pair(bool postgres, bool cluster = false) : postgres_(postgres) {
     config_.key_prefix = examstore::test::unique_name("at");
     if (postgres_) {
       db_ = std::make_unique<examstore::test::TempDatabase>();
-      config_.with_redis_url(examstore::test::redis_url());
+      config_.with_redis_url(cluster ? examstore::test::cluster_url()
+                                     : examstore::test::redis_url());
       config_.with_database_url(db_->migrate_and_restrict());
       journal_ = std::filesystem::temp_directory_path() / examstore::test::unique_name("atj");
       config_.write_behind.journal_dir = journal_.string();
@@ -143,6 +144,9 @@ struct MemoryPair : Pair {
 struct RedisPostgresPair : Pair {
   RedisPostgresPair() : Pair(true) {}
 };
+struct ClusterPostgresPair : Pair {  // the server pair on the Redis Cluster
+  ClusterPostgresPair() : Pair(true, true) {}
+};
 
 using examstore::test::code_of;
 
@@ -174,7 +178,7 @@ TEST_CASE("attempt states: the transition table", "[attempts][unit]") {
 }
 
 TEMPLATE_TEST_CASE("every legal transition applies and every illegal one is refused",
-                   "[attempts][contract]", MemoryPair, RedisPostgresPair) {
+                   "[attempts][contract]", MemoryPair, RedisPostgresPair, ClusterPostgresPair) {
   TestType p;
   auto [e, s] = p.setup(8);
   auto& a = p.attempts();
@@ -226,7 +230,7 @@ TEMPLATE_TEST_CASE("every legal transition applies and every illegal one is refu
 }
 
 TEMPLATE_TEST_CASE("precreate is all or nothing", "[attempts][contract]", MemoryPair,
-                   RedisPostgresPair) {
+                   RedisPostgresPair, ClusterPostgresPair) {
   TestType p;
   p.paper();
   auto& a = p.attempts();
@@ -274,7 +278,7 @@ TEMPLATE_TEST_CASE("precreate is all or nothing", "[attempts][contract]", Memory
 }
 
 TEMPLATE_TEST_CASE("start is idempotent and sets the deadline with extra time, capped at the end",
-                   "[attempts][contract]", MemoryPair, RedisPostgresPair) {
+                   "[attempts][contract]", MemoryPair, RedisPostgresPair, ClusterPostgresPair) {
   TestType p;
   auto [e, s] = p.setup(3, 3600s, kNow + 30min);
   auto& a = p.attempts();
@@ -307,7 +311,7 @@ TEMPLATE_TEST_CASE("start is idempotent and sets the deadline with extra time, c
 }
 
 TEMPLATE_TEST_CASE("autosave keeps the highest seq, every revision and the intervals",
-                   "[attempts][contract]", MemoryPair, RedisPostgresPair) {
+                   "[attempts][contract]", MemoryPair, RedisPostgresPair, ClusterPostgresPair) {
   TestType p;
   auto [e, s] = p.setup(1);
   const auto q = p.paper();
@@ -359,7 +363,7 @@ TEMPLATE_TEST_CASE("autosave keeps the highest seq, every revision and the inter
 }
 
 TEMPLATE_TEST_CASE("submit commits the live answers and returns the same receipt again",
-                   "[attempts][contract]", MemoryPair, RedisPostgresPair) {
+                   "[attempts][contract]", MemoryPair, RedisPostgresPair, ClusterPostgresPair) {
   TestType p;
   auto [e, s] = p.setup(3, 600s);
   const auto q = p.paper();
@@ -415,7 +419,7 @@ TEMPLATE_TEST_CASE("submit commits the live answers and returns the same receipt
 }
 
 TEMPLATE_TEST_CASE("a lost hot tier is reloaded from the database mid-attempt",
-                   "[attempts][contract]", MemoryPair, RedisPostgresPair) {
+                   "[attempts][contract]", MemoryPair, RedisPostgresPair, ClusterPostgresPair) {
   TestType p;
   auto [e, s] = p.setup(1, 600s);
   const auto q = p.paper();
@@ -445,7 +449,7 @@ TEMPLATE_TEST_CASE("a lost hot tier is reloaded from the database mid-attempt",
 }
 
 TEMPLATE_TEST_CASE("mark_overdue and the questions of recent exams", "[attempts][contract]",
-                   MemoryPair, RedisPostgresPair) {
+                   MemoryPair, RedisPostgresPair, ClusterPostgresPair) {
   TestType p;
   auto [e, s] = p.setup(3, 600s);
   auto& a = p.attempts();
@@ -465,7 +469,8 @@ TEMPLATE_TEST_CASE("mark_overdue and the questions of recent exams", "[attempts]
 }
 
 TEMPLATE_TEST_CASE("concurrent autosaves of one question end with the highest seq",
-                   "[attempts][contract][concurrency]", MemoryPair, RedisPostgresPair) {
+                   "[attempts][contract][concurrency]", MemoryPair, RedisPostgresPair,
+                   ClusterPostgresPair) {
   TestType p;
   auto [e, s] = p.setup(1);
   const auto q = p.paper();

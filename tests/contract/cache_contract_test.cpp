@@ -1,9 +1,10 @@
 // tests/contract/cache_contract_test.cpp: the contract of examstore::Cache (cache.hpp), run
 // against every implementation.
 //
-// Each TEMPLATE_TEST_CASE runs twice: on the in-memory cache (MemoryFixture) and on Redis opened
-// through the public Store (RedisFixture), so any behaviour in which the in-memory cache differs
-// from real Redis fails here. Catch2 names the two instances "<name> - MemoryFixture" and
+// Each TEMPLATE_TEST_CASE runs on the in-memory cache (MemoryFixture), on Redis opened through the
+// public Store (RedisFixture) and on the Redis Cluster (ClusterFixture), so any behaviour in which
+// the in-memory cache differs from real Redis fails here. Catch2 names the two instances "<name> -
+// MemoryFixture" and
 // "<name> - RedisFixture"; a template test case cannot carry a per-type tag, so select the
 // Redis half by name ("*RedisFixture"), not by a [redis] tag. The Redis half needs
 // EXAMSTORE_TEST_REDIS_URL and fails (never skips) without it.
@@ -79,8 +80,22 @@ class RedisFixture {
   std::unique_ptr<examstore::Store> store_;
 };
 
+/// The Redis Cluster cache (the shared 3-master cluster of scripts/servers.sh), opened through
+/// the public Store. Select it by name ("*ClusterFixture").
+class ClusterFixture {
+ public:
+  static constexpr const char* kKind = "redis";
+  ClusterFixture()
+      : store_(examstore::Store::open(
+            examstore::Config{}.with_redis_url(examstore::test::cluster_url()))) {}
+  Cache& cache() { return store_->cache(); }
+
+ private:
+  std::unique_ptr<examstore::Store> store_;
+};
+
 /// Every Cache implementation under test; each TEMPLATE_TEST_CASE runs once per fixture.
-#define CACHE_FIXTURES MemoryFixture, RedisFixture
+#define CACHE_FIXTURES MemoryFixture, RedisFixture, ClusterFixture
 
 // ---- keys ----
 

@@ -40,12 +40,14 @@ using Kind = PaperOp::Kind;
 
 class Pair {
  public:
-  Pair(bool postgres, std::chrono::milliseconds near_ttl) : postgres_(postgres) {
+  Pair(bool postgres, std::chrono::milliseconds near_ttl, bool cluster = false)
+      : postgres_(postgres) {
     if (postgres_) db_ = std::make_unique<examstore::test::TempDatabase>();
     config_.key_prefix = examstore::test::unique_name("pp");
     config_.near_cache_ttl = near_ttl;
     if (postgres_) {
-      config_.with_redis_url(examstore::test::redis_url());
+      config_.with_redis_url(cluster ? examstore::test::cluster_url()
+                                     : examstore::test::redis_url());
       config_.with_database_url(db_->migrate_and_restrict());  // runs as the app role
     }
     store_ = Store::open(config_);
@@ -105,6 +107,9 @@ struct MemoryPair : Pair {
 struct RedisPostgresPair : Pair {
   explicit RedisPostgresPair(std::chrono::milliseconds ttl = 0ms) : Pair(true, ttl) {}
 };
+struct ClusterPostgresPair : Pair {  // the server pair on the Redis Cluster
+  explicit ClusterPostgresPair(std::chrono::milliseconds ttl = 0ms) : Pair(true, ttl, true) {}
+};
 
 PaperOp append(QuestionId q) { return {Kind::kAppend, 0, 0, q}; }
 PaperOp insert(int pos, QuestionId q) { return {Kind::kInsert, pos, 0, q}; }
@@ -158,7 +163,7 @@ TEST_CASE("PaperKey parses, prints and validates its parts", "[papers][contract]
 }
 
 TEMPLATE_TEST_CASE("paper ops: append, insert, remove, replace, move and reads",
-                   "[papers][contract]", MemoryPair, RedisPostgresPair) {
+                   "[papers][contract]", MemoryPair, RedisPostgresPair, ClusterPostgresPair) {
   TestType pair;
   auto& papers = pair.store().papers();
   const auto q = pair.questions(6);
@@ -226,7 +231,7 @@ TEMPLATE_TEST_CASE("paper ops: append, insert, remove, replace, move and reads",
 }
 
 TEMPLATE_TEST_CASE("a bad op names itself and leaves the paper unchanged", "[papers][contract]",
-                   MemoryPair, RedisPostgresPair) {
+                   MemoryPair, RedisPostgresPair, ClusterPostgresPair) {
   TestType pair;
   auto& papers = pair.store().papers();
   const auto q = pair.questions(4);
@@ -262,7 +267,7 @@ TEMPLATE_TEST_CASE("a bad op names itself and leaves the paper unchanged", "[pap
 }
 
 TEMPLATE_TEST_CASE("a missing hot-tier key is rebuilt from the database", "[papers][contract]",
-                   MemoryPair, RedisPostgresPair) {
+                   MemoryPair, RedisPostgresPair, ClusterPostgresPair) {
   TestType pair(30ms);
   auto& papers = pair.store().papers();
   const auto q = pair.questions(5);
@@ -285,7 +290,7 @@ TEMPLATE_TEST_CASE("a missing hot-tier key is rebuilt from the database", "[pape
 }
 
 TEMPLATE_TEST_CASE("10,000 random ops match a plain vector (gaps run out and renumber)",
-                   "[papers][contract]", MemoryPair, RedisPostgresPair) {
+                   "[papers][contract]", MemoryPair, RedisPostgresPair, ClusterPostgresPair) {
   TestType pair;
   auto& papers = pair.store().papers();
   const auto pool = pair.questions(40);
@@ -351,7 +356,7 @@ TEMPLATE_TEST_CASE("10,000 random ops match a plain vector (gaps run out and ren
 }
 
 TEMPLATE_TEST_CASE("a move with no gap left renumbers the paper in the same script",
-                   "[papers][contract]", MemoryPair, RedisPostgresPair) {
+                   "[papers][contract]", MemoryPair, RedisPostgresPair, ClusterPostgresPair) {
   TestType pair;
   auto& papers = pair.store().papers();
   const auto q = pair.questions(3);
@@ -379,7 +384,8 @@ TEMPLATE_TEST_CASE("a move with no gap left renumbers the paper in the same scri
 }
 
 TEMPLATE_TEST_CASE("two threads editing one paper never lose or duplicate an item",
-                   "[papers][contract][concurrency]", MemoryPair, RedisPostgresPair) {
+                   "[papers][contract][concurrency]", MemoryPair, RedisPostgresPair,
+                   ClusterPostgresPair) {
   TestType pair;
   auto& papers = pair.store().papers();
   const auto base = pair.questions(10);
@@ -409,7 +415,7 @@ TEMPLATE_TEST_CASE("two threads editing one paper never lose or duplicate an ite
 }
 
 TEMPLATE_TEST_CASE("the near cache sees another store's edit within a bounded time",
-                   "[papers][contract]", MemoryPair, RedisPostgresPair) {
+                   "[papers][contract]", MemoryPair, RedisPostgresPair, ClusterPostgresPair) {
   TestType pair(10s);  // a long TTL: only the invalidation message can make the edit visible
   const auto q = pair.questions(3);
   pair.store().papers().apply(kPaper, {append(q[0]), append(q[1])});

@@ -112,14 +112,15 @@ using examstore::test::TempDir;
 /// reverse order: the Store first (it drains its queue), then the journal, then the database.
 class Harness {
  public:
-  Harness(bool postgres, const Options& o) : postgres_(postgres) {
+  Harness(bool postgres, const Options& o, bool cluster = false) : postgres_(postgres) {
     if (postgres_) db_ = std::make_unique<examstore::test::TempDatabase>();
     config_.key_prefix = examstore::test::unique_name("rc");
     config_.security.personal_data.keys = {examstore::test::test_data_key("test1")};
     config_.presence.missing_after = 90s;
     config_.presence.offline_after = 300s;
     if (postgres_) {
-      config_.with_redis_url(examstore::test::redis_url());
+      config_.with_redis_url(cluster ? examstore::test::cluster_url()
+                                     : examstore::test::redis_url());
       config_.with_database_url(db_->migrate_and_restrict());  // runs as the app role
     }
     if (postgres_ || o.journal) {
@@ -182,6 +183,9 @@ struct MemoryPair : Harness {
 };
 struct RedisPostgresPair : Harness {
   explicit RedisPostgresPair(const Options& o = {}) : Harness(true, o) {}
+};
+struct ClusterPostgresPair : Harness {  // the server pair on the Redis Cluster
+  explicit ClusterPostgresPair(const Options& o = {}) : Harness(true, o, true) {}
 };
 
 // ---- helpers ----
@@ -293,7 +297,7 @@ void slow_queue(Config& c) { c.write_behind.max_delay = 60s; }
 // =====================================================================================
 
 TEMPLATE_TEST_CASE("exams: create stores every field and get returns them", "[repo][contract]",
-                   MemoryPair, RedisPostgresPair) {
+                   MemoryPair, RedisPostgresPair, ClusterPostgresPair) {
   TestType env;
   auto& exams = env.store().exams();
   const std::string config = R"({"proctoring": {"camera": true},  "max_tabs":0})";
@@ -329,7 +333,7 @@ TEMPLATE_TEST_CASE("exams: create stores every field and get returns them", "[re
 }
 
 TEMPLATE_TEST_CASE("exams: get of an unknown id is nullopt, a cached absence hides no later create",
-                   "[repo][contract]", MemoryPair, RedisPostgresPair) {
+                   "[repo][contract]", MemoryPair, RedisPostgresPair, ClusterPostgresPair) {
   TestType env;
   auto& exams = env.store().exams();
   const Exam first = exams.create(new_exam("first"));
@@ -349,7 +353,7 @@ TEMPLATE_TEST_CASE("exams: get of an unknown id is nullopt, a cached absence hid
 }
 
 TEMPLATE_TEST_CASE("exams: create rejects bad input naming the field", "[repo][contract]",
-                   MemoryPair, RedisPostgresPair) {
+                   MemoryPair, RedisPostgresPair, ClusterPostgresPair) {
   TestType env;
   auto& exams = env.store().exams();
   CHECK_ERROR(exams.create(new_exam("")), ErrorCode::kInvalidArgument, "name");
@@ -364,7 +368,7 @@ TEMPLATE_TEST_CASE("exams: create rejects bad input naming the field", "[repo][c
 }
 
 TEMPLATE_TEST_CASE("exams: list filters by status and start window, by start, limited",
-                   "[repo][contract]", MemoryPair, RedisPostgresPair) {
+                   "[repo][contract]", MemoryPair, RedisPostgresPair, ClusterPostgresPair) {
   TestType env;
   auto& exams = env.store().exams();
   // Created out of start order.
@@ -404,7 +408,7 @@ TEMPLATE_TEST_CASE("exams: list filters by status and start window, by start, li
 }
 
 TEMPLATE_TEST_CASE("exams: update_config bumps the versions and records the history",
-                   "[repo][contract]", MemoryPair, RedisPostgresPair) {
+                   "[repo][contract]", MemoryPair, RedisPostgresPair, ClusterPostgresPair) {
   TestType env;
   auto& exams = env.store().exams();
   const Exam e = exams.create(new_exam("configurable", kT0, R"({"v":1})"));
@@ -439,7 +443,7 @@ TEMPLATE_TEST_CASE("exams: update_config bumps the versions and records the hist
 }
 
 TEMPLATE_TEST_CASE("exams: update_config with a stale expected version conflicts, changing nothing",
-                   "[repo][contract]", MemoryPair, RedisPostgresPair) {
+                   "[repo][contract]", MemoryPair, RedisPostgresPair, ClusterPostgresPair) {
   TestType env;
   auto& exams = env.store().exams();
   const Exam e = exams.create(new_exam("contended", kT0, R"({"v":1})"));
@@ -455,7 +459,7 @@ TEMPLATE_TEST_CASE("exams: update_config with a stale expected version conflicts
 }
 
 TEMPLATE_TEST_CASE("exams: update_config rejects invalid JSON and unknown exams",
-                   "[repo][contract]", MemoryPair, RedisPostgresPair) {
+                   "[repo][contract]", MemoryPair, RedisPostgresPair, ClusterPostgresPair) {
   TestType env;
   auto& exams = env.store().exams();
   const Exam e = exams.create(new_exam("strict", kT0, R"({"v":1})"));
@@ -474,7 +478,7 @@ TEMPLATE_TEST_CASE("exams: update_config rejects invalid JSON and unknown exams"
 }
 
 TEMPLATE_TEST_CASE("exams: legal transitions move the status and the version", "[repo][contract]",
-                   MemoryPair, RedisPostgresPair) {
+                   MemoryPair, RedisPostgresPair, ClusterPostgresPair) {
   TestType env;
   auto& exams = env.store().exams();
   const Exam e = exams.create(new_exam("lifecycle"));
@@ -495,7 +499,7 @@ TEMPLATE_TEST_CASE("exams: legal transitions move the status and the version", "
 }
 
 TEMPLATE_TEST_CASE("exams: an illegal transition names both statuses and changes nothing",
-                   "[repo][contract]", MemoryPair, RedisPostgresPair) {
+                   "[repo][contract]", MemoryPair, RedisPostgresPair, ClusterPostgresPair) {
   TestType env;
   auto& exams = env.store().exams();
   const Exam e = exams.create(new_exam("illegal moves"));
@@ -524,7 +528,7 @@ TEMPLATE_TEST_CASE("exams: an illegal transition names both statuses and changes
 }
 
 TEMPLATE_TEST_CASE("exams: get after a write returns the new version", "[repo][contract]",
-                   MemoryPair, RedisPostgresPair) {
+                   MemoryPair, RedisPostgresPair, ClusterPostgresPair) {
   SECTION("hot tier only") {
     TestType env;
     auto& exams = env.store().exams();
@@ -554,7 +558,7 @@ TEMPLATE_TEST_CASE("exams: get after a write returns the new version", "[repo][c
     CHECK(got->version == 2);
     CHECK(got->config == R"({"v":2})");
   }
-  if (std::is_same_v<TestType, RedisPostgresPair>) {
+  if (!std::is_same_v<TestType, MemoryPair>) {
     SECTION("a second store on the same servers sees the write") {
       TestType env;
       auto& exams = env.store().exams();
@@ -583,7 +587,7 @@ TEMPLATE_TEST_CASE("exams: get after a write returns the new version", "[repo][c
 // =====================================================================================
 
 TEMPLATE_TEST_CASE("students: create, get and find_by_external_no return every field",
-                   "[repo][contract]", MemoryPair, RedisPostgresPair) {
+                   "[repo][contract]", MemoryPair, RedisPostgresPair, ClusterPostgresPair) {
   TestType env;
   auto& students = env.store().students();
   const Student s = students.create(new_student("S-0001", "Zoë Ångström"));
@@ -614,7 +618,7 @@ TEMPLATE_TEST_CASE("students: create, get and find_by_external_no return every f
 
 TEMPLATE_TEST_CASE(
     "students: get of an unknown id is nullopt, a cached absence hides no later create",
-    "[repo][contract]", MemoryPair, RedisPostgresPair) {
+    "[repo][contract]", MemoryPair, RedisPostgresPair, ClusterPostgresPair) {
   TestType env;
   auto& students = env.store().students();
   const Student first = students.create(new_student("first"));
@@ -631,7 +635,7 @@ TEMPLATE_TEST_CASE(
 }
 
 TEMPLATE_TEST_CASE("students: duplicate external numbers conflict, bad input names the field",
-                   "[repo][contract]", MemoryPair, RedisPostgresPair) {
+                   "[repo][contract]", MemoryPair, RedisPostgresPair, ClusterPostgresPair) {
   TestType env;
   auto& students = env.store().students();
   const Student s = students.create(new_student("dup-1"));
@@ -646,7 +650,7 @@ TEMPLATE_TEST_CASE("students: duplicate external numbers conflict, bad input nam
 }
 
 TEMPLATE_TEST_CASE("students: enroll is idempotent, unknown exam or student is kNotFound",
-                   "[repo][contract]", MemoryPair, RedisPostgresPair) {
+                   "[repo][contract]", MemoryPair, RedisPostgresPair, ClusterPostgresPair) {
   TestType env;
   auto& students = env.store().students();
   World w = make_world(env.store(), 2);
@@ -673,7 +677,7 @@ TEMPLATE_TEST_CASE("students: enroll is idempotent, unknown exam or student is k
 // =====================================================================================
 
 TEMPLATE_TEST_CASE("presence: the first heartbeat brings a student online, once",
-                   "[repo][contract]", MemoryPair, RedisPostgresPair) {
+                   "[repo][contract]", MemoryPair, RedisPostgresPair, ClusterPostgresPair) {
   TestType env;
   auto& students = env.store().students();
   World w = make_world(env.store(), 2);
@@ -694,7 +698,7 @@ TEMPLATE_TEST_CASE("presence: the first heartbeat brings a student online, once"
 }
 
 TEMPLATE_TEST_CASE("presence: heartbeats of a student not enrolled are kNotFound",
-                   "[repo][contract]", MemoryPair, RedisPostgresPair) {
+                   "[repo][contract]", MemoryPair, RedisPostgresPair, ClusterPostgresPair) {
   TestType env;
   auto& students = env.store().students();
   World w = make_world(env.store(), 2);
@@ -715,7 +719,7 @@ TEMPLATE_TEST_CASE("presence: heartbeats of a student not enrolled are kNotFound
 }
 
 TEMPLATE_TEST_CASE("presence: heartbeat_batch returns the transitions it caused",
-                   "[repo][contract]", MemoryPair, RedisPostgresPair) {
+                   "[repo][contract]", MemoryPair, RedisPostgresPair, ClusterPostgresPair) {
   TestType env;
   auto& students = env.store().students();
   World w = make_world(env.store(), 4);
@@ -747,7 +751,7 @@ TEMPLATE_TEST_CASE("presence: heartbeat_batch returns the transitions it caused"
 }
 
 TEMPLATE_TEST_CASE("presence: sweep moves online -> missing -> offline, a heartbeat back online",
-                   "[repo][contract]", MemoryPair, RedisPostgresPair) {
+                   "[repo][contract]", MemoryPair, RedisPostgresPair, ClusterPostgresPair) {
   TestType env;
   auto& students = env.store().students();
   World w = make_world(env.store(), 3);
@@ -805,7 +809,7 @@ TEMPLATE_TEST_CASE("presence: sweep moves online -> missing -> offline, a heartb
 }
 
 TEMPLATE_TEST_CASE("presence: hysteresis, one or two lost heartbeats never flip a student",
-                   "[repo][contract]", MemoryPair, RedisPostgresPair) {
+                   "[repo][contract]", MemoryPair, RedisPostgresPair, ClusterPostgresPair) {
   TestType env;
   auto& students = env.store().students();
   World w = make_world(env.store(), 2);
@@ -832,7 +836,7 @@ TEMPLATE_TEST_CASE("presence: hysteresis, one or two lost heartbeats never flip 
 }
 
 TEMPLATE_TEST_CASE("presence: sweep is idempotent", "[repo][contract]", MemoryPair,
-                   RedisPostgresPair) {
+                   RedisPostgresPair, ClusterPostgresPair) {
   TestType env;
   auto& students = env.store().students();
   World w = make_world(env.store(), 5);
@@ -859,7 +863,7 @@ TEMPLATE_TEST_CASE("presence: sweep is idempotent", "[repo][contract]", MemoryPa
 }
 
 TEMPLATE_TEST_CASE("presence: submitted is terminal", "[repo][contract]", MemoryPair,
-                   RedisPostgresPair) {
+                   RedisPostgresPair, ClusterPostgresPair) {
   TestType env;
   auto& students = env.store().students();
   World w = make_world(env.store(), 2);
@@ -894,7 +898,7 @@ TEMPLATE_TEST_CASE("presence: submitted is terminal", "[repo][contract]", Memory
 }
 
 TEMPLATE_TEST_CASE("presence: counts, lists and per-student reads agree", "[repo][contract]",
-                   MemoryPair, RedisPostgresPair) {
+                   MemoryPair, RedisPostgresPair, ClusterPostgresPair) {
   TestType env;
   auto& students = env.store().students();
   World w = make_world(env.store(), 6);
@@ -938,7 +942,7 @@ TEMPLATE_TEST_CASE("presence: counts, lists and per-student reads agree", "[repo
 }
 
 TEMPLATE_TEST_CASE("presence: attendance is read-your-writes before flush and persisted after",
-                   "[repo][contract]", MemoryPair, RedisPostgresPair) {
+                   "[repo][contract]", MemoryPair, RedisPostgresPair, ClusterPostgresPair) {
   TestType env(Options{false, slow_queue});
   auto& store = env.store();
   auto& students = store.students();
@@ -1029,7 +1033,7 @@ TEMPLATE_TEST_CASE("presence: attendance is read-your-writes before flush and pe
 // =====================================================================================
 
 TEMPLATE_TEST_CASE("violations: record returns increasing unique ids", "[repo][contract]",
-                   MemoryPair, RedisPostgresPair) {
+                   MemoryPair, RedisPostgresPair, ClusterPostgresPair) {
   TestType env;
   auto& violations = env.store().violations();
   World w = make_world(env.store(), 3);
@@ -1049,7 +1053,7 @@ TEMPLATE_TEST_CASE("violations: record returns increasing unique ids", "[repo][c
 }
 
 TEMPLATE_TEST_CASE("violations: record validates and names the field", "[repo][contract]",
-                   MemoryPair, RedisPostgresPair) {
+                   MemoryPair, RedisPostgresPair, ClusterPostgresPair) {
   TestType env;
   auto& violations = env.store().violations();
   World w = make_world(env.store(), 1);
@@ -1084,7 +1088,7 @@ TEMPLATE_TEST_CASE("violations: record validates and names the field", "[repo][c
 }
 
 TEMPLATE_TEST_CASE("violations: a student not enrolled in the exam is kNotFound",
-                   "[repo][contract]", MemoryPair, RedisPostgresPair) {
+                   "[repo][contract]", MemoryPair, RedisPostgresPair, ClusterPostgresPair) {
   TestType env;
   auto& violations = env.store().violations();
   World w = make_world(env.store(), 1);
@@ -1101,7 +1105,7 @@ TEMPLATE_TEST_CASE("violations: a student not enrolled in the exam is kNotFound"
 }
 
 TEMPLATE_TEST_CASE("violations: record_batch records every row as record does, ids in order",
-                   "[repo][contract][bulk]", MemoryPair, RedisPostgresPair) {
+                   "[repo][contract][bulk]", MemoryPair, RedisPostgresPair, ClusterPostgresPair) {
   TestType env;
   auto& violations = env.store().violations();
   World w = make_world(env.store(), 3);
@@ -1142,7 +1146,7 @@ TEMPLATE_TEST_CASE("violations: record_batch records every row as record does, i
 }
 
 TEMPLATE_TEST_CASE("violations: record_batch refuses the whole batch for one bad row, naming it",
-                   "[repo][contract][bulk]", MemoryPair, RedisPostgresPair) {
+                   "[repo][contract][bulk]", MemoryPair, RedisPostgresPair, ClusterPostgresPair) {
   TestType env;
   auto& violations = env.store().violations();
   World w = make_world(env.store(), 2);
@@ -1168,7 +1172,7 @@ TEMPLATE_TEST_CASE("violations: record_batch refuses the whole batch for one bad
 }
 
 TEMPLATE_TEST_CASE("violations: live counts per exam and per student", "[repo][contract]",
-                   MemoryPair, RedisPostgresPair) {
+                   MemoryPair, RedisPostgresPair, ClusterPostgresPair) {
   TestType env;
   auto& violations = env.store().violations();
   World w = make_world(env.store(), 2);
@@ -1202,7 +1206,7 @@ TEMPLATE_TEST_CASE("violations: live counts per exam and per student", "[repo][c
 }
 
 TEMPLATE_TEST_CASE("violations: get and query see queued and committed rows alike",
-                   "[repo][contract]", MemoryPair, RedisPostgresPair) {
+                   "[repo][contract]", MemoryPair, RedisPostgresPair, ClusterPostgresPair) {
   TestType env(Options{false, slow_queue});
   auto& store = env.store();
   auto& violations = store.violations();
@@ -1307,7 +1311,7 @@ TEMPLATE_TEST_CASE("violations: get and query see queued and committed rows alik
 }
 
 TEMPLATE_TEST_CASE("violations: stats count by kind and severity, queued rows included",
-                   "[repo][contract]", MemoryPair, RedisPostgresPair) {
+                   "[repo][contract]", MemoryPair, RedisPostgresPair, ClusterPostgresPair) {
   TestType env(Options{false, slow_queue});
   auto& violations = env.store().violations();
   World w = make_world(env.store(), 2);
@@ -1333,7 +1337,7 @@ TEMPLATE_TEST_CASE("violations: stats count by kind and severity, queued rows in
 }
 
 TEMPLATE_TEST_CASE("violations: review confirms or dismisses", "[repo][contract]", MemoryPair,
-                   RedisPostgresPair) {
+                   RedisPostgresPair, ClusterPostgresPair) {
   TestType env(Options{false, slow_queue});
   auto& violations = env.store().violations();
   World w = make_world(env.store(), 1);
@@ -1376,7 +1380,8 @@ TEMPLATE_TEST_CASE("violations: review confirms or dismisses", "[repo][contract]
   CHECK(violations.get(b)->reviewed_by == "lead");
 }
 
-TEMPLATE_TEST_CASE("violations: review errors", "[repo][contract]", MemoryPair, RedisPostgresPair) {
+TEMPLATE_TEST_CASE("violations: review errors", "[repo][contract]", MemoryPair, RedisPostgresPair,
+                   ClusterPostgresPair) {
   TestType env;
   auto& violations = env.store().violations();
   World w = make_world(env.store(), 1);
@@ -1397,7 +1402,7 @@ TEMPLATE_TEST_CASE("violations: review errors", "[repo][contract]", MemoryPair, 
 }
 
 TEMPLATE_TEST_CASE("events: record_event, then events oldest first, filtered and limited",
-                   "[repo][contract]", MemoryPair, RedisPostgresPair) {
+                   "[repo][contract]", MemoryPair, RedisPostgresPair, ClusterPostgresPair) {
   TestType env(Options{false, slow_queue});
   auto& store = env.store();
   auto& violations = store.violations();
@@ -1457,7 +1462,7 @@ TEMPLATE_TEST_CASE("events: record_event, then events oldest first, filtered and
 }
 
 TEMPLATE_TEST_CASE("events: record_event validates payload, kind and enrollment",
-                   "[repo][contract]", MemoryPair, RedisPostgresPair) {
+                   "[repo][contract]", MemoryPair, RedisPostgresPair, ClusterPostgresPair) {
   TestType env;
   auto& violations = env.store().violations();
   World w = make_world(env.store(), 1);
@@ -1486,7 +1491,7 @@ TEMPLATE_TEST_CASE("events: record_event validates payload, kind and enrollment"
 }
 
 TEMPLATE_TEST_CASE("violations: every durability ends with the row in the database",
-                   "[repo][contract]", MemoryPair, RedisPostgresPair) {
+                   "[repo][contract]", MemoryPair, RedisPostgresPair, ClusterPostgresPair) {
   TestType env(Options{true, {}});
   auto& store = env.store();
   auto& violations = store.violations();

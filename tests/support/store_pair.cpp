@@ -4,7 +4,8 @@
 
 namespace examstore::test {
 
-StorePair::StorePair(bool postgres, std::chrono::milliseconds near_ttl) : postgres_(postgres) {
+StorePair::StorePair(bool postgres, std::chrono::milliseconds near_ttl, Redis redis)
+    : postgres_(postgres) {
   if (postgres_) db_ = std::make_unique<TempDatabase>();
   config_.key_prefix = unique_name("sp");
   // Personal data is sealed on both pairs under one fixed test key (PostgreSQL refuses an email
@@ -15,7 +16,7 @@ StorePair::StorePair(bool postgres, std::chrono::milliseconds near_ttl) : postgr
   config_.security.passwords.opslimit = 1;
   config_.security.passwords.memlimit = 8192;
   if (postgres_) {
-    config_.with_redis_url(redis_url());
+    config_.with_redis_url(redis == Redis::kCluster ? cluster_url() : redis_url());
     // Migrated by the owner; the store under test runs as the least-privilege role.
     config_.with_database_url(db_->migrate_and_restrict());
   }

@@ -1,6 +1,7 @@
 // tests/support/store_pair.hpp: a Store on one of the two backend pairs, for contract tests
 // that must hold on both: MemoryPair (memory cache and database) and RedisPostgresPair (the test
-// Redis with a key_prefix of its own and a fresh, migrated TempDatabase). The server pair needs
+// Redis with a key_prefix of its own and a fresh, migrated TempDatabase); ClusterPostgresPair is
+// the server pair on the Redis Cluster (EXAMSTORE_TEST_CLUSTER_URL). The server pair needs
 // EXAMSTORE_TEST_REDIS_URL and EXAMSTORE_TEST_DATABASE_URL. Passwords use the fastest Argon2id
 // factors (opslimit 1, memlimit 8 KiB) so that tests creating users stay quick.
 #pragma once
@@ -23,7 +24,9 @@ DataKey test_data_key(const std::string& id);
 
 class StorePair {
  public:
-  StorePair(bool postgres, std::chrono::milliseconds near_ttl);
+  /// The hot tier of a server pair: the single Redis, or the Redis Cluster.
+  enum class Redis { kSingle, kCluster };
+  StorePair(bool postgres, std::chrono::milliseconds near_ttl, Redis redis = Redis::kSingle);
   ~StorePair();
   StorePair(const StorePair&) = delete;
   StorePair& operator=(const StorePair&) = delete;
@@ -67,6 +70,11 @@ struct MemoryPair : StorePair {
 struct RedisPostgresPair : StorePair {
   explicit RedisPostgresPair(std::chrono::milliseconds ttl = std::chrono::milliseconds(0))
       : StorePair(true, ttl) {}
+};
+/// The server pair with the shared Redis Cluster (EXAMSTORE_TEST_CLUSTER_URL) as its hot tier.
+struct ClusterPostgresPair : StorePair {
+  explicit ClusterPostgresPair(std::chrono::milliseconds ttl = std::chrono::milliseconds(0))
+      : StorePair(true, ttl, Redis::kCluster) {}
 };
 
 }  // namespace examstore::test

@@ -1,0 +1,556 @@
+// The Redis Cluster hot tier: RedisCommands routed by hash slot, with the redirections of the
+// Cluster specification followed in one place (ClusterCache::send).
+
+#include "cache/redis/cluster_cache.hpp"
+
+#include <algorithm>
+#include <chrono>
+#include <condition_variable>
+#include <map>
+#include <mutex>
+#include <shared_mutex>
+#include <thread>
+#include <unordered_map>
+
+#include "cache/cache_util.hpp"
+#include "cache/redis/cluster_slot.hpp"
+#include "cache/redis/redis_commands.hpp"
+#include "cache/redis/redis_pool.hpp"
+#include "cache/redis/redis_subscriber.hpp"
+#include "examstore/error.hpp"
+#include "examstore/store.hpp"
+
+namespace examstore::redis {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+using std::chrono::milliseconds;
+
+// Redirections and retries of one call; the time bound (command_timeout) usually ends it first.
+constexpr int kMaxAttempts = 32;
+// A MOVED storm (a resharding) refreshes the whole map at most this often.
+constexpr milliseconds kRefreshInterval{100};
+constexpr milliseconds kFirstBackoff{5};
+constexpr milliseconds kMaxBackoff{100};
+
+bool starts_with(std::string_view s, std::string_view prefix) {
+  return s.substr(0, prefix.size()) == prefix;
+}
+
+Redirect redirect_of(const redisReply& r) {
+  if (r.type != REDIS_REPLY_ERROR) return {};
+  return parse_redirect(std::string_view(r.str, r.len));
+}
+
+// Commands that may be sent again after a lost connection: reads, and SET without NX (repeating
+// it leaves the same value and the same reply).
+bool safe_to_repeat(const Argv& argv) {
+  static const char* const kReads[] = {"GET",     "GETRANGE", "STRLEN", "PTTL",          "HGET",
+                                       "HGETALL", "ZRANGE",   "ZRANK",  "ZRANGEBYSCORE", "ZSCORE",
+                                       "ZCARD",   "ZCOUNT",   "PING",   "CLUSTER",       "SCRIPT"};
+  const std::string_view name = argv.front();
+  for (const char* r : kReads) {
+    if (name == r) return true;
+  }
+  if (name == "SET") return std::find(argv.begin(), argv.end(), "NX") == argv.end();
+  return false;
+}
+
+std::string node_name(std::string_view host, long long port) {
+  return std::string(host) + ":" + std::to_string(port);
+}
+
+class ClusterCache final : public RedisCommands {
+ public:
+  ClusterCache(RedisOptions options, obs::Telemetry* telemetry)
+      : options_(std::move(options)),
+        endpoint_(options_.redacted()),
+        telemetry_(telemetry),
+        log_(telemetry ? telemetry->log : obs::Logger::silent()),
+        owner_(kSlotCount) {}
+
+  ~ClusterCache() override {
+    std::map<std::uint64_t, Sub> subs;
+    {
+      std::lock_guard<std::mutex> l(sub_mu_);
+      stopping_ = true;
+      subs.swap(subs_);
+    }
+    sub_cv_.notify_all();
+    if (watcher_.joinable()) watcher_.join();
+  }
+
+  std::int64_t del(const std::vector<std::string>& keys) override {
+    // DEL of keys of several slots is CROSSSLOT on a cluster: one DEL per slot.
+    std::map<int, Argv> by_slot;
+    for (const auto& k : keys) {
+      auto& argv = by_slot[key_slot(k)];
+      if (argv.empty()) argv.emplace_back("DEL");
+      argv.emplace_back(k);
+    }
+    std::int64_t n = 0;
+    for (const auto& [slot, argv] : by_slot) {
+      n += integer(checked(send(slot, {argv}, "redis DEL"), "redis DEL"), "redis DEL");
+    }
+    return n;
+  }
+
+  std::vector<Reply> execute(const Batch& batch) override {
+    const std::string_view op = "redis pipeline";
+    const auto& cmds = batch.commands();
+    std::vector<Argv> argvs;
+    std::vector<int> slots;
+    argvs.reserve(cmds.size());
+    slots.reserve(cmds.size());
+    std::map<std::string, std::vector<std::size_t>> by_node;
+    for (std::size_t i = 0; i < cmds.size(); ++i) {
+      argvs.push_back(to_argv(cmds[i]));
+      slots.push_back(key_slot(cmds[i].key));
+      by_node[owner(slots[i])].push_back(i);
+    }
+    // One pipeline per node; a command redirected (or on a node that could not be reached before
+    // anything was sent) is then sent alone through send(), which follows redirections.
+    std::vector<ReplyPtr> raw(cmds.size());
+    for (const auto& [node, indexes] : by_node) {
+      std::vector<Argv> group;
+      group.reserve(indexes.size());
+      for (std::size_t i : indexes) group.push_back(argvs[i]);
+      std::vector<ReplyPtr> replies;
+      try {
+        auto lease = pool_for(node).acquire();
+        replies = lease->pipeline(group, op);
+      } catch (const Error& e) {
+        const bool all_safe = std::all_of(group.begin(), group.end(), safe_to_repeat);
+        if (!lost_connection(e) || (e.outcome_unknown() && !all_safe)) throw;
+        continue;
+      }
+      for (std::size_t j = 0; j < indexes.size(); ++j) raw[indexes[j]] = std::move(replies[j]);
+    }
+    for (std::size_t i = 0; i < raw.size(); ++i) {
+      if (!raw[i] || redirect_of(*raw[i]).kind != Redirect::Kind::kNone) {
+        raw[i] = std::move(send(slots[i], {argvs[i]}, op).front());
+      }
+    }
+    std::vector<redisReply*> ptrs;
+    ptrs.reserve(raw.size());
+    for (const auto& r : raw) ptrs.push_back(r.get());
+    return convert_all(ptrs.data(), ptrs.size(), op);
+  }
+
+  std::vector<Reply> execute_atomic(const Batch& batch) override {
+    const std::string_view op = "redis MULTI";
+    const std::vector<std::string> keys = batch_keys(batch);
+    const int slot = one_slot(op, keys);
+    if (batch.empty()) return {};
+    std::vector<Argv> commands;
+    commands.reserve(batch.size() + 2);
+    commands.push_back({"MULTI"});
+    for (const auto& c : batch.commands()) commands.push_back(to_argv(c));
+    commands.push_back({"EXEC"});
+    return exec_replies(send(slot, commands, op), 1, op);
+  }
+
+  Reply run(const Script& script, const std::vector<std::string>& keys,
+            const std::vector<std::string>& args) override {
+    const std::string op = "redis script " + script.name;
+    const int slot = keys.empty() ? 0 : one_slot(op, keys);
+    std::string sha;
+    {
+      std::lock_guard<std::mutex> l(sha_mu_);
+      auto it = shas_.find(script.lua);
+      if (it != shas_.end()) sha = it->second;
+    }
+    if (sha.empty()) {
+      sha = str(*checked(send(slot, {{"SCRIPT", "LOAD", script.lua}}, op), op));
+      std::lock_guard<std::mutex> l(sha_mu_);
+      shas_[script.lua] = sha;
+    }
+    const std::string nkeys = std::to_string(keys.size());
+    Argv argv{"EVALSHA", sha, nkeys};
+    for (const auto& k : keys) argv.emplace_back(k);
+    for (const auto& a : args) argv.emplace_back(a);
+    auto raw = send(slot, {argv}, op);
+    const redisReply& r = *raw.front();
+    if (r.type == REDIS_REPLY_ERROR && starts_with(std::string_view(r.str, r.len), "NOSCRIPT")) {
+      // This node has not seen it (a promoted replica, a new node): EVAL also caches it there.
+      argv[0] = "EVAL";
+      argv[1] = script.lua;
+      raw = send(slot, {argv}, op);
+    }
+    return to_reply(*raw.front(), op, endpoint_);
+  }
+
+  std::int64_t publish(std::string_view channel, std::string_view message) override {
+    // Cluster pub/sub reaches the subscribers of every node, but PUBLISH counts only those of the
+    // node it ran on: publishers and subscribers meet on the node of the channel's slot.
+    const int slot = key_slot(channel);
+    return integer(
+        checked(send(slot, {{"PUBLISH", channel, message}}, "redis PUBLISH"), "redis PUBLISH"),
+        "redis PUBLISH");
+  }
+
+  std::unique_ptr<Subscription> subscribe(std::string_view channel,
+                                          MessageHandler handler) override {
+    auto shared = std::make_shared<MessageHandler>(std::move(handler));
+    const std::string node = owner(key_slot(channel));
+    auto inner = subscriber_on(node).subscribe(channel, forward_to(shared));
+    std::lock_guard<std::mutex> l(sub_mu_);
+    const std::uint64_t id = next_sub_id_++;
+    subs_[id] = Sub{std::string(channel), shared, node, std::move(inner)};
+    if (!watcher_.joinable()) watcher_ = std::thread([this] { watch_subscriptions(); });
+    return std::make_unique<Handle>(this, id);
+  }
+
+  BackendHealth health() override {
+    BackendHealth h;
+    h.role = "cache";
+    h.kind = "redis";
+    h.endpoint = endpoint_;
+    std::vector<std::string> masters;
+    try {
+      refresh();
+      masters = known_masters();
+      if (masters.empty())
+        throw Error(ErrorCode::kUnavailable, "redis CLUSTER SLOTS",
+                    "no node of the cluster answered", endpoint_);
+    } catch (const Error& e) {
+      h.error = e.what();
+      return h;
+    }
+    h.ok = true;
+    for (const auto& node : masters) {
+      BackendHealth one;
+      try {
+        auto lease = pool_for(node).acquire();
+        probe_health(*lease, one);
+        h.round_trip = std::max(h.round_trip, one.round_trip);
+        if (h.server_version.empty()) h.server_version = one.server_version;
+      } catch (const Error& e) {
+        h.ok = false;
+        h.error += (h.error.empty() ? "" : "; ") + node + ": " + e.message();
+      }
+    }
+    if (!h.ok) h.round_trip = {};
+    h.endpoint += " (" + std::to_string(masters.size()) + " masters)";
+    return h;
+  }
+
+ private:
+  class Handle final : public Subscription {
+   public:
+    Handle(ClusterCache* cache, std::uint64_t id) : cache_(cache), id_(id) {}
+    ~Handle() override { cache_->unsubscribe(id_); }
+
+   private:
+    ClusterCache* cache_;
+    std::uint64_t id_;
+  };
+
+  static MessageHandler forward_to(const std::shared_ptr<MessageHandler>& handler) {
+    return [handler](std::string_view channel, std::string_view message) {
+      (*handler)(channel, message);
+    };
+  }
+
+  Subscriber& subscriber_on(const std::string& node) {
+    std::lock_guard<std::mutex> l(sub_mu_);
+    auto& s = subscribers_[node];
+    if (!s) s = std::make_unique<Subscriber>(node_options(node), &log_);
+    return *s;
+  }
+
+  void unsubscribe(std::uint64_t id) {
+    std::unique_ptr<Subscription> inner;
+    {
+      std::lock_guard<std::mutex> l(sub_mu_);
+      auto it = subs_.find(id);
+      if (it == subs_.end()) return;
+      inner = std::move(it->second.inner);
+      subs_.erase(it);
+    }
+    inner.reset();  // outside the lock: waits until the handler is not running
+  }
+
+  // Once a second: when a subscribed channel's slot has moved to another master (a failover, a
+  // resharding), subscribes there and then drops the old subscription. A message published in
+  // between may arrive twice (cluster pub/sub reaches both nodes) or, if the old node is dead,
+  // be lost, as any message published while a Redis subscriber is disconnected.
+  void watch_subscriptions() {
+    std::unique_lock<std::mutex> l(sub_mu_);
+    while (!sub_cv_.wait_for(l, std::chrono::seconds(1), [this] { return stopping_; })) {
+      std::vector<std::pair<std::uint64_t, Sub>> to_move;
+      for (const auto& [id, sub] : subs_)
+        to_move.emplace_back(id, Sub{sub.channel, sub.handler, sub.node, nullptr});
+      l.unlock();
+      try {
+        refresh();
+        for (auto& [id, sub] : to_move) {
+          const std::string node = owner(key_slot(sub.channel));
+          if (node == sub.node) continue;
+          auto inner = subscriber_on(node).subscribe(sub.channel, forward_to(sub.handler));
+          std::unique_ptr<Subscription> old;
+          {
+            std::lock_guard<std::mutex> g(sub_mu_);
+            auto it = subs_.find(id);
+            if (it == subs_.end()) {
+              old = std::move(inner);  // unsubscribed meanwhile
+            } else {
+              old = std::move(it->second.inner);
+              it->second.inner = std::move(inner);
+              it->second.node = node;
+            }
+          }
+          log_.log(LogLevel::kInfo, "redis", "moved a subscription from {} to {}", sub.node, node);
+        }
+      } catch (const Error& e) {
+        log_.log(LogLevel::kWarn, "redis", "cannot move a subscription yet: {}", e.message());
+      }
+      l.lock();
+    }
+  }
+
+  ReplyPtr call(const Argv& argv, std::string_view operation) override {
+    return checked(send(key_slot(argv[1]), {argv}, operation), operation);
+  }
+  const std::string& endpoint() const override { return endpoint_; }
+
+  // The only reply of a command, thrown when it is an error.
+  ReplyPtr checked(std::vector<ReplyPtr> raw, std::string_view operation) const {
+    ReplyPtr r = std::move(raw.front());
+    if (r->type == REDIS_REPLY_ERROR) throw_reply_error(*r, operation, endpoint_);
+    return r;
+  }
+
+  static bool lost_connection(const Error& e) {
+    return e.code() == ErrorCode::kUnavailable || e.code() == ErrorCode::kTimeout;
+  }
+
+  // The slot of every key, which must share one hash tag (as on every Cache), so one slot.
+  int one_slot(std::string_view operation, const std::vector<std::string>& keys) const {
+    if (keys.empty()) return 0;
+    const std::string_view tag = hash_tag(keys.front());
+    for (const auto& k : keys) {
+      if (hash_tag(k) != tag) {
+        throw Error(ErrorCode::kInvalidArgument, std::string(operation),
+                    "keys '" + keys.front() + "' (slot " + std::to_string(key_slot(keys.front())) +
+                        ") and '" + k + "' (slot " + std::to_string(key_slot(k)) +
+                        ") have different hash tags; an atomic operation needs one tag");
+      }
+    }
+    return key_slot(keys.front());
+  }
+
+  // Sends `commands` (all on keys of `slot`) to the slot's master in one round trip and returns
+  // their replies, following MOVED, ASK, TRYAGAIN/CLUSTERDOWN and lost connections (see the
+  // header). After the last attempt, a redirection comes back as the error reply it is.
+  std::vector<ReplyPtr> send(int slot, const std::vector<Argv>& commands,
+                             std::string_view operation) {
+    const bool repeatable = std::all_of(commands.begin(), commands.end(), safe_to_repeat);
+    const auto deadline = Clock::now() + options_.command_timeout;
+    milliseconds backoff = kFirstBackoff;
+    std::string ask_node;
+    for (int attempt = 1;; ++attempt) {
+      const bool last = attempt >= kMaxAttempts || Clock::now() >= deadline;
+      const bool asking = !ask_node.empty();
+      const std::string node = asking ? std::move(ask_node) : owner(slot);
+      ask_node.clear();
+      std::vector<ReplyPtr> raw;
+      try {
+        auto lease = pool_for(node).acquire();
+        if (asking) {
+          std::vector<Argv> with{{"ASKING"}};
+          with.insert(with.end(), commands.begin(), commands.end());
+          raw = lease->pipeline(with, operation);
+          raw.erase(raw.begin());
+        } else {
+          raw = lease->pipeline(commands, operation);
+        }
+      } catch (const Error& e) {
+        if (last || !lost_connection(e) || (e.outcome_unknown() && !repeatable)) throw;
+        log_.log(LogLevel::kWarn, "redis", "cluster node {} failed ({}); retrying", node,
+                 e.message());
+        refresh();
+        pause(backoff);
+        continue;
+      }
+      Redirect r;
+      for (const auto& reply : raw) {
+        r = redirect_of(*reply);
+        if (r.kind != Redirect::Kind::kNone) break;
+      }
+      if (r.kind == Redirect::Kind::kNone || last) return raw;
+      switch (r.kind) {
+        case Redirect::Kind::kMoved:
+          learn(r.slot, r.node);
+          refresh();
+          break;
+        case Redirect::Kind::kAsk:
+          ask_node = r.node;
+          break;
+        default:
+          pause(backoff);
+          break;
+      }
+    }
+  }
+
+  static void pause(milliseconds& backoff) {
+    std::this_thread::sleep_for(backoff);
+    backoff = std::min(backoff * 2, kMaxBackoff);
+  }
+
+  // ---- slot map ----
+
+  std::string owner(int slot) {
+    {
+      std::shared_lock<std::shared_mutex> l(map_mu_);
+      if (!owner_[static_cast<std::size_t>(slot)].empty())
+        return owner_[static_cast<std::size_t>(slot)];
+    }
+    refresh();
+    std::shared_lock<std::shared_mutex> l(map_mu_);
+    const std::string& node = owner_[static_cast<std::size_t>(slot)];
+    if (node.empty()) {
+      throw Error(ErrorCode::kUnavailable, "redis cluster",
+                  "no node serves slot " + std::to_string(slot) +
+                      (refresh_error_.empty() ? "" : " (" + refresh_error_ + ")"),
+                  endpoint_);
+    }
+    return node;
+  }
+
+  void learn(int slot, const std::string& node) {
+    std::unique_lock<std::shared_mutex> l(map_mu_);
+    owner_[static_cast<std::size_t>(slot)] = node;
+  }
+
+  std::vector<std::string> known_masters() {
+    std::shared_lock<std::shared_mutex> l(map_mu_);
+    std::vector<std::string> out = owner_;
+    std::sort(out.begin(), out.end());
+    out.erase(std::unique(out.begin(), out.end()), out.end());
+    if (!out.empty() && out.front().empty()) out.erase(out.begin());
+    return out;
+  }
+
+  // Reads the slot map from the first node that answers CLUSTER SLOTS: the seeds in order, then
+  // the masters known so far. At most once every kRefreshInterval.
+  void refresh() {
+    std::lock_guard<std::mutex> rl(refresh_mu_);
+    const auto now = Clock::now();
+    if (refreshed_ && now - last_refresh_ < kRefreshInterval) return;
+    refreshed_ = true;
+    last_refresh_ = now;
+    std::vector<std::string> candidates;
+    for (const auto& s : options_.seeds) candidates.push_back(node_name(s.host, s.port));
+    for (auto& m : known_masters()) {
+      if (std::find(candidates.begin(), candidates.end(), m) == candidates.end())
+        candidates.push_back(std::move(m));
+    }
+    std::string errors;
+    for (const auto& node : candidates) {
+      try {
+        auto lease = pool_for(node).acquire();
+        ReplyPtr r = lease->command({"CLUSTER", "SLOTS"}, "redis CLUSTER SLOTS");
+        std::vector<std::string> table = parse_slots(*r, node);
+        std::unique_lock<std::shared_mutex> l(map_mu_);
+        owner_ = std::move(table);
+        refresh_error_.clear();
+        return;
+      } catch (const Error& e) {
+        errors += (errors.empty() ? "" : "; ") + node + ": " + e.message();
+      }
+    }
+    log_.log(LogLevel::kWarn, "redis", "no cluster node gave its slot map: {}", errors);
+    std::unique_lock<std::shared_mutex> l(map_mu_);
+    refresh_error_ = errors;
+  }
+
+  // CLUSTER SLOTS: [[first, last, [ip, port, id], replicas...], ...] -> owner per slot.
+  std::vector<std::string> parse_slots(const redisReply& r, const std::string& from) const {
+    auto bad = [&] {
+      return Error(ErrorCode::kInternal, "redis CLUSTER SLOTS", "unexpected reply from " + from,
+                   endpoint_);
+    };
+    if (r.type != REDIS_REPLY_ARRAY) throw bad();
+    std::vector<std::string> table(kSlotCount);
+    const std::string from_host = from.substr(0, from.rfind(':'));
+    for (std::size_t i = 0; i < r.elements; ++i) {
+      const redisReply& range = *r.element[i];
+      if (range.type != REDIS_REPLY_ARRAY || range.elements < 3) throw bad();
+      const redisReply& first = *range.element[0];
+      const redisReply& last = *range.element[1];
+      const redisReply& master = *range.element[2];
+      if (first.type != REDIS_REPLY_INTEGER || last.type != REDIS_REPLY_INTEGER ||
+          master.type != REDIS_REPLY_ARRAY || master.elements < 2 ||
+          master.element[0]->type != REDIS_REPLY_STRING ||
+          master.element[1]->type != REDIS_REPLY_INTEGER || first.integer < 0 ||
+          last.integer >= kSlotCount || first.integer > last.integer) {
+        throw bad();
+      }
+      std::string host(master.element[0]->str, master.element[0]->len);
+      if (host.empty() || host == "?") host = from_host;  // "the node you asked"
+      const std::string node = node_name(host, master.element[1]->integer);
+      for (long long s = first.integer; s <= last.integer; ++s) {
+        table[static_cast<std::size_t>(s)] = node;
+      }
+    }
+    return table;
+  }
+
+  RedisOptions node_options(const std::string& node) const {
+    RedisOptions o = options_;
+    o.topology = RedisTopology::kStandalone;
+    o.seeds.clear();
+    const auto colon = node.rfind(':');
+    o.host = node.substr(0, colon);
+    o.port = std::atoi(node.c_str() + colon + 1);
+    return o;
+  }
+
+  Pool& pool_for(const std::string& node) {
+    std::lock_guard<std::mutex> l(pools_mu_);
+    auto& p = pools_[node];
+    if (!p) p = std::make_unique<Pool>(node_options(node), telemetry_);
+    return *p;
+  }
+
+  const RedisOptions options_;
+  const std::string endpoint_;
+  obs::Telemetry* const telemetry_;
+  const obs::Logger& log_;
+
+  std::shared_mutex map_mu_;        // guards owner_ and refresh_error_
+  std::vector<std::string> owner_;  // slot -> "host:port" of its master ("" = unknown)
+  std::string refresh_error_;       // why the last refresh found no node
+  std::mutex refresh_mu_;           // serialises refreshes; guards the two below
+  bool refreshed_ = false;
+  Clock::time_point last_refresh_;
+
+  std::mutex pools_mu_;  // guards pools_ (a pool, once made, lives as long as the cache)
+  std::map<std::string, std::unique_ptr<Pool>> pools_;
+  std::mutex sha_mu_;  // guards shas_
+  std::unordered_map<std::string, std::string> shas_;
+  // One subscription of a caller: where it currently is, and how to move it.
+  struct Sub {
+    std::string channel;
+    std::shared_ptr<MessageHandler> handler;
+    std::string node;
+    std::unique_ptr<Subscription> inner;
+  };
+  std::mutex sub_mu_;  // guards every member below
+  std::condition_variable sub_cv_;
+  std::map<std::string, std::unique_ptr<Subscriber>> subscribers_;  // one per node, lives on
+  std::map<std::uint64_t, Sub> subs_;
+  std::uint64_t next_sub_id_ = 1;
+  bool stopping_ = false;
+  std::thread watcher_;  // started by the first subscribe()
+};
+
+}  // namespace
+
+std::unique_ptr<Cache> make_cluster_cache(const RedisOptions& options, obs::Telemetry* telemetry) {
+  return std::make_unique<ClusterCache>(options, telemetry);
+}
+
+}  // namespace examstore::redis
