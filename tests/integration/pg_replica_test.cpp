@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <cstdlib>
 #include <mutex>
 #include <string>
 #include <thread>
@@ -143,6 +144,83 @@ void wait_for_replay(RedisPostgresPair& pair, ReplicaAdmin& admin) {
 
 ReplicaMetrics replica_metrics(examstore::Store& s) { return s.metrics().postgres_replicas; }
 
+// The value of libpq keyword `key` in `conninfo` ("" when unset).
+std::string conninfo_value(const std::string& conninfo, const std::string& key) {
+  PQconninfoOption* opts = PQconninfoParse(conninfo.c_str(), nullptr);
+  REQUIRE(opts != nullptr);
+  std::string value;
+  for (PQconninfoOption* o = opts; o->keyword != nullptr; ++o) {
+    if (o->val != nullptr && key == o->keyword) value = o->val;
+  }
+  PQconninfoFree(opts);
+  return value;
+}
+
+// A private streaming replica of the test cluster's primary (pg_basebackup -R, as
+// scripts/servers.sh makes the shared one) on a free port, which a test may stop and start.
+// PostgreSQL refuses to run as root: as root, the commands run as the `postgres` OS user.
+class PgReplicaProcess {
+ public:
+  PgReplicaProcess() : port_(closed_port()) {
+    char tmpl[] = "/tmp/examstore-replica-XXXXXX";
+    REQUIRE(::mkdtemp(tmpl) != nullptr);
+    dir_ = tmpl;
+    const std::string primary = examstore::test::database_url();
+    const std::string port = conninfo_value(primary, "port");
+    REQUIRE(run("chmod 755 " + dir_ + (::geteuid() == 0 ? " && chown postgres: " + dir_ : "")));
+    REQUIRE(run(as_pg(kBin + std::string("pg_basebackup -h 127.0.0.1 -p ") +
+                      (port.empty() ? "5432" : port) + " -U postgres -D " + dir_ +
+                      "/data -R -X stream --no-sync")));
+    start();
+  }
+  ~PgReplicaProcess() {
+    run(as_pg(kBin + std::string("pg_ctl -D ") + dir_ + "/data -m immediate -w -t 20 stop"));
+    run("rm -rf " + dir_);
+  }
+  PgReplicaProcess(const PgReplicaProcess&) = delete;
+  PgReplicaProcess& operator=(const PgReplicaProcess&) = delete;
+
+  std::string host_port() const { return "127.0.0.1:" + std::to_string(port_); }
+  void start() {
+    REQUIRE(run(as_pg(kBin + std::string("pg_ctl -D ") + dir_ + "/data -l " + dir_ +
+                      "/pg.log -w -t 60 start -o '-p " + std::to_string(port_) + " -k " + dir_ +
+                      " -c listen_addresses=127.0.0.1 -c fsync=off'")));
+  }
+  void stop() {
+    REQUIRE(
+        run(as_pg(kBin + std::string("pg_ctl -D ") + dir_ + "/data -m immediate -w -t 20 stop")));
+  }
+  // Waits (bounded) until the replica has replayed everything the primary has written so far.
+  void wait_for_replay(const RedisPostgresPair& pair) const {
+    const auto want =
+        examstore::db::parse_lsn(pair.query_value("SELECT pg_current_wal_insert_lsn()::text"));
+    REQUIRE(want);
+    pqxx::connection c("postgresql://postgres@" + host_port() + "/postgres");
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+    for (;;) {
+      pqxx::nontransaction nt(c);
+      const auto at =
+          examstore::db::parse_lsn(nt.exec("SELECT pg_last_wal_replay_lsn()::text")[0][0].c_str());
+      REQUIRE(at);
+      if (*at >= *want) return;
+      REQUIRE(std::chrono::steady_clock::now() < deadline);
+      std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    }
+  }
+
+ private:
+  static constexpr const char* kBin = "/usr/lib/postgresql/15/bin/";
+  static std::string as_pg(const std::string& cmd) {
+    // from a folder the postgres user can enter
+    return ::geteuid() == 0 ? "cd /tmp && runuser -u postgres -- " + cmd : cmd;
+  }
+  static bool run(const std::string& cmd) {
+    return std::system((cmd + " >/dev/null 2>&1").c_str()) == 0;
+  }
+  int port_;
+  std::string dir_;
+};
+
 }  // namespace
 
 TEST_CASE("WAL positions parse as 64-bit numbers", "[replica][unit]") {
@@ -257,4 +335,33 @@ TEST_CASE("a store without replicas reports no replica metrics", "[replica][post
   CHECK(m.reads + m.fallback_lag + m.fallback_unavailable + m.positions_recorded == 0);
   CHECK_THAT(examstore::to_prometheus(pair.store().metrics()),
              !Catch::Contains("postgres_replica"));
+}
+
+TEST_CASE("a stopped replica sends reads to the primary and serves again once it is back",
+          "[replica][postgres]") {
+  RedisPostgresPair pair;
+  PgReplicaProcess replica;
+  auto& store = with_replica(pair, replica.host_port(), std::chrono::seconds(10));
+  const auto id = pair.question(QuestionType::kSingle, 3, {"math/algebra"}, "replica-e");
+  CHECK(ids_of_subject(store, "replica-e") == std::vector<examstore::QuestionId>{id});
+  CHECK(replica_metrics(store).reads == 1);
+
+  replica.stop();
+  const auto second = pair.question(QuestionType::kSingle, 3, {"math/algebra"}, "replica-e");
+  const std::vector<examstore::QuestionId> both{id, second};
+  CHECK(ids_of_subject(store, "replica-e") == both);  // the pooled connection breaks: primary
+  CHECK(ids_of_subject(store, "replica-e") == both);  // skipped: primary at once
+  ReplicaMetrics m = replica_metrics(store);
+  CHECK(m.reads == 1);
+  CHECK(m.fallback_unavailable == 2);
+
+  replica.start();
+  replica.wait_for_replay(pair);
+  // retried once the skip period is over
+  std::this_thread::sleep_for(examstore::db::ReplicaSet::kRetryAfter +
+                              std::chrono::milliseconds(200));
+  CHECK(ids_of_subject(store, "replica-e") == both);
+  m = replica_metrics(store);
+  CHECK(m.reads == 2);
+  CHECK(m.fallback_unavailable == 2);
 }
