@@ -80,12 +80,16 @@ void ReplicaSet::note_commit(pqxx::connection& conn) noexcept {
   // (read before COMMIT it would be short of it); pg_current_wal_lsn() could be short of it too
   // under synchronous_commit=off, as it only counts WAL already written out.
   try {
-    pqxx::nontransaction nt(conn);
-    if (const auto lsn = lsn_of(nt.exec(kPrimaryPosition))) raise(*lsn);
-    if (counters_) counters_->add(counters_->positions_recorded);
+    record_position(conn);
   } catch (...) {
     note_unknown_write();
   }
+}
+
+void ReplicaSet::record_position(pqxx::connection& primary_conn) {
+  pqxx::nontransaction nt(primary_conn);
+  if (const auto lsn = lsn_of(nt.exec(kPrimaryPosition))) raise(*lsn);
+  if (counters_) counters_->add(counters_->positions_recorded);
 }
 
 bool ReplicaSet::refresh_if_stale() {
@@ -93,9 +97,7 @@ bool ReplicaSet::refresh_if_stale() {
   try {
     PgPool::Lease lease = primary_.acquire();
     try {
-      pqxx::nontransaction nt(lease.conn());
-      if (const auto lsn = lsn_of(nt.exec(kPrimaryPosition))) raise(*lsn);
-      if (counters_) counters_->add(counters_->positions_recorded);
+      record_position(lease.conn());
       return true;
     } catch (const pqxx::broken_connection&) {
       lease.discard();

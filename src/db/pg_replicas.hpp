@@ -73,6 +73,8 @@ class ReplicaSet {
                   const std::function<void(pqxx::work&)>& body);
   void mark_down(Replica& r, const std::string& why);
   bool refresh_if_stale();
+  // Reads the primary's WAL insert position on `primary_conn` and raises the mark; throws.
+  void record_position(pqxx::connection& primary_conn);
   void raise(std::uint64_t lsn) noexcept;
 
   PgPool& primary_;

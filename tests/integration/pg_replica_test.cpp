@@ -37,19 +37,23 @@ using examstore::QuestionType;
 using examstore::ReplicaMetrics;
 using examstore::test::RedisPostgresPair;
 
+// The value of libpq keyword `key` in `conninfo` ("" when unset).
+std::string conninfo_value(const std::string& conninfo, const std::string& key) {
+  PQconninfoOption* opts = PQconninfoParse(conninfo.c_str(), nullptr);
+  REQUIRE(opts != nullptr);
+  std::string value;
+  for (PQconninfoOption* o = opts; o->keyword != nullptr; ++o) {
+    if (o->val != nullptr && key == o->keyword) value = o->val;
+  }
+  PQconninfoFree(opts);
+  return value;
+}
+
 // "host:port" of the shared replica (from EXAMSTORE_TEST_REPLICA_DATABASE_URL).
 std::string replica_host_port() {
   const std::string url = examstore::test::replica_database_url();
-  PQconninfoOption* opts = PQconninfoParse(url.c_str(), nullptr);
-  REQUIRE(opts != nullptr);
-  std::string host = "127.0.0.1", port = "5432";
-  for (PQconninfoOption* o = opts; o->keyword != nullptr; ++o) {
-    if (o->val == nullptr) continue;
-    if (std::string(o->keyword) == "host") host = o->val;
-    if (std::string(o->keyword) == "port") port = o->val;
-  }
-  PQconninfoFree(opts);
-  return host + ":" + port;
+  const std::string host = conninfo_value(url, "host"), port = conninfo_value(url, "port");
+  return (host.empty() ? "127.0.0.1" : host) + ":" + (port.empty() ? "5432" : port);
 }
 
 // A loopback port nothing listens on (bound, then closed).
@@ -127,14 +131,18 @@ class ReplayPaused {
   ReplicaAdmin& admin_;
 };
 
-// Waits (bounded) until the replica has replayed everything the primary has written so far.
-void wait_for_replay(RedisPostgresPair& pair, ReplicaAdmin& admin) {
-  const std::string target = pair.query_value("SELECT pg_current_wal_insert_lsn()::text");
-  const auto want = examstore::db::parse_lsn(target);
+// Waits (bounded) until the replica at `replica_url` (an admin URL) has replayed everything the
+// primary has written so far.
+void wait_for_replay(const RedisPostgresPair& pair, const std::string& replica_url) {
+  const auto want =
+      examstore::db::parse_lsn(pair.query_value("SELECT pg_current_wal_insert_lsn()::text"));
   REQUIRE(want);
-  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+  pqxx::connection c(replica_url);
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
   for (;;) {
-    const auto at = examstore::db::parse_lsn(admin.value("SELECT pg_last_wal_replay_lsn()::text"));
+    pqxx::nontransaction nt(c);
+    const pqxx::result r = nt.exec("SELECT pg_last_wal_replay_lsn()::text");
+    const auto at = examstore::db::parse_lsn(r[0][0].c_str());
     REQUIRE(at);
     if (*at >= *want) return;
     REQUIRE(std::chrono::steady_clock::now() < deadline);
@@ -143,18 +151,6 @@ void wait_for_replay(RedisPostgresPair& pair, ReplicaAdmin& admin) {
 }
 
 ReplicaMetrics replica_metrics(examstore::Store& s) { return s.metrics().postgres_replicas; }
-
-// The value of libpq keyword `key` in `conninfo` ("" when unset).
-std::string conninfo_value(const std::string& conninfo, const std::string& key) {
-  PQconninfoOption* opts = PQconninfoParse(conninfo.c_str(), nullptr);
-  REQUIRE(opts != nullptr);
-  std::string value;
-  for (PQconninfoOption* o = opts; o->keyword != nullptr; ++o) {
-    if (o->val != nullptr && key == o->keyword) value = o->val;
-  }
-  PQconninfoFree(opts);
-  return value;
-}
 
 // A private streaming replica of the test cluster's primary (pg_basebackup -R, as
 // scripts/servers.sh makes the shared one) on a free port, which a test may stop and start.
@@ -190,23 +186,7 @@ class PgReplicaProcess {
     REQUIRE(
         run(as_pg(kBin + std::string("pg_ctl -D ") + dir_ + "/data -m immediate -w -t 20 stop")));
   }
-  // Waits (bounded) until the replica has replayed everything the primary has written so far.
-  void wait_for_replay(const RedisPostgresPair& pair) const {
-    const auto want =
-        examstore::db::parse_lsn(pair.query_value("SELECT pg_current_wal_insert_lsn()::text"));
-    REQUIRE(want);
-    pqxx::connection c("postgresql://postgres@" + host_port() + "/postgres");
-    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
-    for (;;) {
-      pqxx::nontransaction nt(c);
-      const auto at =
-          examstore::db::parse_lsn(nt.exec("SELECT pg_last_wal_replay_lsn()::text")[0][0].c_str());
-      REQUIRE(at);
-      if (*at >= *want) return;
-      REQUIRE(std::chrono::steady_clock::now() < deadline);
-      std::this_thread::sleep_for(std::chrono::milliseconds(5));
-    }
-  }
+  std::string admin_url() const { return "postgresql://postgres@" + host_port() + "/postgres"; }
 
  private:
   static constexpr const char* kBin = "/usr/lib/postgresql/15/bin/";
@@ -273,7 +253,7 @@ TEST_CASE("read-your-writes holds while the replica's replay is paused", "[repli
   // read waits all of it before it goes to the primary
   auto& store = with_replica(pair, replica_host_port(), std::chrono::seconds(1));
   ReplicaAdmin admin;
-  wait_for_replay(pair, admin);
+  wait_for_replay(pair, examstore::test::replica_database_url());
   CHECK(ids_of_subject(store, "replica-b").empty());  // the replica has caught up: served there
   CHECK(replica_metrics(store).reads == 1);
   {
@@ -291,7 +271,7 @@ TEST_CASE("read-your-writes holds while the replica's replay is paused", "[repli
     // the replica really was held back
     CHECK(admin.value("SELECT pg_is_wal_replay_paused()") == "t");
   }
-  wait_for_replay(pair, admin);
+  wait_for_replay(pair, examstore::test::replica_database_url());
   const auto all = ids_of_subject(store, "replica-b");
   CHECK(all.size() == 1);
   const ReplicaMetrics m = replica_metrics(store);
@@ -356,7 +336,7 @@ TEST_CASE("a stopped replica sends reads to the primary and serves again once it
   CHECK(m.fallback_unavailable == 2);
 
   replica.start();
-  replica.wait_for_replay(pair);
+  wait_for_replay(pair, replica.admin_url());
   // retried once the skip period is over
   std::this_thread::sleep_for(examstore::db::ReplicaSet::kRetryAfter +
                               std::chrono::milliseconds(200));
