@@ -118,6 +118,11 @@ void ReplicaSet::mark_down(Replica& r, const std::string& why) {
            kRetryAfter.count(), why);
 }
 
+void ReplicaSet::failed_once(Replica& r, const std::string& operation, const char* why) {
+  log_.log(LogLevel::kInfo, "postgres", "{} on replica {} failed, reading the primary: {}",
+           operation, r.pool.endpoint(), why);
+}
+
 ReplicaSet::Outcome ReplicaSet::read_on(Replica& r, std::uint64_t target,
                                         const std::string& operation,
                                         const std::function<void(pqxx::work&)>& body) {
@@ -164,13 +169,10 @@ ReplicaSet::Outcome ReplicaSet::read_on(Replica& r, std::uint64_t target,
       mark_down(r, e.what());
     } else {
       // e.g. a query cancelled by a conflict with recovery: this read only
-      log_.log(LogLevel::kInfo, "postgres", "{} on replica {} failed, reading the primary: {}",
-               operation, r.pool.endpoint(), e.what());
+      failed_once(r, operation, e.what());
     }
   } catch (const Error& e) {
-    // the body's own error: the primary's answer decides
-    log_.log(LogLevel::kInfo, "postgres", "{} on replica {} failed, reading the primary: {}",
-             operation, r.pool.endpoint(), e.what());
+    failed_once(r, operation, e.what());  // the body's own error: the primary's answer decides
   } catch (const std::exception& e) {
     if (!lease->conn().is_open()) lease->discard();
     mark_down(r, e.what());
@@ -180,7 +182,12 @@ ReplicaSet::Outcome ReplicaSet::read_on(Replica& r, std::uint64_t target,
 
 bool ReplicaSet::try_read(const std::string& operation,
                           const std::function<void(pqxx::work&)>& body) {
-  if (replicas_.empty() || !refresh_if_stale()) return false;
+  if (replicas_.empty()) return false;
+  if (!refresh_if_stale()) {
+    // the primary's position is unknown: no replica can be trusted with this read
+    if (counters_) counters_->add(counters_->fallback_unavailable);
+    return false;
+  }
   const std::uint64_t target = high_water();
   const std::size_t n = replicas_.size();
   const std::size_t first = next_.fetch_add(1, std::memory_order_relaxed);

@@ -72,6 +72,7 @@ class ReplicaSet {
   Outcome read_on(Replica& r, std::uint64_t target, const std::string& operation,
                   const std::function<void(pqxx::work&)>& body);
   void mark_down(Replica& r, const std::string& why);
+  void failed_once(Replica& r, const std::string& operation, const char* why);
   bool refresh_if_stale();
   // Reads the primary's WAL insert position on `primary_conn` and raises the mark; throws.
   void record_position(pqxx::connection& primary_conn);
