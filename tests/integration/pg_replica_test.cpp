@@ -163,10 +163,16 @@ class PgReplicaProcess {
     dir_ = tmpl;
     const std::string primary = examstore::test::database_url();
     const std::string port = conninfo_value(primary, "port");
+    {
+      // a standby refuses to start with fewer connections than its primary allows
+      pqxx::connection c(primary);
+      pqxx::nontransaction nt(c);
+      max_connections_ = nt.exec("SHOW max_connections")[0][0].c_str();
+    }
     REQUIRE(run("chmod 755 " + dir_ + (::geteuid() == 0 ? " && chown postgres: " + dir_ : "")));
     REQUIRE(run(as_pg(kBin + std::string("pg_basebackup -h 127.0.0.1 -p ") +
                       (port.empty() ? "5432" : port) + " -U postgres -D " + dir_ +
-                      "/data -R -X stream --no-sync")));
+                      "/data -R -X stream --no-sync --checkpoint=fast")));
     start();
   }
   ~PgReplicaProcess() {
@@ -180,7 +186,8 @@ class PgReplicaProcess {
   void start() {
     REQUIRE(run(as_pg(kBin + std::string("pg_ctl -D ") + dir_ + "/data -l " + dir_ +
                       "/pg.log -w -t 60 start -o '-p " + std::to_string(port_) + " -k " + dir_ +
-                      " -c listen_addresses=127.0.0.1 -c fsync=off'")));
+                      " -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=" +
+                      max_connections_ + "'")));
   }
   void stop() {
     REQUIRE(
@@ -199,6 +206,7 @@ class PgReplicaProcess {
   }
   int port_;
   std::string dir_;
+  std::string max_connections_;
 };
 
 }  // namespace
