@@ -436,7 +436,12 @@ void split_replicas(std::string_view url, std::string_view field, const std::str
   const std::string tail =
       (path == std::string_view::npos ? "" : std::string(before_query.substr(path))) +
       (kept.empty() ? "" : "?" + kept);
-  for (const std::string& h : hosts) replicas.push_back(head + h + tail);
+  for (const std::string& h : hosts) {
+    std::string replica = head;
+    replica += h;
+    replica += tail;
+    replicas.push_back(std::move(replica));
+  }
 }
 
 }  // namespace
