@@ -227,7 +227,10 @@ TEST_CASE("replica reads return the data once replayed and are counted as replic
           "[replica][postgres]") {
   RedisPostgresPair pair;
   const auto id = pair.question(QuestionType::kSingle, 3, {"math/algebra"}, "replica-a");
-  // a generous bound: the replica only has to replay the database and the question
+  // The replica must have the new database before a pool can even connect to it there (else the
+  // connect fails and the replica is skipped, as the test below shows).
+  wait_for_replay(pair, examstore::test::replica_database_url());
+  // a generous bound: the replica only has to replay what was written since
   auto& store = with_replica(pair, replica_host_port(), std::chrono::seconds(10));
   const ReplicaMetrics before = replica_metrics(store);
   CHECK(before.enabled);
