@@ -161,26 +161,21 @@ class PgReplicaProcess {
     char tmpl[] = "/tmp/examstore-replica-XXXXXX";
     REQUIRE(::mkdtemp(tmpl) != nullptr);
     dir_ = tmpl;
-    const std::string primary = examstore::test::database_url();
-    const std::string port = conninfo_value(primary, "port");
-    {
-      // a standby refuses to start with fewer connections than its primary allows
-      pqxx::connection c(primary);
-      pqxx::nontransaction nt(c);
-      max_connections_ = nt.exec("SHOW max_connections")[0][0].c_str();
+    try {
+      make();
+    } catch (...) {
+      cleanup();  // the destructor does not run for a constructor that throws
+      throw;
     }
-    REQUIRE(run("chmod 755 " + dir_ + (::geteuid() == 0 ? " && chown postgres: " + dir_ : "")));
-    REQUIRE(run(as_pg(kBin + std::string("pg_basebackup -h 127.0.0.1 -p ") +
-                      (port.empty() ? "5432" : port) + " -U postgres -D " + dir_ +
-                      "/data -R -X stream --no-sync --checkpoint=fast")));
-    start();
   }
-  ~PgReplicaProcess() {
+  ~PgReplicaProcess() { cleanup(); }
+  PgReplicaProcess(const PgReplicaProcess&) = delete;
+  PgReplicaProcess& operator=(const PgReplicaProcess&) = delete;
+
+  void cleanup() {
     run(as_pg(kBin + std::string("pg_ctl -D ") + dir_ + "/data -m immediate -w -t 20 stop"));
     run("rm -rf " + dir_);
   }
-  PgReplicaProcess(const PgReplicaProcess&) = delete;
-  PgReplicaProcess& operator=(const PgReplicaProcess&) = delete;
 
   std::string host_port() const { return "127.0.0.1:" + std::to_string(port_); }
   void start() {
@@ -203,6 +198,21 @@ class PgReplicaProcess {
   }
   static bool run(const std::string& cmd) {
     return std::system((cmd + " >/dev/null 2>&1").c_str()) == 0;
+  }
+  void make() {
+    const std::string primary = examstore::test::database_url();
+    const std::string port = conninfo_value(primary, "port");
+    {
+      // a standby refuses to start with fewer connections than its primary allows
+      pqxx::connection c(primary);
+      pqxx::nontransaction nt(c);
+      max_connections_ = nt.exec("SHOW max_connections")[0][0].c_str();
+    }
+    REQUIRE(run("chmod 755 " + dir_ + (::geteuid() == 0 ? " && chown postgres: " + dir_ : "")));
+    REQUIRE(run(as_pg(kBin + std::string("pg_basebackup -h 127.0.0.1 -p ") +
+                      (port.empty() ? "5432" : port) + " -U postgres -D " + dir_ +
+                      "/data -R -X stream --no-sync --checkpoint=fast")));
+    start();
   }
   int port_;
   std::string dir_;
