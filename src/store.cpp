@@ -160,6 +160,11 @@ MetricsSnapshot Store::metrics() {
     m.postgres.max_size = pool->options().pool_size;
     m.postgres.retries = pool->stats().retries;
   }
+  if (db::PgPool* pool = impl_->database->pg_pool(); pool && !pool->options().replicas.empty()) {
+    m.postgres_replicas = t.postgres_replicas.snapshot();
+    m.postgres_replicas.enabled = true;
+    m.postgres_replicas.replicas = static_cast<std::int64_t>(pool->options().replicas.size());
+  }
   m.write_behind = impl_->queue->metrics();
   m.log_sink_errors = t.log.sink_errors();
   return m;

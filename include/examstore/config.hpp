@@ -9,6 +9,7 @@
 //                     (some nodes of a Redis Cluster, port 6379 by default; db is always 0)
 //   durable tier: memory://                                   (embedded default)
 //                 postgresql://user[:password]@host[:port]/dbname[?libpq-params]
+//                     [&replica=host[:port]]...   (read replicas: see PostgresOptions::replicas)
 //                 (postgres:// is accepted too; any libpq keyword/value string also works)
 //
 // Parsing is strict: a malformed URL or value throws examstore::Error with code
@@ -103,12 +104,15 @@ struct PostgresOptions {
   /// (connection lost before COMMIT, serialization failure, deadlock). Default 3, minimum 1.
   int max_attempts = 3;
   /// Streaming read replicas of the primary (libpq connection strings). Reads that tolerate lag
-  /// (reports, statistics, question search) go to a replica; empty (the default) sends every
-  /// read to the primary. A read made after this process's own write still sees that write
-  /// (see replica_wait). TODO(issue 8, replicas): URL form and routing.
+  /// (violation statistics and queries, exam events, question search: docs/postgres-replicas.md)
+  /// go to a replica, taken in turn; empty (the default) sends every read to the primary. A read
+  /// made after this process's own committed write still sees that write (see replica_wait). In
+  /// a URL: `postgresql://user@primary:5432/db?replica=host2:5433&replica=host3` (port 5432 by
+  /// default), each replica taking the primary's user, password, database and other parameters.
+  /// A replica that is down or fails is skipped for 5 s; its reads go to the primary.
   std::vector<std::string> replicas;
   /// How long a replica read waits for the replica to replay this process's latest write before
-  /// it reads the primary instead. Default 50 ms.
+  /// it reads the primary instead; 0 checks once without waiting. Default 50 ms.
   std::chrono::milliseconds replica_wait{50};
 
   /// "user@host:port/dbname" without the password, for messages and health reports.
@@ -271,7 +275,8 @@ struct Config {
 /// Throws Error(kInvalidArgument) naming `field` and quoting the text when malformed.
 RedisOptions parse_redis_url(std::string_view url, std::string_view field = "redis_url");
 
-/// Checks a postgresql:// URL (or key=value conninfo) and wraps it in options.
+/// Checks a postgresql:// URL (or key=value conninfo) and wraps it in options; `replica=`
+/// parameters of a URL become PostgresOptions::replicas and are removed from conninfo.
 /// Throws Error(kInvalidArgument) naming `field` when malformed.
 PostgresOptions parse_postgres_url(std::string_view url, std::string_view field = "database_url");
 

@@ -76,6 +76,26 @@ struct PoolMetrics {
   Histogram latency;
 };
 
+/// The PostgreSQL read replicas (docs/postgres-replicas.md). Reads that tolerate lag go to a
+/// replica that has replayed this process's latest write, else to the primary.
+struct ReplicaMetrics {
+  /// False when no replica is configured: every value is zero.
+  bool enabled = false;
+  std::int64_t replicas = 0;  ///< replicas configured
+  std::int64_t reads = 0;     ///< reads a replica served
+  /// Reads sent to the primary because the replica had not replayed this process's latest
+  /// write within PostgresOptions::replica_wait.
+  std::int64_t fallback_lag = 0;
+  /// Reads sent to the primary because no replica could be reached or the replica failed.
+  std::int64_t fallback_unavailable = 0;
+  std::int64_t waits = 0;               ///< replica reads that waited for replay
+  std::int64_t positions_recorded = 0;  ///< WAL positions read on the primary after commits
+  /// WAL bytes a replica was behind this process's latest write when last checked (0: caught
+  /// up), and the most seen since start.
+  std::int64_t lag_bytes = 0;
+  std::int64_t max_lag_bytes = 0;
+};
+
 /// Everything Store::metrics() reports.
 struct MetricsSnapshot {
   CacheAsideMetrics cache_aside;
@@ -85,6 +105,8 @@ struct MetricsSnapshot {
   NearCacheMetrics exam_near_cache;
   PoolMetrics redis;
   PoolMetrics postgres;
+  /// The PostgreSQL read replicas.
+  ReplicaMetrics postgres_replicas;
   /// The write-behind queue (depth, lag = oldest_pending_age, retries, dead letters, ...).
   WriteBehindMetrics write_behind;
   /// Messages the log sink threw on (they were dropped).

@@ -369,6 +369,83 @@ std::string PostgresOptions::redacted() const {
   return s;
 }
 
+namespace {
+
+// A replica's host as it will be spliced into a URI: a name or an IP literal, nothing else.
+bool valid_replica_host(std::string_view host, bool ipv6) {
+  if (host.empty() || host.size() > 253) return false;
+  for (const char ch : host) {
+    const bool ok = (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
+                    (ch >= '0' && ch <= '9') || ch == '.' || ch == '-' || ch == '_' ||
+                    (ipv6 && ch == ':');
+    if (!ok) return false;
+  }
+  return true;
+}
+
+// Splits the `replica=host[:port]` parameters off a postgresql:// URI. `primary` receives the
+// URI without them; each replica's URI is the primary's with its host and port replaced, so
+// user, password, database and every other libpq parameter apply to it too.
+void split_replicas(std::string_view url, std::string_view field, const std::string& shown,
+                    std::string& primary, std::vector<std::string>& replicas) {
+  const auto scheme_end = url.find("://") + 3;
+  const auto q = url.find('?');
+  if (q == std::string_view::npos) {
+    primary = std::string(url);
+    return;
+  }
+  std::string_view query = url.substr(q + 1);
+  std::string kept;
+  std::vector<std::string> hosts;
+  while (true) {
+    const auto amp = query.find('&');
+    const std::string_view param = query.substr(0, amp);
+    if (param.substr(0, 8) == "replica=") {
+      const std::string_view value = param.substr(8);
+      if (value.empty()) bad(field, shown, "empty replica (expected replica=host[:port])");
+      const RedisEndpoint e = parse_endpoint(value, 5432, field, shown);
+      const bool ipv6 = value.front() == '[';
+      if (!valid_replica_host(e.host, ipv6)) {
+        bad(field, shown,
+            "replica host '" + e.host + "' must be a host name or an IP literal ([::1] for IPv6)");
+      }
+      std::string hostport = (ipv6 ? "[" + e.host + "]" : e.host) + ":" + std::to_string(e.port);
+      if (std::find(hosts.begin(), hosts.end(), hostport) != hosts.end()) {
+        bad(field, shown, "replica '" + hostport + "' is listed twice");
+      }
+      hosts.push_back(std::move(hostport));
+    } else if (param.substr(0, 7) == "replica") {
+      bad(field, shown, "expected replica=host[:port], got '" + std::string(param) + "'");
+    } else {
+      if (!kept.empty()) kept += '&';
+      kept += std::string(param);
+    }
+    if (amp == std::string_view::npos) break;
+    query = query.substr(amp + 1);
+  }
+  const std::string_view before_query = url.substr(0, q);
+  primary = std::string(before_query) + (kept.empty() ? "" : "?" + kept);
+  // authority = [userinfo@]hostspec, up to the path
+  const auto path = before_query.find('/', scheme_end);
+  const std::string_view authority =
+      before_query.substr(scheme_end, path == std::string_view::npos ? path : path - scheme_end);
+  const auto at = authority.rfind('@');
+  const std::string head =
+      std::string(url.substr(0, scheme_end)) +
+      (at == std::string_view::npos ? "" : std::string(authority.substr(0, at + 1)));
+  const std::string tail =
+      (path == std::string_view::npos ? "" : std::string(before_query.substr(path))) +
+      (kept.empty() ? "" : "?" + kept);
+  for (const std::string& h : hosts) {
+    std::string replica = head;
+    replica += h;
+    replica += tail;
+    replicas.push_back(std::move(replica));
+  }
+}
+
+}  // namespace
+
 PostgresOptions parse_postgres_url(std::string_view url, std::string_view field) {
   const std::string shown = mask_password(url);
   const bool is_uri = url.substr(0, 13) == "postgresql://" || url.substr(0, 11) == "postgres://";
@@ -379,7 +456,18 @@ PostgresOptions parse_postgres_url(std::string_view url, std::string_view field)
         "expected postgresql://user@host:port/dbname, a libpq key=value string, or memory://");
   }
   if (is_uri && has_control_or_space(url)) bad(field, shown, "whitespace or control character");
-  const std::string text(url);
+  if (is_kv &&
+      (url.substr(0, 8) == "replica=" || url.find(" replica=") != std::string_view::npos)) {
+    bad(field, shown,
+        "replica= is only understood in the postgresql:// form (or set PostgresOptions::replicas)");
+  }
+  std::string text;
+  std::vector<std::string> replicas;
+  if (is_uri) {
+    split_replicas(url, field, shown, text, replicas);
+  } else {
+    text = std::string(url);
+  }
   char* err = nullptr;
   PQconninfoOption* opts = PQconninfoParse(text.c_str(), &err);
   if (opts == nullptr) {
@@ -409,6 +497,7 @@ PostgresOptions parse_postgres_url(std::string_view url, std::string_view field)
   PQconninfoFree(opts);
   PostgresOptions o;
   o.conninfo = text;
+  o.replicas = std::move(replicas);
   return o;
 }
 
@@ -436,7 +525,9 @@ Config& Config::with_database_url(std::string_view url) {
     database_backend = BackendKind::kMemory;
     return *this;
   }
-  postgres.conninfo = parse_postgres_url(url, "database_url").conninfo;
+  PostgresOptions parsed = parse_postgres_url(url, "database_url");
+  postgres.conninfo = std::move(parsed.conninfo);
+  postgres.replicas = std::move(parsed.replicas);
   database_backend = BackendKind::kPostgres;
   return *this;
 }
@@ -546,6 +637,11 @@ void validate(const Config& c) {
       bad("postgres.statement_timeout",
           std::to_string(c.postgres.statement_timeout.count()) + " ms", "must be >= 0");
     if (c.postgres.conninfo.empty()) bad("postgres.conninfo", "", "must not be empty");
+    for (std::size_t i = 0; i < c.postgres.replicas.size(); ++i) {
+      if (c.postgres.replicas[i].empty()) {
+        bad("postgres.replicas[" + std::to_string(i) + "]", "", "must not be empty");
+      }
+    }
     if (c.postgres.replica_wait.count() < 0) {
       bad("postgres.replica_wait", std::to_string(c.postgres.replica_wait.count()) + " ms",
           "must be >= 0");

@@ -1,5 +1,7 @@
 #include "db/pg_pool.hpp"
 
+#include "db/pg_replicas.hpp"
+
 #include <algorithm>
 #include <exception>
 #include <random>
@@ -113,7 +115,10 @@ PgPool::PgPool(PostgresOptions options, obs::Telemetry* telemetry)
       endpoint_(options_.redacted()),
       conninfo_(with_connect_timeout(options_)),
       counters_(telemetry ? &telemetry->postgres : nullptr),
-      log_(telemetry ? telemetry->log : obs::Logger::silent()) {}
+      log_(telemetry ? telemetry->log : obs::Logger::silent()),
+      replicas_(options_.replicas.empty()
+                    ? nullptr
+                    : std::make_unique<ReplicaSet>(options_, *this, telemetry)) {}
 
 PgPool::~PgPool() = default;
 
@@ -202,7 +207,7 @@ PgPoolStats PgPool::stats() const {
   return PgPoolStats{open_, static_cast<int>(idle_.size()), created_, discarded_, retries_};
 }
 
-template <typename Tx, typename Body>
+template <typename Tx, bool kWrites, typename Body>
 void PgPool::transact_impl(const std::string& operation, const Body& body) {
   for (int attempt = 1;; ++attempt) {
     std::exception_ptr failure;  // a failure that is safe to retry
@@ -211,9 +216,12 @@ void PgPool::transact_impl(const std::string& operation, const Body& body) {
       count(&obs::PoolCounters::commands);
       obs::Timer timer(counters_);
       try {
-        Tx tx(lease.conn());
-        body(tx);
-        tx.commit();
+        {
+          Tx tx(lease.conn());
+          body(tx);
+          tx.commit();
+        }
+        if (kWrites && replicas_) replicas_->note_commit(lease.conn());
         timer.done();
         return;
       } catch (const Error&) {
@@ -276,24 +284,38 @@ void PgPool::transact_impl(const std::string& operation, const Body& body) {
 }
 
 void PgPool::transact(const std::string& operation, const std::function<void(pqxx::work&)>& body) {
-  transact_impl<pqxx::work>(operation, body);
+  transact_impl<pqxx::work, true>(operation, body);
+}
+
+void PgPool::read_lag_tolerant(const std::string& operation,
+                               const std::function<void(pqxx::work&)>& body) {
+  if (replicas_ && replicas_->try_read(operation, body)) return;
+  transact_impl<pqxx::work, false>(operation, body);
 }
 
 void PgPool::transact_serializable(
     const std::string& operation,
     const std::function<void(pqxx::transaction<pqxx::serializable>&)>& body) {
-  transact_impl<pqxx::transaction<pqxx::serializable>>(operation, body);
+  transact_impl<pqxx::transaction<pqxx::serializable>, true>(operation, body);
 }
 
 void PgPool::read(const std::string& operation,
                   const std::function<void(pqxx::nontransaction&)>& body) {
-  transact_impl<pqxx::nontransaction>(operation, body);
+  transact_impl<pqxx::nontransaction, false>(operation, body);
 }
 
 void PgPool::with_connection(const std::string& operation,
                              const std::function<void(pqxx::connection&)>& body) {
   Lease lease = acquire();
   count(&obs::PoolCounters::commands);
+  // Session-level work may write without a transaction the pool sees commit: once it is done
+  // (or failed), the next replica read asks the primary how far its WAL is.
+  struct MarkStale {
+    ReplicaSet* replicas;
+    ~MarkStale() {
+      if (replicas) replicas->note_unknown_write();
+    }
+  } mark_stale{replicas_.get()};
   try {
     body(lease.conn());
   } catch (const Error&) {

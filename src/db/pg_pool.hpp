@@ -56,6 +56,8 @@ struct PgPoolStats {
 /// stderr (library code never writes to the terminal).
 struct PooledConnection;
 
+class ReplicaSet;
+
 class PgPool {
  public:
   /// Counts into and logs through `telemetry` (nullptr: neither).
@@ -99,6 +101,13 @@ class PgPool {
   /// prepared() so that it is parsed and planned once per connection.
   void read(const std::string& operation, const std::function<void(pqxx::nontransaction&)>& body);
 
+  /// Runs `body`, a read that tolerates replication lag, in a transaction on a read replica
+  /// that has replayed this process's latest committed write (db/pg_replicas.hpp), else on the
+  /// primary like transact (the body may run twice: it must start from scratch). Without
+  /// replicas, exactly transact.
+  void read_lag_tolerant(const std::string& operation,
+                         const std::function<void(pqxx::work&)>& body);
+
   /// Runs `body` on a leased connection outside any transaction (for session-level work such as
   /// advisory locks), translating errors; no retry.
   void with_connection(const std::string& operation,
@@ -112,7 +121,8 @@ class PgPool {
   const obs::Logger& log() const { return log_; }
 
  private:
-  template <typename Tx, typename Body>
+  // kWrites: the transaction may write, so read-your-writes records the WAL position after it.
+  template <typename Tx, bool kWrites, typename Body>
   void transact_impl(const std::string& operation, const Body& body);
   std::unique_ptr<PooledConnection> connect();
   void release(std::unique_ptr<PooledConnection> conn, bool discard);
@@ -136,6 +146,8 @@ class PgPool {
   long long created_ = 0;
   long long discarded_ = 0;
   long long retries_ = 0;
+
+  std::unique_ptr<ReplicaSet> replicas_;  // null without replicas; last: it uses this pool
 };
 
 /// Executes the statement `sql` prepared under `name` on the transaction's connection,

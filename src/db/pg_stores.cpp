@@ -739,7 +739,7 @@ class PgViolationStore final : public ViolationStore {
     Params p;
     const std::string sql = violation_query_sql(f, p);
     std::vector<Violation> out;
-    pool_.transact(op, [&](pqxx::work& tx) {
+    pool_.read_lag_tolerant(op, [&](pqxx::work& tx) {
       out.clear();
       for (const auto& row : p.exec(tx, sql)) out.push_back(read_violation(row));
     });
@@ -748,7 +748,7 @@ class PgViolationStore final : public ViolationStore {
 
   ViolationStats stats(ExamId exam) override {
     ViolationStats s;
-    pool_.transact("violation stats", [&](pqxx::work& tx) {
+    pool_.read_lag_tolerant("violation stats", [&](pqxx::work& tx) {
       s = ViolationStats{};
       const auto r = tx.exec_params(
           "SELECT kind, severity, count(*) FROM violations WHERE exam_id = $1"
@@ -791,7 +791,7 @@ class PgViolationStore final : public ViolationStore {
     if (student) sql += " AND student_id = " + p.add(std::int64_t{*student});
     sql += " ORDER BY occurred_at, id LIMIT " + p.add(std::int64_t{limit});
     std::vector<Event> out;
-    pool_.transact(op, [&](pqxx::work& tx) {
+    pool_.read_lag_tolerant(op, [&](pqxx::work& tx) {
       out.clear();
       for (const auto& row : p.exec(tx, sql)) out.push_back(read_event(row));
     });

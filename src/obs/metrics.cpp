@@ -157,6 +157,26 @@ void render_pools(Writer& w, const MetricsSnapshot& m) {
   }
 }
 
+void render_replicas(Writer& w, const ReplicaMetrics& r) {
+  if (!r.enabled) return;
+  w.one("postgres_replicas", "gauge", "PostgreSQL read replicas configured.", r.replicas);
+  w.one("postgres_replica_reads_total", "counter", "Lag-tolerant reads a replica served.", r.reads);
+  w.family("postgres_replica_fallbacks_total", "counter",
+           "Lag-tolerant reads sent to the primary, by reason.");
+  w.sample("postgres_replica_fallbacks_total", "reason=\"lag\"", r.fallback_lag);
+  w.sample("postgres_replica_fallbacks_total", "reason=\"unavailable\"", r.fallback_unavailable);
+  w.one("postgres_replica_waits_total", "counter", "Replica reads that waited for replay.",
+        r.waits);
+  w.one("postgres_wal_positions_recorded_total", "counter",
+        "WAL positions read on the primary after a commit (read-your-writes).",
+        r.positions_recorded);
+  w.one("postgres_replica_lag_bytes", "gauge",
+        "WAL bytes a replica was behind this process's latest write when last checked.",
+        r.lag_bytes);
+  w.one("postgres_replica_max_lag_bytes", "gauge", "Largest replica lag seen, in WAL bytes.",
+        r.max_lag_bytes);
+}
+
 }  // namespace
 
 std::string to_prometheus(const MetricsSnapshot& m, std::string_view prefix) {
@@ -192,6 +212,7 @@ std::string to_prometheus(const MetricsSnapshot& m, std::string_view prefix) {
   w.sample("near_cache_misses_total", "cache=\"exams\"", m.exam_near_cache.misses);
 
   render_pools(w, m);
+  render_replicas(w, m.postgres_replicas);
 
   const WriteBehindMetrics& q = m.write_behind;
   w.one("write_behind_depth", "gauge", "Writes accepted and not yet committed.", q.depth);
@@ -243,6 +264,15 @@ std::string pool_json(const PoolMetrics& p) {
       p.wait_timeouts, p.commands, p.errors, p.retries, histogram_json(p.latency));
 }
 
+std::string replicas_json(const ReplicaMetrics& r) {
+  return fmt::format(
+      "{{\"enabled\":{},\"replicas\":{},\"reads\":{},\"fallback_lag\":{},"
+      "\"fallback_unavailable\":{},\"waits\":{},\"positions_recorded\":{},\"lag_bytes\":{},"
+      "\"max_lag_bytes\":{}}}",
+      r.enabled, r.replicas, r.reads, r.fallback_lag, r.fallback_unavailable, r.waits,
+      r.positions_recorded, r.lag_bytes, r.max_lag_bytes);
+}
+
 }  // namespace
 
 std::string to_json(const MetricsSnapshot& m) {
@@ -254,7 +284,7 @@ std::string to_json(const MetricsSnapshot& m) {
       "\"invalidations_retried\":{},\"cache_errors\":{},\"hit_rate\":{}}},"
       "\"paper_near_cache\":{{\"hits\":{},\"misses\":{}}},"
       "\"exam_near_cache\":{{\"hits\":{},\"misses\":{}}},"
-      "\"redis\":{},\"postgres\":{},"
+      "\"redis\":{},\"postgres\":{},\"postgres_replicas\":{},"
       "\"write_behind\":{{\"depth\":{},\"oldest_pending_age_ms\":{},\"enqueued\":{},"
       "\"coalesced\":{},\"committed\":{},\"retried\":{},\"dead_lettered\":{},\"batches\":{},"
       "\"max_batch_size\":{},\"mean_batch_size\":{},\"journal_appends\":{},\"replayed\":{}}},"
@@ -262,9 +292,10 @@ std::string to_json(const MetricsSnapshot& m) {
       c.hits, c.negative_hits, c.misses, c.loads, c.load_errors, c.fills_refused, c.invalidations,
       c.invalidations_retried, c.cache_errors, c.hit_rate, m.paper_near_cache.hits,
       m.paper_near_cache.misses, m.exam_near_cache.hits, m.exam_near_cache.misses,
-      pool_json(m.redis), pool_json(m.postgres), q.depth, q.oldest_pending_age.count(), q.enqueued,
-      q.coalesced, q.committed, q.retried, q.dead_lettered, q.batches, q.max_batch_size,
-      q.mean_batch_size, q.journal_appends, q.replayed, m.log_sink_errors);
+      pool_json(m.redis), pool_json(m.postgres), replicas_json(m.postgres_replicas), q.depth,
+      q.oldest_pending_age.count(), q.enqueued, q.coalesced, q.committed, q.retried,
+      q.dead_lettered, q.batches, q.max_batch_size, q.mean_batch_size, q.journal_appends,
+      q.replayed, m.log_sink_errors);
 }
 
 }  // namespace examstore

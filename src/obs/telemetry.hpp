@@ -73,12 +73,44 @@ struct NearCacheCounters {
   }
 };
 
+/// The read replicas of the PostgreSQL tier (db/pg_replicas.hpp), all replicas together.
+struct ReplicaCounters {
+  std::atomic<std::int64_t> reads{0};                 ///< reads a replica served
+  std::atomic<std::int64_t> fallback_lag{0};          ///< behind after replica_wait: primary read
+  std::atomic<std::int64_t> fallback_unavailable{0};  ///< none reachable / failed: primary read
+  std::atomic<std::int64_t> waits{0};                 ///< reads that waited for replay
+  std::atomic<std::int64_t> positions_recorded{0};    ///< WAL positions read after a commit
+  std::atomic<std::int64_t> lag_bytes{0};             ///< the last lag seen behind our writes
+  std::atomic<std::int64_t> max_lag_bytes{0};         ///< the largest lag seen
+
+  void add(std::atomic<std::int64_t>& c) noexcept { c.fetch_add(1, std::memory_order_relaxed); }
+  void saw_lag(std::int64_t bytes) noexcept {
+    lag_bytes.store(bytes, std::memory_order_relaxed);
+    std::int64_t seen = max_lag_bytes.load(std::memory_order_relaxed);
+    while (bytes > seen &&
+           !max_lag_bytes.compare_exchange_weak(seen, bytes, std::memory_order_relaxed)) {
+    }
+  }
+  ReplicaMetrics snapshot() const {
+    ReplicaMetrics m;
+    m.reads = reads.load(std::memory_order_relaxed);
+    m.fallback_lag = fallback_lag.load(std::memory_order_relaxed);
+    m.fallback_unavailable = fallback_unavailable.load(std::memory_order_relaxed);
+    m.waits = waits.load(std::memory_order_relaxed);
+    m.positions_recorded = positions_recorded.load(std::memory_order_relaxed);
+    m.lag_bytes = lag_bytes.load(std::memory_order_relaxed);
+    m.max_lag_bytes = max_lag_bytes.load(std::memory_order_relaxed);
+    return m;
+  }
+};
+
 /// One per Store.
 struct Telemetry {
   explicit Telemetry(const Config& config) : log(config.log_sink, config.log_level) {}
   Logger log;
   PoolCounters redis;
   PoolCounters postgres;
+  ReplicaCounters postgres_replicas;
   NearCacheCounters paper_near_cache;
   NearCacheCounters exam_near_cache;
 };

@@ -339,7 +339,7 @@ class PgQuestionStore final : public QuestionStore {
     }
     sql += " ORDER BY q.id LIMIT " + p.add(std::int64_t{f.limit});
     std::vector<Question> out;
-    pool_.transact("question search", [&](pqxx::work& tx) {
+    pool_.read_lag_tolerant("question search", [&](pqxx::work& tx) {
       out.clear();
       for (const auto& row : p.exec(tx, sql)) out.push_back(read_question(row));
     });

@@ -161,6 +161,64 @@ TEST_CASE("postgres URLs are checked by libpq's own parser", "[config][unit]") {
              Catch::Contains("port"));
 }
 
+TEST_CASE("postgres URLs list read replicas that inherit the primary's parameters",
+          "[config][unit][replica]") {
+  const auto o = examstore::parse_postgres_url(
+      "postgresql://app:pw@primary:5432/exams?replica=r1:5433&sslmode=disable&replica=r2"
+      "&replica=[::1]:6000");
+  CHECK(o.conninfo == "postgresql://app:pw@primary:5432/exams?sslmode=disable");
+  REQUIRE(o.replicas.size() == 3);
+  CHECK(o.replicas[0] == "postgresql://app:pw@r1:5433/exams?sslmode=disable");
+  CHECK(o.replicas[1] == "postgresql://app:pw@r2:5432/exams?sslmode=disable");
+  CHECK(o.replicas[2] == "postgresql://app:pw@[::1]:6000/exams?sslmode=disable");
+
+  // no other parameter, no user, no database: the replica URL has none either
+  const auto bare = examstore::parse_postgres_url("postgres://primary?replica=r1:7000");
+  CHECK(bare.conninfo == "postgres://primary");
+  REQUIRE(bare.replicas.size() == 1);
+  CHECK(bare.replicas[0] == "postgres://r1:7000");
+
+  CHECK(examstore::parse_postgres_url("postgresql://u@h/d").replicas.empty());
+
+  Config c;
+  c.with_database_url("postgresql://u@h/d?replica=r:5");
+  CHECK(c.postgres.conninfo == "postgresql://u@h/d");
+  REQUIRE(c.postgres.replicas.size() == 1);
+  CHECK(c.postgres.replicas[0] == "postgresql://u@r:5/d");
+  CHECK_NOTHROW(examstore::validate(c));
+}
+
+TEST_CASE("malformed replica parameters are rejected naming the field", "[config][unit][replica]") {
+  for (const char* url :
+       {"postgresql://u@h/d?replica=", "postgresql://u@h/d?replica=r:0",
+        "postgresql://u@h/d?replica=r:99999", "postgresql://u@h/d?replica=r:x",
+        "postgresql://u@h/d?replica=:5433", "postgresql://u@h/d?replica",
+        "postgresql://u@h/d?replicas=r", "postgresql://u@h/d?replica=a/b",
+        "postgresql://u@h/d?replica=a%2Fb", "postgresql://u@h/d?replica=[::1",
+        "postgresql://u@h/d?replica=r:1&replica=r:1", "host=h dbname=d replica=r"}) {
+    INFO(url);
+    CHECK_THAT(rejection([&] { examstore::parse_postgres_url(url); }),
+               Catch::Contains("database_url"));
+  }
+  CHECK_THAT(rejection([] {
+               examstore::parse_postgres_url("postgresql://u@h/d?replica=r:1&replica=r:1");
+             }),
+             Catch::Contains("listed twice"));
+  // the password of the primary never appears in the message
+  const std::string why =
+      rejection([] { examstore::parse_postgres_url("postgresql://u:hunter2@h/d?replica=r:0"); });
+  CHECK_THAT(why, !Catch::Contains("hunter2"));
+  // an empty replica given in the options is caught by validate()
+  Config c;
+  c.with_database_url("postgresql://u@h/d");
+  c.postgres.replicas.push_back("");
+  CHECK_THAT(rejection([&] { examstore::validate(c); }), Catch::Contains("postgres.replicas[0]"));
+  {
+    EnvVar d("EXAMSTORE_DATABASE_URL", "postgresql://u@h/d?replica=r:bad");
+    CHECK_THAT(rejection([] { Config::from_env(); }), Catch::Contains("EXAMSTORE_DATABASE_URL"));
+  }
+}
+
 TEST_CASE("Config chooses backends from URLs", "[config][unit]") {
   Config c;
   CHECK(c.cache_backend == BackendKind::kMemory);
