@@ -17,7 +17,6 @@
 #include <map>
 #include <optional>
 #include <set>
-#include <sstream>
 #include <string>
 #include <thread>
 #include <vector>
@@ -25,6 +24,7 @@
 #include "examstore/config.hpp"
 #include "examstore/error.hpp"
 #include "examstore/store.hpp"
+#include "support/db_ids.hpp"
 #include "support/sentinel_group.hpp"
 #include "support/test_env.hpp"
 
@@ -45,8 +45,10 @@ using examstore::test::TempDatabase;
 using examstore::test::TempDir;
 using Clock = std::chrono::steady_clock;
 
-/// What one kind of call saw; written by one thread, read after it joined.
+/// What one kind of call saw; written by one thread, read after it joined (but ok_at, which the
+/// main thread polls while the load runs).
 struct Tally {
+  std::atomic<Clock::rep> ok_at{0};  // time_since_epoch of the latest success
   std::int64_t ok = 0;
   std::map<std::string, int> errors;  // code -> count
   std::optional<Clock::time_point> first_failure;
@@ -58,6 +60,7 @@ struct Tally {
     const auto now = Clock::now();
     ++ok;
     last_ok = now;
+    ok_at.store(now.time_since_epoch().count(), std::memory_order_relaxed);
     if (first_failure && !recovered) recovered = now;
   }
   void failure(const Error& e) {
@@ -71,18 +74,6 @@ struct Tally {
     return std::chrono::duration<double, std::milli>(*recovered - *first_failure).count();
   }
 };
-
-std::set<std::int64_t> violation_ids(const TempDatabase& db) {
-  const std::string text =
-      db.query_value("SELECT string_agg(id::text, ',' ORDER BY id) FROM violations");
-  std::set<std::int64_t> out;
-  std::stringstream in(text);
-  std::string item;
-  while (std::getline(in, item, ',')) {
-    if (!item.empty()) out.insert(std::stoll(item));
-  }
-  return out;
-}
 
 }  // namespace
 
@@ -198,7 +189,9 @@ TEST_CASE("sentinel failover: a SIGKILL of the master under load loses no acknow
   const auto promoted_at = Clock::now();
   // Keep the load on until every kind has succeeded against the new master, bounded.
   const auto bound = killed_at + 15s;
-  auto followed = [&](const Tally& t) { return t.last_ok && *t.last_ok > promoted_at; };
+  auto followed = [&](const Tally& t) {
+    return t.ok_at.load(std::memory_order_relaxed) > promoted_at.time_since_epoch().count();
+  };
   while (Clock::now() < bound && !(followed(beats) && followed(violations) && followed(reads))) {
     std::this_thread::sleep_for(50ms);
   }
@@ -223,6 +216,7 @@ TEST_CASE("sentinel failover: a SIGKILL of the master under load loses no acknow
               << (t->last_failure ? ms(*t->last_failure) : 0.0) << " ms after the kill)");
     INFO(name);
     CHECK(followed(*t));  // the same process works against the new master, without a restart
+    REQUIRE(t->last_ok.has_value());
     CHECK(*t->last_ok - killed_at < 15s);
     for (const auto& [code, n] : t->errors) {
       INFO(n << " error(s) " << code);
@@ -236,7 +230,7 @@ TEST_CASE("sentinel failover: a SIGKILL of the master under load loses no acknow
   REQUIRE(acked.size() > 100);
   store->flush(60s);
   CHECK(store->write_behind_metrics().dead_lettered == 0);
-  const auto stored = violation_ids(db);
+  const auto stored = examstore::test::ids_in(db, "violations");
   std::int64_t missing = 0;
   for (const auto id : acked) missing += stored.count(id) == 0 ? 1 : 0;
   INFO(acked.size() << " violations acknowledged");
