@@ -59,10 +59,11 @@ struct RedisOptions {
   std::vector<RedisEndpoint> seeds;
   /// Sentinel: the name of the monitored master ("mymaster"). Empty otherwise.
   std::string sentinel_master;
-  /// Replicas that must confirm a write of the write-behind path (Redis WAIT) before it is
-  /// acknowledged; 0 (the default) acknowledges once the master has it. Redis replicates
-  /// asynchronously: with 0, a failover can lose the last writes the old master had not yet sent
-  /// (docs/scaling.md measures the cost of each setting).
+  /// Replicas that must confirm every write round trip of the hot tier (Redis WAIT, appended to
+  /// it) before it is acknowledged; 0 (the default) acknowledges once the master has it. Redis
+  /// replicates asynchronously: with 0, a failover can lose the last writes the old master had not
+  /// yet sent (docs/redis-sentinel.md measures its cost). Not available with Redis Cluster
+  /// (Store::open refuses it with kInvalidArgument naming redis.wait_replicas).
   int wait_replicas = 0;
   /// How long a write waits for wait_replicas confirmations before it fails with kUnavailable
   /// (the write is on the master, and not yet known to be on enough replicas). Default 100 ms.

@@ -627,6 +627,11 @@ void validate(const Config& c) {
       bad("redis.wait_replicas", std::to_string(c.redis.wait_replicas), "must be >= 0");
     }
     if (c.redis.wait_replicas > 0) positive_ms("redis.wait_timeout", c.redis.wait_timeout);
+    if (c.redis.wait_replicas > 0 && c.redis.topology == RedisTopology::kCluster) {
+      // The cluster's pipelines are split per master: WAIT is not applied there.
+      bad("redis.wait_replicas", std::to_string(c.redis.wait_replicas),
+          "is supported with a standalone or Sentinel hot tier, not with Redis Cluster");
+    }
   }
   if (c.database_backend == BackendKind::kPostgres) {
     positive_int("postgres.pool_size", c.postgres.pool_size);

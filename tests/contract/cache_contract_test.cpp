@@ -94,8 +94,21 @@ class ClusterFixture {
   std::unique_ptr<examstore::Store> store_;
 };
 
+/// The Redis cache behind a Sentinel group: the master is found through the sentinels.
+class SentinelFixture {
+ public:
+  static constexpr const char* kKind = "redis";  // health reports the Redis kind
+  SentinelFixture()
+      : store_(examstore::Store::open(
+            examstore::Config{}.with_redis_url(examstore::test::sentinel_url()))) {}
+  Cache& cache() { return store_->cache(); }
+
+ private:
+  std::unique_ptr<examstore::Store> store_;
+};
+
 /// Every Cache implementation under test; each TEMPLATE_TEST_CASE runs once per fixture.
-#define CACHE_FIXTURES MemoryFixture, RedisFixture, ClusterFixture
+#define CACHE_FIXTURES MemoryFixture, RedisFixture, ClusterFixture, SentinelFixture
 
 // ---- keys ----
 

@@ -34,6 +34,7 @@
 #include "examstore/config.hpp"
 #include "examstore/error.hpp"
 #include "examstore/store.hpp"
+#include "support/db_ids.hpp"
 #include "support/tcp_proxy.hpp"
 #include "support/test_env.hpp"
 
@@ -60,18 +61,7 @@ namespace fs = std::filesystem;
 
 using examstore::test::TempDir;
 
-/// Every value of the first column of `sql` (one bigint per row), via string_agg.
-std::set<std::int64_t> id_set(const TempDatabase& db, const std::string& table) {
-  const std::string text =
-      db.query_value("SELECT string_agg(id::text, ',' ORDER BY id) FROM " + table);
-  std::set<std::int64_t> out;
-  std::stringstream in(text);
-  std::string item;
-  while (std::getline(in, item, ',')) {
-    if (!item.empty()) out.insert(std::stoll(item));
-  }
-  return out;
-}
+using examstore::test::ids_in;
 
 std::int64_t row_count(const TempDatabase& db, const std::string& table) {
   return std::stoll(db.query_value("SELECT count(*) FROM " + table));
@@ -238,8 +228,8 @@ TEST_CASE("fault: ids are never reused when Redis is flushed or restarted",
   // Records violations and creates exams; each new id must be new to PostgreSQL.
   auto phase = [&](Store& s, const World& world, const char* name, bool redis_up = true) {
     INFO("phase: " << name);
-    const std::set<std::int64_t> violations_before = id_set(db, "violations");
-    const std::set<std::int64_t> exams_before = id_set(db, "exams");
+    const std::set<std::int64_t> violations_before = ids_in(db, "violations");
+    const std::set<std::int64_t> exams_before = ids_in(db, "exams");
     for (int i = 0; i < 40; ++i, ++counter) {
       const Durability d = i % 4 == 0 ? Durability::kCommitted : Durability::kCached;
       const ViolationId id = s.violations().record(
@@ -288,10 +278,10 @@ TEST_CASE("fault: ids are never reused when Redis is flushed or restarted",
   CHECK(std::set<ViolationId>(violation_ids.begin(), violation_ids.end()).size() ==
         violation_ids.size());
   CHECK(std::set<ExamId>(exam_ids.begin(), exam_ids.end()).size() == exam_ids.size());
-  const auto stored = id_set(db, "violations");
+  const auto stored = ids_in(db, "violations");
   CHECK(stored == std::set<std::int64_t>(violation_ids.begin(), violation_ids.end()));
   CHECK(row_count(db, "violations") == static_cast<std::int64_t>(violation_ids.size()));
-  CHECK(id_set(db, "exams") == std::set<std::int64_t>(exam_ids.begin(), exam_ids.end()));
+  CHECK(ids_in(db, "exams") == std::set<std::int64_t>(exam_ids.begin(), exam_ids.end()));
   CHECK(store->write_behind_metrics().dead_lettered == 0);
 }
 
@@ -401,7 +391,7 @@ TEST_CASE("fault: PostgreSQL down for 10 s under load loses no acknowledged viol
   std::set<std::int64_t> acked(cached.acked.begin(), cached.acked.end());
   acked.insert(journaled.acked.begin(), journaled.acked.end());
   CHECK(acked.size() == cached.acked.size() + journaled.acked.size());  // unique ids
-  const auto stored = id_set(db, "violations");
+  const auto stored = ids_in(db, "violations");
   std::vector<std::int64_t> missing;
   for (const auto id : acked) {
     if (stored.count(id) == 0) missing.push_back(id);
@@ -451,7 +441,7 @@ TEST_CASE("fault: a poison record is dead-lettered alone, retry and drop work on
   REQUIRE(bad != 0);
   store->flush();
 
-  const auto stored = id_set(db, "violations");
+  const auto stored = ids_in(db, "violations");
   CHECK(stored == std::set<std::int64_t>(good.begin(), good.end()));
   CHECK(stored.count(bad) == 0);
   auto m = store->write_behind_metrics();
@@ -482,7 +472,7 @@ TEST_CASE("fault: a poison record is dead-lettered alone, retry and drop work on
   CHECK_THAT(letters[0].payload, Catch::Contains(std::to_string(bad)));
   CHECK_FALSE(letters[0].error.empty());
   CHECK(row_count(db, "dead_letters") == 1);
-  CHECK(id_set(db, "violations").count(bad) == 0);
+  CHECK(ids_in(db, "violations").count(bad) == 0);
 
   // Unknown ids.
   try {
@@ -497,7 +487,7 @@ TEST_CASE("fault: a poison record is dead-lettered alone, retry and drop work on
   CHECK(store->dead_letters().empty());
   CHECK_FALSE(store->drop_dead_letter(letters[0].id));
   CHECK(row_count(db, "dead_letters") == 0);
-  CHECK(id_set(db, "violations") == std::set<std::int64_t>(good.begin(), good.end()));
+  CHECK(ids_in(db, "violations") == std::set<std::int64_t>(good.begin(), good.end()));
 }
 
 // Regression: StudentRepo::sweep applies the transitions in the hot tier first, then maps each

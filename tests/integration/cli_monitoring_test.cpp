@@ -29,6 +29,7 @@
 #include <vector>
 
 #include "common/json.hpp"
+#include "support/db_ids.hpp"
 #include "support/test_env.hpp"
 
 namespace {
@@ -101,18 +102,6 @@ std::int64_t check_summary(const Run& r) {
   CHECK(int_at(*queue, "dead_lettered") == 0);
   CHECK(int_at(*queue, "depth") == 0);
   return recorded;
-}
-
-std::set<std::int64_t> violation_ids(const TempDatabase& db) {
-  const std::string text =
-      db.query_value("SELECT string_agg(id::text, ',' ORDER BY id) FROM violations");
-  std::set<std::int64_t> out;
-  std::stringstream in(text);
-  std::string item;
-  while (std::getline(in, item, ',')) {
-    if (!item.empty()) out.insert(std::stoll(item));
-  }
-  return out;
 }
 
 using examstore::test::complete_lines;
@@ -256,7 +245,7 @@ TEST_CASE("simulate killed with SIGKILL loses no acknowledged violation after dr
   const json::Value report = json::parse(drain.out);
   CHECK(int_at(report, "dead_lettered") == 0);
 
-  const std::set<std::int64_t> stored = violation_ids(db);
+  const std::set<std::int64_t> stored = examstore::test::ids_in(db, "violations");
   std::vector<std::int64_t> missing;
   for (const auto id : ids) {
     if (stored.count(id) == 0) missing.push_back(id);

@@ -278,4 +278,16 @@ TEST_CASE("Store::open rejects out-of-range options by name", "[config][unit]") 
   e.with_database_url("postgresql://u@h/d");
   e.postgres.max_attempts = 0;
   CHECK_THAT(rejection([&] { examstore::validate(e); }), Catch::Contains("postgres.max_attempts"));
+  Config f;
+  f.with_redis_url("redis-cluster://a:7001,b:7002");
+  f.redis.wait_replicas = 1;  // WAIT is not applied to the cluster's per-master pipelines
+  CHECK_THAT(rejection([&] { examstore::Store::open(f); }),
+             Catch::Contains("redis.wait_replicas") && Catch::Contains("Cluster"));
+  f.with_redis_url("redis-sentinel://s:26379/m");
+  CHECK_NOTHROW(examstore::validate(f));
+  f.redis.wait_replicas = -1;
+  CHECK_THAT(rejection([&] { examstore::validate(f); }), Catch::Contains("redis.wait_replicas"));
+  Config g;
+  g.attempts.finished_ttl = std::chrono::seconds(-1);
+  CHECK_THAT(rejection([&] { examstore::validate(g); }), Catch::Contains("attempts.finished_ttl"));
 }

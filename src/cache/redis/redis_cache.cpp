@@ -15,6 +15,7 @@
 #include "cache/redis/redis_commands.hpp"
 #include "cache/redis/redis_pool.hpp"
 #include "cache/redis/redis_subscriber.hpp"
+#include "cache/redis/replica_wait.hpp"
 #include "examstore/error.hpp"
 #include "examstore/store.hpp"
 
@@ -26,15 +27,23 @@ using std::chrono::milliseconds;
 class RedisCache final : public RedisCommands {
  public:
   RedisCache(const RedisOptions& options, obs::Telemetry* telemetry)
-      : pool_(options, telemetry), log_(telemetry ? telemetry->log : obs::Logger::silent()) {}
+      : pool_(options, telemetry),
+        log_(telemetry ? telemetry->log : obs::Logger::silent()),
+        wait_(options) {}
 
   std::vector<Reply> execute(const Batch& batch) override {
     if (batch.empty()) return {};
     std::vector<Argv> commands;
     commands.reserve(batch.size());
     for (const auto& c : batch.commands()) commands.push_back(to_argv(c));
+    const bool wait = wait_.after(batch);
+    if (wait) commands.push_back(wait_.argv());
     auto lease = pool_.acquire();
     auto raw = lease->pipeline(commands, "redis pipeline");
+    if (wait) {
+      wait_.check(*raw.back(), "redis pipeline", pool_.endpoint());
+      raw.pop_back();
+    }
     std::vector<redisReply*> replies;
     replies.reserve(raw.size());
     for (const auto& r : raw) replies.push_back(r.get());
@@ -49,8 +58,14 @@ class RedisCache final : public RedisCommands {
     commands.push_back({"MULTI"});
     for (const auto& c : batch.commands()) commands.push_back(to_argv(c));
     commands.push_back({"EXEC"});
+    const bool wait = wait_.after(batch);
+    if (wait) commands.push_back(wait_.argv());
     auto lease = pool_.acquire();
     auto raw = lease->pipeline(commands, "redis MULTI");
+    if (wait) {
+      wait_.check(*raw.back(), "redis MULTI", pool_.endpoint());
+      raw.pop_back();
+    }
     return exec_replies(raw, 1, "redis MULTI");
   }
 
@@ -65,12 +80,16 @@ class RedisCache final : public RedisCommands {
       Argv argv{"EVALSHA", sha, nkeys};
       for (const auto& k : keys) argv.emplace_back(k);
       for (const auto& a : args) argv.emplace_back(a);
-      auto raw = lease->pipeline({argv}, op);
+      std::vector<Argv> commands{argv};
+      if (wait_.enabled()) commands.push_back(wait_.argv());
+      auto raw = lease->pipeline(commands, op);
       const redisReply& r = *raw.front();
       const bool noscript =
           r.type == REDIS_REPLY_ERROR && std::string_view(r.str, r.len).substr(0, 8) == "NOSCRIPT";
       if (noscript && attempt == 0) continue;  // the server forgot it (restart): load again
-      return to_reply(r, op, pool_.endpoint());
+      Reply out = to_reply(r, op, pool_.endpoint());
+      if (wait_.enabled()) wait_.check(*raw.back(), op, pool_.endpoint());
+      return out;
     }
   }
 
@@ -83,7 +102,9 @@ class RedisCache final : public RedisCommands {
     Subscriber* s = nullptr;
     {
       std::lock_guard<std::mutex> l(sub_mu_);
-      if (!subscriber_) subscriber_ = std::make_unique<Subscriber>(pool_.options(), &log_);
+      if (!subscriber_) {
+        subscriber_ = std::make_unique<Subscriber>(pool_.options(), &log_, pool_.resolver());
+      }
       s = subscriber_.get();
     }
     return s->subscribe(channel, std::move(handler));
@@ -103,13 +124,20 @@ class RedisCache final : public RedisCommands {
       h.round_trip = {};
       h.error = e.what();
     }
+    if (pool_.resolver()) h.endpoint += " (" + pool_.resolver()->describe() + ")";
     return h;
   }
 
  private:
   ReplyPtr call(const Argv& argv, std::string_view operation) override {
     auto lease = pool_.acquire();
-    return lease->command(argv, operation);
+    if (!wait_.after(argv.front())) return lease->command(argv, operation);
+    auto raw = lease->pipeline({argv, wait_.argv()}, operation);
+    if (raw.front()->type == REDIS_REPLY_ERROR) {
+      throw_reply_error(*raw.front(), operation, lease->endpoint());
+    }
+    wait_.check(*raw.back(), operation, lease->endpoint());
+    return std::move(raw.front());
   }
   const std::string& endpoint() const override { return pool_.endpoint(); }
 
@@ -130,6 +158,7 @@ class RedisCache final : public RedisCommands {
 
   Pool pool_;
   const obs::Logger& log_;
+  const ReplicaWait wait_;
   std::mutex sha_mu_;  // guards shas_
   std::unordered_map<std::string, std::string> shas_;
   std::mutex sub_mu_;  // guards subscriber_ creation
@@ -140,11 +169,6 @@ class RedisCache final : public RedisCommands {
 
 std::unique_ptr<Cache> make_redis_cache(const RedisOptions& options, obs::Telemetry* telemetry) {
   if (options.topology == RedisTopology::kCluster) return make_cluster_cache(options, telemetry);
-  if (options.topology != RedisTopology::kStandalone) {
-    // TODO(issue 8, sentinel): find the master through the sentinels
-    throw Error(ErrorCode::kInvalidArgument, "redis connect",
-                "the Sentinel hot tier is not built yet: " + options.redacted());
-  }
   return std::make_unique<RedisCache>(options, telemetry);
 }
 

@@ -24,7 +24,8 @@ bool starts_with(std::string_view s, std::string_view prefix) {
 
 }  // namespace
 
-Connection::Connection(const RedisOptions& o) : endpoint_(o.redacted()) {
+Connection::Connection(const RedisOptions& o, std::string endpoint)
+    : endpoint_(endpoint.empty() ? o.redacted() : std::move(endpoint)) {
   ctx_ = redisConnectWithTimeout(o.host.c_str(), o.port, to_timeval(o.connect_timeout));
   if (ctx_ == nullptr) {
     throw Error(ErrorCode::kResourceExhausted, "redis connect", "out of memory", endpoint_);
@@ -114,6 +115,7 @@ std::vector<ReplyPtr> Connection::pipeline(const std::vector<Argv>& commands,
     void* raw = nullptr;
     if (redisGetReply(ctx_, &raw) != REDIS_OK || raw == nullptr) fail_io(operation, true);
     replies.emplace_back(static_cast<redisReply*>(raw));
+    note_error_reply(*replies.back());
   }
   timer.done();
   return replies;
@@ -134,11 +136,23 @@ ReplyPtr Connection::command(const Argv& argv, std::string_view operation) {
   if (raw == nullptr) fail_io(operation, true);
   timer.done();
   ReplyPtr reply(static_cast<redisReply*>(raw));
+  note_error_reply(*reply);
   if (reply->type == REDIS_REPLY_ERROR) {
     if (counters_) counters_->add(counters_->errors);
     throw_reply_error(*reply, operation, endpoint_);
   }
   return reply;
+}
+
+void Connection::note_error_reply(const redisReply& r) {
+  if (r.type != REDIS_REPLY_ERROR) return;
+  const std::string_view msg(r.str, r.len);
+  for (std::string_view p : {"READONLY", "LOADING", "MASTERDOWN"}) {
+    if (starts_with(msg, p)) {
+      broken_ = true;
+      failure_ = std::string(msg);
+    }
+  }
 }
 
 void throw_reply_error(const redisReply& r, std::string_view operation,

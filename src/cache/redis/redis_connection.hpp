@@ -4,13 +4,17 @@
 // A connection that hit an I/O error is "broken" and must be dropped: hiredis leaves its context
 // unusable. Before reuse, looks_alive() checks without a round trip whether the server closed
 // the socket (as it does when it restarts), so a pooled connection to a restarted server is
-// replaced before a command is sent on it, and no command is ever retried blindly.
+// replaced before a command is sent on it, and no command is ever retried blindly. A reply
+// that says the server is no longer a usable master (READONLY: demoted to replica; LOADING;
+// MASTERDOWN) also marks the connection broken, so the pool drops it and, with Sentinel,
+// asks for the master again.
 //
 // Not thread-safe: one thread at a time (the pool hands it out).
 #pragma once
 
 #include <hiredis/hiredis.h>
 
+#include <cstdint>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -37,7 +41,8 @@ class Connection {
  public:
   /// Connects (connect_timeout), sets command_timeout, sends AUTH and SELECT when configured.
   /// Throws kUnavailable (refused, unreachable, closed), kTimeout, or kPermissionDenied (AUTH).
-  explicit Connection(const RedisOptions& options);
+  /// `endpoint` names the server in errors (empty: options.redacted()).
+  explicit Connection(const RedisOptions& options, std::string endpoint = {});
   ~Connection();
   Connection(const Connection&) = delete;
   Connection& operator=(const Connection&) = delete;
@@ -64,7 +69,14 @@ class Connection {
   /// nothing is counted).
   void count_into(obs::PoolCounters* counters) { counters_ = counters; }
 
+  /// The master epoch this connection was made in (Sentinel; 0 otherwise).
+  std::uint64_t generation() const { return generation_; }
+  void set_generation(std::uint64_t g) { generation_ = g; }
+
  private:
+  void note_error_reply(const redisReply& r);
+
+  std::uint64_t generation_ = 0;
   obs::PoolCounters* counters_ = nullptr;
   redisContext* ctx_ = nullptr;
   std::string endpoint_;

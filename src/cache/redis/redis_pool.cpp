@@ -8,11 +8,14 @@ Pool::Pool(RedisOptions options, obs::Telemetry* telemetry)
     : options_(std::move(options)),
       endpoint_(options_.redacted()),
       counters_(telemetry ? &telemetry->redis : nullptr),
-      log_(telemetry ? telemetry->log : obs::Logger::silent()) {}
+      log_(telemetry ? telemetry->log : obs::Logger::silent()),
+      resolver_(options_.topology == RedisTopology::kSentinel
+                    ? std::make_shared<SentinelResolver>(options_, log_)
+                    : nullptr) {}
 
 std::unique_ptr<Connection> Pool::connect() {
   try {
-    auto c = std::make_unique<Connection>(options_);
+    auto c = resolver_ ? resolver_->connect_master() : std::make_unique<Connection>(options_);
     c->count_into(counters_);
     if (counters_) counters_->add(counters_->connects);
     log_.log(LogLevel::kDebug, "redis", "connected to {}", endpoint_);
@@ -25,6 +28,7 @@ std::unique_ptr<Connection> Pool::connect() {
 }
 
 Pool::Lease Pool::acquire() {
+  const std::uint64_t epoch = resolver_ ? resolver_->epoch() : 0;
   std::unique_lock<std::mutex> l(mu_);
   const auto deadline = std::chrono::steady_clock::now() + options_.pool_wait_timeout;
   bool waited = false;
@@ -32,11 +36,16 @@ Pool::Lease Pool::acquire() {
     while (!idle_.empty()) {
       std::unique_ptr<Connection> c = std::move(idle_.back());
       idle_.pop_back();
+      if (c->generation() != epoch) {
+        --open_;  // made for a master that has since been replaced
+        continue;
+      }
       if (c->looks_alive()) {
         publish_locked();
         return Lease(this, std::move(c));
       }
-      --open_;  // the server closed it (restart, idle timeout): replace it
+      --open_;  // the server closed it (restart, idle timeout, failover): replace it
+      if (resolver_) resolver_->invalidate();
       log_.log(LogLevel::kWarn, "redis", "{} closed an idle connection; reconnecting", endpoint_);
     }
     if (open_ < options_.pool_size) {
@@ -71,6 +80,7 @@ void Pool::release(std::unique_ptr<Connection> conn) {
   std::lock_guard<std::mutex> l(mu_);
   if (conn->broken()) {
     --open_;
+    if (resolver_) resolver_->invalidate();
     log_.log(LogLevel::kWarn, "redis", "dropped a broken connection to {} ({})", endpoint_,
              conn->failure());
   } else {

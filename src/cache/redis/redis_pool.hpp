@@ -5,6 +5,11 @@
 // trip (Connection::looks_alive) and replaced when the server has closed it, so after a Redis
 // restart the first command goes out on a fresh connection. A connection that failed is dropped.
 //
+// With Sentinel, every connection is made to the master the SentinelResolver names (verified
+// with ROLE). A dropped connection (I/O error, READONLY, LOADING, closed by the server) makes the
+// resolver ask the sentinels again, and idle connections made for an older master are dropped
+// on checkout, so the pool follows a failover without a restart.
+//
 // Thread-safety: all methods are thread-safe.
 #pragma once
 
@@ -14,6 +19,7 @@
 #include <vector>
 
 #include "cache/redis/redis_connection.hpp"
+#include "cache/redis/sentinel.hpp"
 #include "obs/telemetry.hpp"
 
 namespace examstore::redis {
@@ -48,6 +54,8 @@ class Pool {
 
   const RedisOptions& options() const { return options_; }
   const std::string& endpoint() const { return endpoint_; }
+  /// The Sentinel resolver (nullptr for a standalone server).
+  const std::shared_ptr<SentinelResolver>& resolver() const { return resolver_; }
 
  private:
   void release(std::unique_ptr<Connection> conn);
@@ -60,6 +68,7 @@ class Pool {
   const std::string endpoint_;
   obs::PoolCounters* const counters_;
   const obs::Logger& log_;
+  const std::shared_ptr<SentinelResolver> resolver_;
   std::mutex mu_;  // guards idle_ and open_
   std::condition_variable freed_;
   std::vector<std::unique_ptr<Connection>> idle_;

@@ -31,8 +31,11 @@ std::string element(const redisReply& r, size_t i) {
 
 }  // namespace
 
-Subscriber::Subscriber(RedisOptions options, const obs::Logger* log)
-    : options_(std::move(options)), log_(log ? *log : obs::Logger::silent()) {
+Subscriber::Subscriber(RedisOptions options, const obs::Logger* log,
+                       std::shared_ptr<SentinelResolver> resolver)
+    : options_(std::move(options)),
+      log_(log ? *log : obs::Logger::silent()),
+      resolver_(std::move(resolver)) {
   wake_fd_ = ::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
   if (wake_fd_ < 0) {
     throw Error(ErrorCode::kResourceExhausted, "redis subscribe", "eventfd failed",
@@ -142,7 +145,7 @@ void Subscriber::run() {
 
 bool Subscriber::connect_and_resubscribe() {
   try {
-    conn_ = std::make_unique<Connection>(options_);
+    conn_ = resolver_ ? resolver_->connect_master() : std::make_unique<Connection>(options_);
   } catch (const Error& e) {
     std::lock_guard<std::mutex> l(mu_);
     last_error_ = e.message();
@@ -226,6 +229,7 @@ void Subscriber::read_replies() {
 
 void Subscriber::disconnect(const std::string& why) {
   conn_.reset();
+  if (resolver_) resolver_->invalidate();
   log_.log(LogLevel::kWarn, "near_cache",
            "invalidation subscription to {} lost ({}); near caches bypass themselves until it "
            "is back",

@@ -6,6 +6,10 @@
 // and subscribes to every channel again. subscribe() returns once the server has confirmed the
 // subscription, so a message published after it returns is delivered.
 //
+// With Sentinel, it connects to the master the resolver names; a lost connection invalidates
+// the resolver, so a failover is followed like a restart: reconnect to the new master,
+// resubscribe. Messages published during the gap are lost, exactly as across a restart.
+//
 // Thread-safety: subscribe() and the returned handles may be used from any thread.
 #pragma once
 
@@ -20,14 +24,17 @@
 #include <vector>
 
 #include "cache/redis/redis_connection.hpp"
+#include "cache/redis/sentinel.hpp"
 #include "common/log.hpp"
 
 namespace examstore::redis {
 
 class Subscriber {
  public:
-  /// Reports lost connections through `log` (nullptr: silent).
-  explicit Subscriber(RedisOptions options, const obs::Logger* log = nullptr);
+  /// Reports lost connections through `log` (nullptr: silent). With `resolver`, connects to the
+  /// master it names (Sentinel).
+  explicit Subscriber(RedisOptions options, const obs::Logger* log = nullptr,
+                      std::shared_ptr<SentinelResolver> resolver = nullptr);
   ~Subscriber();
   Subscriber(const Subscriber&) = delete;
   Subscriber& operator=(const Subscriber&) = delete;
@@ -51,6 +58,7 @@ class Subscriber {
 
   const RedisOptions options_;
   const obs::Logger& log_;
+  const std::shared_ptr<SentinelResolver> resolver_;
   int wake_fd_ = -1;
 
   std::mutex mu_;  // guards every member below
