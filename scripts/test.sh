@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # scripts/test.sh [--quick|--no-sanitizers] [--no-lint] [--no-consumer]: builds examstore and
-# runs its test suite against a throwaway Redis and PostgreSQL (scripts/servers.sh).
+# runs its test suite against a throwaway Redis and PostgreSQL, with a Sentinel group, a Redis
+# Cluster and a PostgreSQL replica beside them (scripts/servers.sh).
 #
 # Phases, each in a fresh build folder, Debug with warnings as errors:
 #   plain     build/test   every test
@@ -34,7 +35,7 @@ for arg in "$@"; do
     --quick | --no-sanitizers) sanitizers=0 ;;
     --no-lint) lint=0 ;;
     --no-consumer) consumer=0 ;;
-    -h | --help) sed -n '2,23p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h | --help) sed -n '2,24p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "test.sh: unknown option '$arg' (use --quick, --no-sanitizers, --no-lint, --no-consumer)" >&2
        exit 2 ;;
   esac
