@@ -142,12 +142,7 @@ class ClusterCache final : public RedisCommands {
     const std::vector<std::string> keys = batch_keys(batch);
     const int slot = one_slot(op, keys);
     if (batch.empty()) return {};
-    std::vector<Argv> commands;
-    commands.reserve(batch.size() + 2);
-    commands.push_back({"MULTI"});
-    for (const auto& c : batch.commands()) commands.push_back(to_argv(c));
-    commands.push_back({"EXEC"});
-    return exec_replies(send(slot, commands, op), 1, op);
+    return exec_replies(send(slot, multi_exec(batch), op), 1, op);
   }
 
   Reply run(const Script& script, const std::vector<std::string>& keys,

@@ -53,11 +53,7 @@ class RedisCache final : public RedisCommands {
   std::vector<Reply> execute_atomic(const Batch& batch) override {
     require_one_hash_tag("redis MULTI", batch_keys(batch));
     if (batch.empty()) return {};
-    std::vector<Argv> commands;
-    commands.reserve(batch.size() + 2);
-    commands.push_back({"MULTI"});
-    for (const auto& c : batch.commands()) commands.push_back(to_argv(c));
-    commands.push_back({"EXEC"});
+    std::vector<Argv> commands = multi_exec(batch);
     const bool wait = wait_.after(batch);
     if (wait) commands.push_back(wait_.argv());
     auto lease = pool_.acquire();

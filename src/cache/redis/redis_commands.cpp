@@ -276,6 +276,15 @@ std::vector<Reply> RedisCommands::convert_all(redisReply* const* raw, size_t n,
   return out;
 }
 
+std::vector<Argv> RedisCommands::multi_exec(const Batch& batch) {
+  std::vector<Argv> commands;
+  commands.reserve(batch.size() + 3);  // room for a WAIT after EXEC
+  commands.push_back({"MULTI"});
+  for (const auto& c : batch.commands()) commands.push_back(to_argv(c));
+  commands.push_back({"EXEC"});
+  return commands;
+}
+
 std::vector<Reply> RedisCommands::exec_replies(const std::vector<ReplyPtr>& raw, std::size_t first,
                                                std::string_view operation) const {
   const redisReply& exec = *raw.back();

@@ -66,6 +66,8 @@ class RedisCommands : public Cache {
                                std::string_view operation = "redis") const;
   /// The Redis command of one Batch command.
   static Argv to_argv(const Batch::Command& c);
+  /// MULTI, the batch's commands, EXEC: the pipeline of an atomic batch (exec_replies reads it).
+  static std::vector<Argv> multi_exec(const Batch& batch);
   /// Every reply of a batch, in order; the first error reply is thrown after all are converted.
   std::vector<Reply> convert_all(redisReply* const* raw, std::size_t n,
                                  std::string_view operation) const;
