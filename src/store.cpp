@@ -33,6 +33,7 @@ struct Store::Impl {
   std::unique_ptr<QuestionBank> questions;
   std::unique_ptr<PaperStore> papers;
   std::unique_ptr<AttemptRepo> attempts;
+  std::unique_ptr<GradingRepo> grading;
   std::unique_ptr<AuditLog> audit;
   std::unique_ptr<SessionStore> sessions;
   std::unique_ptr<AccountRepo> accounts;
@@ -74,6 +75,7 @@ std::unique_ptr<Store> Store::open(const Config& config) {
   i.questions = repo::make_question_bank(*i.context);
   i.papers = repo::make_paper_store(*i.context, *i.questions);
   i.attempts = repo::make_attempt_repo(*i.context, *i.papers);
+  i.grading = repo::make_grading_repo(*i.context, *i.papers);
   i.audit = repo::make_audit_log(*i.context);
   auto accounts = repo::make_account_services(*i.context, *i.audit);
   i.sessions = std::move(accounts.sessions);
@@ -94,6 +96,7 @@ ViolationRepo& Store::violations() { return *impl_->violations; }
 QuestionBank& Store::questions() { return *impl_->questions; }
 PaperStore& Store::papers() { return *impl_->papers; }
 AttemptRepo& Store::attempts() { return *impl_->attempts; }
+GradingRepo& Store::grading() { return *impl_->grading; }
 AccountRepo& Store::accounts() { return *impl_->accounts; }
 SessionStore& Store::sessions() { return *impl_->sessions; }
 AccessControl& Store::access() { return *impl_->access; }

@@ -23,6 +23,7 @@
 #include <cstdint>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "examstore/logging.hpp"
@@ -142,6 +143,36 @@ struct AttemptOptions {
   std::chrono::seconds finished_ttl{3600};
 };
 
+/// Grading records (see grading.hpp). The defaults are the AI grading design's key prefixes and
+/// TTLs (docs/grading.md). Prefixes: 1..32 letters, digits, '_' or '-'; they follow
+/// Config::key_prefix in every key ("es:class:{c:7}").
+struct GradingOptions {
+  /// Classes and their member lists. Default "class", 1 h.
+  std::string class_prefix = "class";
+  std::chrono::seconds class_ttl{3600};
+  /// Assignments. Default "assignment", 1 h.
+  std::string assignment_prefix = "assignment";
+  std::chrono::seconds assignment_ttl{3600};
+  /// A task's current results. Default "grading", 24 h.
+  std::string result_prefix = "grading";
+  std::chrono::seconds result_ttl{86400};
+  /// Statistics. Default "analytics", 5 min: a cached statistic may be this old.
+  std::string analytics_prefix = "analytics";
+  std::chrono::seconds analytics_ttl{300};
+  /// Rankings (sorted sets). Kept up to date by completions; the TTL only bounds the memory of
+  /// rankings nobody reads. Default "ranking", 24 h.
+  std::string ranking_prefix = "ranking";
+  std::chrono::seconds ranking_ttl{86400};
+  /// Tries a task gets per run before it fails (an expired lease counts). 1..100, default 3.
+  int max_tries = 3;
+  /// How long a task given back by fail() waits before it can be claimed again. Default 30 s.
+  std::chrono::seconds retry_backoff{30};
+  /// Grade levels by minimum percentage, highest first; the first whose minimum the percentage
+  /// reaches is given. Default A 90, B 80, C 70, D 60, F 0.
+  std::vector<std::pair<double, std::string>> grade_levels = {
+      {90, "A"}, {80, "B"}, {70, "C"}, {60, "D"}, {0, "F"}};
+};
+
 /// Argon2id work factors of password hashes (libsodium crypto_pwhash_str, see accounts.hpp).
 struct PasswordOptions {
   /// Passes over memory. Default 2 (libsodium's OPSLIMIT_INTERACTIVE); at least 1.
@@ -237,6 +268,8 @@ struct Config {
   WriteBehindOptions write_behind;
   /// Attempts and answers.
   AttemptOptions attempts;
+  /// Grading records: cache prefixes and TTLs, tries, grade levels.
+  GradingOptions grading;
   /// Passwords, login throttling, sessions and the keys of personal data.
   SecurityOptions security;
   /// Prepended (with ':') to every Redis key and channel the repositories use, so several

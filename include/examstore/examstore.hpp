@@ -9,6 +9,7 @@
 #include "examstore/config.hpp"
 #include "examstore/error.hpp"
 #include "examstore/exam_repo.hpp"
+#include "examstore/grading.hpp"
 #include "examstore/logging.hpp"
 #include "examstore/metrics.hpp"
 #include "examstore/model.hpp"

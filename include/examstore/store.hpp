@@ -28,6 +28,7 @@
 #include "examstore/cache.hpp"
 #include "examstore/config.hpp"
 #include "examstore/exam_repo.hpp"
+#include "examstore/grading.hpp"
 #include "examstore/metrics.hpp"
 #include "examstore/paper_store.hpp"
 #include "examstore/personal_data.hpp"
@@ -97,6 +98,9 @@ class Store {
   PaperStore& papers();
   /// Attempts, autosaved answers and final submissions.
   AttemptRepo& attempts();
+  /// Classes, assignments, submissions, grading tasks with leases, results, statistics and
+  /// rankings.
+  GradingRepo& grading();
 
   // ---- accounts and security (see accounts.hpp, access.hpp, audit.hpp, personal_data.hpp) ----
   /// Users, passwords and the login log.

@@ -620,6 +620,7 @@ Stores make_memory_stores() {
   s.violations = std::make_unique<MemoryViolationStore>(db);
   s.dead_letters = std::make_unique<MemoryDeadLetterStore>(db);
   s.attempts = make_memory_attempt_store(*s.exams, *s.students);
+  s.grading = make_memory_grading_store(*s.students, *s.attempts, *s.exams);
   return s;
 }
 

@@ -885,6 +885,7 @@ Stores make_postgres_stores(PgPool& pool) {
   s.violations = std::make_unique<PgViolationStore>(pool);
   s.dead_letters = std::make_unique<PgDeadLetterStore>(pool);
   s.attempts = make_pg_attempt_store(pool);
+  s.grading = make_pg_grading_store(pool);
   return s;
 }
 

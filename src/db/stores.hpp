@@ -19,6 +19,7 @@
 #include <vector>
 
 #include "attempts/attempt_db.hpp"
+#include "grading/grading_db.hpp"
 #include "examstore/model.hpp"
 
 namespace examstore::db {
@@ -224,6 +225,7 @@ struct Stores {
   std::unique_ptr<ViolationStore> violations;
   std::unique_ptr<DeadLetterStore> dead_letters;
   std::unique_ptr<AttemptStore> attempts;  ///< attempts/attempt_db.hpp
+  std::unique_ptr<GradingStore> grading;   ///< grading/grading_db.hpp
 };
 
 /// The PostgreSQL stores over `pool` (which must outlive them). Needs the migrations applied.

@@ -19,6 +19,7 @@ class ViolationRepo;
 class QuestionBank;
 class PaperStore;
 class AttemptRepo;
+class GradingRepo;
 class AccountRepo;
 class SessionStore;
 class AccessControl;
@@ -74,6 +75,8 @@ std::unique_ptr<QuestionBank> make_question_bank(Context& ctx);
 std::unique_ptr<PaperStore> make_paper_store(Context& ctx, QuestionBank& bank);
 /// src/attempts/attempt_repo.cpp: attempts and answers over ctx and the paper store.
 std::unique_ptr<AttemptRepo> make_attempt_repo(Context& ctx, PaperStore& papers);
+/// src/grading/grading_repo.cpp: grading records over ctx (ctx.stores.grading) and the papers.
+std::unique_ptr<GradingRepo> make_grading_repo(Context& ctx, PaperStore& papers);
 
 /// src/security/audit_log.cpp over ctx.pool (PostgreSQL) or memory.
 std::unique_ptr<AuditLog> make_audit_log(Context& ctx);
