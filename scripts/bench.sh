@@ -118,7 +118,7 @@ cmake -S . -B "$BUILD" -DCMAKE_BUILD_TYPE=Release -DEXAMSTORE_BUILD_BENCHMARKS=O
   || { cat "$tmp/cmake.log" >&2; exit 1; }
 cmake --build "$BUILD" -j "$JOBS" --target bench_heartbeat_ingest bench_cache_hit \
   bench_write_behind bench_presence_memory bench_cache_miss bench_paper_read bench_start_storm \
-  bench_capacity \
+  bench_capacity bench_grading \
   >"$tmp/build.log" 2>&1 \
   || { tail -n 40 "$tmp/build.log" >&2; exit 1; }
 t_build=$((SECONDS - t0))
@@ -318,6 +318,16 @@ if [ -z "$only" ]; then
     --database "postgresql://postgres@127.0.0.1:$PG_PORT/examstore_bench_capacity" --papers 500)
   log "capacity: $(jnum "$line" paper_index_bytes) bytes a 44-item paper index," \
     "$(jnum "$line" question_cache_bytes) bytes a cached question"
+fi
+
+# ---- grading (not a scenario: figures for docs/grading.md), in the details file only
+if [ -z "$only" ]; then
+  psql_admin -d postgres -c "CREATE DATABASE examstore_bench_grading"
+  line=$(run_ours bench_grading --redis "$REDIS_URL" \
+    --database "postgresql://postgres@127.0.0.1:$PG_PORT/examstore_bench_grading" \
+    --tasks "${GRADING_TASKS:-2000}" --threads "${GRADING_THREADS:-4}")
+  log "grading: $(fmt "$(jnum "$line" tasks_per_s)") tasks/s claimed and completed," \
+    "$(fmt "$(jnum "$line" raw_commits_per_s)") raw commits/s, ratio $(jnum "$line" ratio)"
 fi
 
 # ---- the report
