@@ -13,6 +13,8 @@
 #include <fstream>
 #include <functional>
 #include <limits>
+#include <map>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -1151,6 +1153,558 @@ TEMPLATE_TEST_CASE("Oversized payloads and 100k element lists are refused or rou
                    "[hostile]", test::MemoryPair, test::RedisPostgresPair) {
   Fixture<TestType> f;
   test::hostile::run_table(f.ctx, hostile_sizes(), size_entries());
+}
+
+// ---- grading records (grading.hpp) ----
+
+namespace {
+
+const std::vector<std::string> kGradingWrite = {
+    "pg:classes",      "pg:class_members",  "pg:assignments",     "pg:submissions",
+    "pg:grading_",     "view:grading",      "redis:class:",       "redis:assignment:",
+    "redis:grading:",  "redis:analytics:",  "redis:ranking:"};
+
+/// The grading entities of one fixture: a class with the seeded student, a 3-question
+/// assignment worth 30.
+struct GradingSeed {
+  ClassId klass = 0;
+  AssignmentId assignment = 0;
+  std::int64_t made = 0;
+  std::optional<Lease> lease;  ///< set by fresh_lease() in an entry's prepare
+  StudentId member = 0;        ///< set by fresh_member() in an entry's prepare
+};
+
+std::map<const Ctx*, GradingSeed>& grading_seeds() {
+  static std::map<const Ctx*, GradingSeed> seeds;
+  return seeds;
+}
+
+GradingSeed& gseed(Ctx& c) {
+  GradingSeed& g = grading_seeds()[&c];
+  if (g.klass == 0) {
+    GradingRepo& gr = c.pair.store().grading();
+    g.klass = gr.create_class({"hostile class", "teacher-1", "math"}).id;
+    gr.add_members(g.klass, {c.seed.student});
+    NewAssignment a;
+    a.class_id = g.klass;
+    a.teacher = "teacher-1";
+    a.subject = "math";
+    a.title = "hostile assignment";
+    a.question_count = 3;
+    a.max_score = 30;
+    a.deadline = kNow + 24h;
+    g.assignment = gr.create_assignment(a).id;
+  }
+  return g;
+}
+
+NewAssignment base_assignment(Ctx& c) {
+  NewAssignment a;
+  a.class_id = gseed(c).klass;
+  a.teacher = "teacher-1";
+  a.subject = "math";
+  a.title = "an assignment";
+  a.question_count = 3;
+  a.max_score = 30;
+  a.deadline = kNow + 24h;
+  return a;
+}
+
+/// A new member of the class.
+StudentId new_member(Ctx& c) {
+  GradingSeed& g = gseed(c);
+  const StudentId s = c.pair.store()
+                          .students()
+                          .create(NewStudent{"g-" + std::to_string(++g.made), "Graded", "c1", "",
+                                             ""})
+                          .id;
+  c.seed.max_student = std::max(c.seed.max_student, s);
+  c.pair.store().grading().add_members(g.klass, {s});
+  return s;
+}
+
+/// An entry's prepare: a new member for the call to use (made before the first snapshot).
+void fresh_member(Ctx& c) { gseed(c).member = new_member(c); }
+
+/// An entry's prepare: a new pending submission for the call to claim.
+void fresh_submission(Ctx& c) {
+  c.pair.store().grading().submit({gseed(c).assignment, new_member(c), {"s3://b/k"}, kNow});
+}
+
+/// A new submission, claimed: its lease is kept in the seed for the entry's call.
+void fresh_lease(Ctx& c) {
+  GradingSeed& g = gseed(c);
+  GradingRepo& gr = c.pair.store().grading();
+  gr.submit({g.assignment, new_member(c), {"s3://bucket/answer.pdf"}, kNow});
+  ClaimRequest r;
+  r.grader.name = "grader-1";
+  r.now = kNow;
+  r.assignment_id = g.assignment;
+  g.lease = gr.claim(r);
+  REQUIRE(g.lease);
+}
+
+GradingOutcome one_grade(double score = 5) {
+  GradingOutcome o;
+  o.grades.push_back({1, score, 10, "ok", "rubric"});
+  return o;
+}
+
+/// complete() of the seed's lease with `outcome`.
+CompletionReceipt complete_seeded(Ctx& c, const GradingOutcome& outcome) {
+  return c.pair.store().grading().complete(*gseed(c).lease, outcome, kNow);
+}
+
+Entry<Str> outcome_text(const char* name, const char* field,
+                        std::function<void(GradingOutcome&, const Str&)> set,
+                        std::function<std::string(Ctx&, const Str&)> check) {
+  return {name, field, kGradingWrite,
+          [set, check](Ctx& c, const Str& v) -> std::string {
+            GradingOutcome o = one_grade();
+            set(o, v);
+            complete_seeded(c, o);
+            return check(c, v);
+          },
+          false, {}, fresh_lease};
+}
+
+Entry<Str> class_text(const char* field, std::function<void(NewClass&, const Str&)> set,
+                      std::function<std::string(const SchoolClass&)> get) {
+  return {std::string("grading.create_class ") + field, field, kGradingWrite,
+          [set, get](Ctx& c, const Str& v) -> std::string {
+            NewClass n{"a class", "teacher-1", "math"};
+            set(n, v);
+            const ClassId id = c.pair.store().grading().create_class(n).id;
+            return mismatch(field, get(*c.pair.store().grading().get_class(id)), v);
+          }};
+}
+
+Entry<Str> assignment_text(const char* field, std::function<void(NewAssignment&, const Str&)> set,
+                           std::function<std::string(const Assignment&)> get) {
+  return {std::string("grading.create_assignment ") + field, field, kGradingWrite,
+          [set, get](Ctx& c, const Str& v) -> std::string {
+            NewAssignment a = base_assignment(c);
+            set(a, v);
+            const AssignmentId id = c.pair.store().grading().create_assignment(a).id;
+            return mismatch(field, get(*c.pair.store().grading().get_assignment(id)), v);
+          }};
+}
+
+std::vector<Entry<Str>> grading_string_entries() {
+  return {
+      class_text("name", [](NewClass& n, const Str& v) { n.name = v; },
+                 [](const SchoolClass& k) { return k.name; }),
+      class_text("teacher", [](NewClass& n, const Str& v) { n.teacher = v; },
+                 [](const SchoolClass& k) { return k.teacher; }),
+      class_text("subject", [](NewClass& n, const Str& v) { n.subject = v; },
+                 [](const SchoolClass& k) { return k.subject; }),
+      assignment_text("title", [](NewAssignment& a, const Str& v) { a.title = v; },
+                      [](const Assignment& a) { return a.title; }),
+      assignment_text("description", [](NewAssignment& a, const Str& v) { a.description = v; },
+                      [](const Assignment& a) { return a.description; }),
+      assignment_text("rubric_text", [](NewAssignment& a, const Str& v) { a.rubric_text = v; },
+                      [](const Assignment& a) { return a.rubric_text; }),
+      assignment_text("rubric_json", [](NewAssignment& a, const Str& v) { a.rubric_json = v; },
+                      [](const Assignment& a) { return a.rubric_json; }),
+      {"grading.submit answer_files",
+       "answer_files",
+       kGradingWrite,
+       [](Ctx& c, const Str& v) -> std::string {
+         const Submission s = c.pair.store().grading().submit(
+             {gseed(c).assignment, gseed(c).member, {v}, kNow});
+         const auto back = c.pair.store().grading().get_submission(s.id);
+         return mismatch("answer file", back->answer_files.at(0), v);
+       },
+       false,
+       {},
+       fresh_member},
+      {"grading.claim grader name",
+       "name",
+       kGradingWrite,
+       [](Ctx& c, const Str& v) -> std::string {
+         GradingRepo& gr = c.pair.store().grading();
+         ClaimRequest r;
+         r.grader.name = v;
+         r.now = kNow;
+         r.assignment_id = gseed(c).assignment;
+         const auto lease = gr.claim(r);
+         if (!lease) return "nothing claimed";
+         return mismatch("lease owner", gr.get_task(lease->task.id)->lease_owner, v);
+       },
+       false,
+       {},
+       fresh_submission},
+      {"grading.claim grader model",
+       "model",
+       kGradingWrite,
+       [](Ctx& c, const Str& v) -> std::string {
+         GradingRepo& gr = c.pair.store().grading();
+         ClaimRequest r;
+         r.grader.name = "grader-m";
+         r.grader.model = v;
+         r.now = kNow;
+         r.assignment_id = gseed(c).assignment;
+         const auto lease = gr.claim(r);
+         if (!lease) return "nothing claimed";
+         gr.complete(*lease, one_grade(), kNow);
+         return mismatch("model", gr.results(lease->task.id).at(0).grader.model, v);
+       },
+       false,
+       {},
+       fresh_submission},
+      {"grading.claim grader prompt_sha256",
+       "prompt_sha256",
+       kGradingWrite,
+       [](Ctx& c, const Str& v) -> std::string {
+         GradingRepo& gr = c.pair.store().grading();
+         ClaimRequest r;
+         r.grader.name = "grader-p";
+         r.grader.prompt_sha256 = v;
+         r.now = kNow;
+         r.assignment_id = gseed(c).assignment;
+         const auto lease = gr.claim(r);
+         if (!lease) return "nothing claimed";
+         gr.complete(*lease, one_grade(), kNow);
+         return mismatch("prompt hash", gr.results(lease->task.id).at(0).grader.prompt_sha256, v);
+       },
+       false,
+       {},
+       fresh_submission},
+      outcome_text(
+          "grading.complete feedback", "feedback",
+          [](GradingOutcome& o, const Str& v) { o.grades[0].feedback = v; },
+          [](Ctx& c, const Str& v) {
+            return mismatch("feedback",
+                            c.pair.store().grading().results(gseed(c).lease->task.id).at(0)
+                                .grade.feedback,
+                            v);
+          }),
+      outcome_text(
+          "grading.complete strategy", "strategy",
+          [](GradingOutcome& o, const Str& v) { o.grades[0].strategy = v; },
+          [](Ctx& c, const Str& v) {
+            return mismatch("strategy",
+                            c.pair.store().grading().results(gseed(c).lease->task.id).at(0)
+                                .grade.strategy,
+                            v);
+          }),
+      outcome_text(
+          "grading.complete errors kind", "kind",
+          [](GradingOutcome& o, const Str& v) { o.errors.push_back({1, v, "math/x", "n"}); },
+          [](Ctx& c, const Str& v) {
+            return mismatch(
+                "kind",
+                c.pair.store().grading().error_analysis(gseed(c).lease->task.id).at(0).kind, v);
+          }),
+      outcome_text(
+          "grading.complete errors knowledge_point", "knowledge_point",
+          [](GradingOutcome& o, const Str& v) { o.errors.push_back({1, "concept", v, "n"}); },
+          [](Ctx& c, const Str& v) {
+            return mismatch("knowledge point",
+                            c.pair.store().grading().error_analysis(gseed(c).lease->task.id)
+                                .at(0).knowledge_point,
+                            v);
+          }),
+      outcome_text(
+          "grading.complete grade_level", "grade_level",
+          [](GradingOutcome& o, const Str& v) { o.grade_level = v; },
+          [](Ctx& c, const Str& v) {
+            const auto t = c.pair.store().grading().get_task(gseed(c).lease->task.id);
+            return mismatch(
+                "grade level",
+                c.pair.store().grading().get_submission(*t->submission_id)->grade_level, v);
+          }),
+      outcome_text(
+          "grading.complete evaluations", "evaluations",
+          [](GradingOutcome& o, const Str& v) { o.evaluations = v; },
+          [](Ctx& c, const Str& v) {
+            const auto t = c.pair.store().grading().get_task(gseed(c).lease->task.id);
+            return mismatch(
+                "evaluations",
+                c.pair.store().grading().get_submission(*t->submission_id)->evaluations, v);
+          }),
+      {"grading.fail reason",
+       "reason",
+       kGradingWrite,
+       [](Ctx& c, const Str& v) -> std::string {
+         const GradingTask t = c.pair.store().grading().fail(*gseed(c).lease, v, kNow);
+         return mismatch("last_error", c.pair.store().grading().get_task(t.id)->last_error, v);
+       },
+       false,
+       {},
+       fresh_lease},
+      {"grading.regrade reason",
+       "reason",
+       kGradingWrite,
+       [](Ctx& c, const Str& v) -> std::string {
+         const GradingTask t =
+             c.pair.store().grading().regrade(gseed(c).lease->task.id, v, kNow);
+         return mismatch("last_error", c.pair.store().grading().get_task(t.id)->last_error, v);
+       },
+       false,
+       {},
+       [](Ctx& c) {
+         fresh_lease(c);
+         complete_seeded(c, one_grade());
+       }},
+  };
+}
+
+std::vector<Entry<I64>> grading_id_entries() {
+  const auto read_only = [](const char* name, const char* field,
+                            std::function<void(Ctx&, I64)> call) {
+    return Entry<I64>{name, field, {},
+                      [call](Ctx& c, const I64& id) -> std::string {
+                        call(c, id);
+                        return std::string();
+                      },
+                      true};
+  };
+  return {
+      read_only("grading.get_class", "id",
+                [](Ctx& c, I64 id) { c.pair.store().grading().get_class(id); }),
+      read_only("grading.members", "id",
+                [](Ctx& c, I64 id) { c.pair.store().grading().members(id); }),
+      read_only("grading.get_assignment", "id",
+                [](Ctx& c, I64 id) { c.pair.store().grading().get_assignment(id); }),
+      read_only("grading.get_task", "id",
+                [](Ctx& c, I64 id) { c.pair.store().grading().get_task(id); }),
+      read_only("grading.results", "id",
+                [](Ctx& c, I64 id) { c.pair.store().grading().results(id); }),
+      read_only("grading.statistics assignment", "id", [](Ctx& c, I64 id) {
+        c.pair.store().grading().statistics({ScopeKind::kAssignment, id});
+      }),
+      read_only("grading.rank_of student", "student", [](Ctx& c, I64 id) {
+        c.pair.store().grading().rank_of({ScopeKind::kAssignment, gseed(c).assignment}, id);
+      }),
+      {"grading.add_members student",
+       "student",
+       {},
+       [](Ctx& c, const I64& id) -> std::string {
+         c.pair.store().grading().add_members(gseed(c).klass, {id});
+         return "an unknown student became a member";
+       },
+       true},
+      {"grading.submit student_id",
+       "student",
+       {},
+       [](Ctx& c, const I64& id) -> std::string {
+         c.pair.store().grading().submit({gseed(c).assignment, id, {"s3://b/k"}, kNow});
+         return "an unknown student submitted";
+       },
+       true,
+       {ErrorCode::kConflict}},
+      {"grading.create_assignment class_id",
+       "class",
+       {},
+       [](Ctx& c, const I64& id) -> std::string {
+         NewAssignment a = base_assignment(c);
+         a.class_id = id;
+         c.pair.store().grading().create_assignment(a);
+         return "an assignment of an unknown class";
+       },
+       true},
+      {"grading.regrade id",
+       "id",
+       {},
+       [](Ctx& c, const I64& id) -> std::string {
+         c.pair.store().grading().regrade(id, "again", kNow);
+         return "an unknown task was regraded";
+       },
+       true},
+  };
+}
+
+std::vector<Entry<double>> grading_double_entries() {
+  return {
+      {"grading.complete score",
+       "score",
+       kGradingWrite,
+       [](Ctx& c, const double& v) -> std::string {
+         complete_seeded(c, one_grade(v));
+         const double back =
+             c.pair.store().grading().results(gseed(c).lease->task.id).at(0).grade.score;
+         return back == v ? "" : "score read back as " + test::hostile::printable(back);
+       },
+       false,
+       {},
+       fresh_lease},
+      {"grading.complete max_score",
+       "max_score",
+       kGradingWrite,
+       [](Ctx& c, const double& v) -> std::string {
+         GradingOutcome o = one_grade(0);
+         o.grades[0].max_score = v;
+         complete_seeded(c, o);
+         const double back =
+             c.pair.store().grading().results(gseed(c).lease->task.id).at(0).grade.max_score;
+         return back == v ? "" : "max_score read back as " + test::hostile::printable(back);
+       },
+       false,
+       {},
+       fresh_lease},
+      {"grading.create_assignment max_score",
+       "max_score",
+       kGradingWrite,
+       [](Ctx& c, const double& v) -> std::string {
+         NewAssignment a = base_assignment(c);
+         a.max_score = v;
+         const AssignmentId id = c.pair.store().grading().create_assignment(a).id;
+         const double back = c.pair.store().grading().get_assignment(id)->max_score;
+         return back == v ? "" : "max_score read back as " + test::hostile::printable(back);
+       }},
+  };
+}
+
+std::vector<Entry<I64>> grading_int_entries() {
+  return {
+      {"grading.create_assignment question_count",
+       "question_count",
+       kGradingWrite,
+       [](Ctx& c, const I64& n) -> std::string {
+         NewAssignment a = base_assignment(c);
+         if (n < std::numeric_limits<int>::min() || n > std::numeric_limits<int>::max()) {
+           return std::string();  // not representable in the field: nothing to send
+         }
+         a.question_count = static_cast<int>(n);
+         const AssignmentId id = c.pair.store().grading().create_assignment(a).id;
+         const int back = c.pair.store().grading().get_assignment(id)->question_count;
+         return back == n ? "" : "question_count read back as " + std::to_string(back);
+       }},
+      {"grading.complete question",
+       "question",
+       kGradingWrite,
+       [](Ctx& c, const I64& n) -> std::string {
+         GradingOutcome o = one_grade();
+         o.grades[0].question = n;
+         complete_seeded(c, o);
+         const auto back = c.pair.store().grading().results(gseed(c).lease->task.id).at(0);
+         return back.grade.question == n ? "" : "question read back wrong";
+       },
+       false,
+       {},
+       fresh_lease},
+      {"grading.claim lease seconds",
+       "lease",
+       kGradingWrite,
+       [](Ctx& c, const I64& n) -> std::string {
+         GradingRepo& gr = c.pair.store().grading();
+         ClaimRequest r;
+         r.grader.name = "grader-l";
+         r.lease = std::chrono::seconds(n);
+         r.now = kNow;
+         r.assignment_id = gseed(c).assignment;
+         const auto lease = gr.claim(r);
+         if (!lease) return "nothing claimed";
+         return lease->expires_at == kNow + std::chrono::seconds(n) ? "" : "wrong expiry";
+       },
+       false,
+       {},
+       fresh_submission},
+      {"grading.top n",
+       "n",
+       {},
+       [](Ctx& c, const I64& n) -> std::string {
+         if (n < std::numeric_limits<int>::min() || n > std::numeric_limits<int>::max()) {
+           return std::string();
+         }
+         c.pair.store().grading().top({ScopeKind::kAssignment, gseed(c).assignment},
+                                      static_cast<int>(n));
+         return std::string();
+       }},
+  };
+}
+
+std::vector<Entry<TimePoint>> grading_time_entries() {
+  return {
+      {"grading.create_assignment deadline",
+       "deadline",
+       kGradingWrite,
+       [](Ctx& c, const TimePoint& t) -> std::string {
+         NewAssignment a = base_assignment(c);
+         a.deadline = t;
+         const AssignmentId id = c.pair.store().grading().create_assignment(a).id;
+         return c.pair.store().grading().get_assignment(id)->deadline == micros(t)
+                    ? ""
+                    : "deadline read back differently";
+       }},
+      {"grading.submit submitted_at",
+       "submitted_at",
+       kGradingWrite,
+       [](Ctx& c, const TimePoint& t) -> std::string {
+         const Submission s = c.pair.store().grading().submit(
+             {gseed(c).assignment, gseed(c).member, {"s3://b/k"}, t});
+         return c.pair.store().grading().get_submission(s.id)->submitted_at == micros(t)
+                    ? ""
+                    : "submitted_at read back differently";
+       },
+       false,
+       {},
+       fresh_member},
+      {"grading.claim now",
+       "now",
+       kGradingWrite,
+       [](Ctx& c, const TimePoint& t) -> std::string {
+         GradingRepo& gr = c.pair.store().grading();
+         ClaimRequest r;
+         r.grader.name = "grader-t";
+         r.now = t;
+         r.assignment_id = gseed(c).assignment;
+         gr.claim(r);
+         return std::string();
+       }},
+  };
+}
+
+std::vector<Entry<I64>> grading_size_entries() {
+  return {
+      {"grading.add_members 100k unknown students",
+       "student",
+       {},
+       [](Ctx& c, const I64& n) -> std::string {
+         std::vector<StudentId> ids;
+         for (I64 i = 0; i < n; ++i) ids.push_back(c.seed.max_student + 1000 + i);
+         c.pair.store().grading().add_members(gseed(c).klass, ids);
+         return "100k unknown students became members";
+       },
+       true},
+      {"grading.submit answer_files",
+       "answer_files",
+       {},
+       [](Ctx& c, const I64& n) -> std::string {
+         NewSubmission s{gseed(c).assignment, c.seed.student, {}, kNow};
+         for (I64 i = 0; i < n; ++i) s.answer_files.push_back("s3://b/" + std::to_string(i));
+         c.pair.store().grading().submit(s);
+         return "a submission of 100k files";
+       }},
+      {"grading.complete grades",
+       "grades",
+       {},
+       [](Ctx& c, const I64& n) -> std::string {
+         GradingOutcome o;
+         for (I64 i = 1; i <= n; ++i) o.grades.push_back({i, 1, 1, "", ""});
+         complete_seeded(c, o);
+         return "100k grades accepted";
+       },
+       false,
+       {},
+       fresh_lease},
+  };
+}
+
+}  // namespace
+
+TEMPLATE_TEST_CASE("Hostile values through the grading entry points change nothing else",
+                   "[hostile][grading]", test::MemoryPair, test::RedisPostgresPair) {
+  Fixture<TestType> f;
+  gseed(f.ctx);  // the class and assignment exist before the first snapshot
+  test::hostile::run_table(f.ctx, hostile_strings(), grading_string_entries());
+  test::hostile::run_table(f.ctx, hostile_ids(), grading_id_entries());
+  test::hostile::run_table(f.ctx, hostile_doubles(), grading_double_entries());
+  test::hostile::run_table(f.ctx, hostile_ints(), grading_int_entries());
+  test::hostile::run_table(f.ctx, hostile_times(), grading_time_entries());
+  test::hostile::run_table(f.ctx, hostile_sizes(), grading_size_entries());
+  grading_seeds().erase(&f.ctx);
 }
 
 // ---- the examstore tool: hostile arguments and files ----

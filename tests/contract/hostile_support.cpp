@@ -175,6 +175,48 @@ std::string violation_text(const Violation& v) {
   return o.str();
 }
 
+/// The grading records of the memory database (ids from 1: the suite makes few).
+void add_grading_view(Snapshot& out, Store& st) {
+  GradingRepo& g = st.grading();
+  std::ostringstream o;
+  for (ClassId id = 1; id <= 64; ++id) {
+    if (const auto c = g.get_class(id)) {
+      o << "c" << c->id << "|" << c->name << "|" << c->teacher << "|" << c->subject << "|";
+      for (StudentId m : g.members(id)) o << m << ",";
+      o << "\n";
+    }
+  }
+  for (AssignmentId id = 1; id <= 64; ++id) {
+    if (const auto a = g.get_assignment(id)) {
+      o << "a" << a->id << "|" << a->title << "|" << a->description << "|" << a->rubric_text
+        << "|" << a->rubric_json << "|" << a->question_count << "|" << printable(a->max_score)
+        << "|" << micros(a->deadline) << "\n";
+      for (const auto& s : g.submissions(id)) {
+        o << "s" << s.id << "|" << s.student_id << "|" << micros(s.submitted_at) << "|"
+          << s.grade_level << "|" << s.evaluations << "|" << s.annotations << "|";
+        for (const auto& f : s.answer_files) o << f << ",";
+        o << "\n";
+      }
+    }
+  }
+  TaskFilter all;
+  all.limit = 10000;
+  for (const auto& t : g.tasks(all)) {
+    o << "t" << t.id << "|" << to_string(t.state) << "|" << t.run << "|" << t.tries << "|"
+      << t.token << "|" << t.lease_owner << "|" << t.last_error << "\n";
+    for (const auto& r : g.result_history(t.id)) {
+      o << "r" << r.run << "|" << r.grade.question << "|" << printable(r.grade.score) << "|"
+        << r.grade.feedback << "|" << r.grade.strategy << "|" << r.grader.name << "|"
+        << r.grader.model << "\n";
+    }
+    for (const auto& e : g.error_analysis(t.id)) {
+      o << "e" << e.question << "|" << e.kind << "|" << e.knowledge_point << "|" << e.note
+        << "\n";
+    }
+  }
+  out["view:grading"] = o.str();
+}
+
 void add_view(Snapshot& out, Ctx& ctx) {
   Store& st = ctx.pair.store();
   const Seed& s = ctx.seed;
@@ -234,6 +276,7 @@ void add_view(Snapshot& out, Ctx& ctx) {
     t += std::to_string(a.question_id) + "|" + std::to_string(a.seq) + "|" + a.answer + "\n";
   }
   out["view:answers"] = t;
+  if (!ctx.pair.postgres()) add_grading_view(out, st);  // PostgreSQL: its tables are compared
 }
 
 bool starts_with(const std::string& s, const std::string& prefix) {
