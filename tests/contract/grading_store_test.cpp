@@ -18,6 +18,8 @@
 #include <thread>
 #include <vector>
 
+#include <pqxx/pqxx>
+
 #include "db/pg_pool.hpp"
 #include "db/store_checks.hpp"
 #include "db/stores.hpp"
@@ -304,6 +306,14 @@ TEMPLATE_TEST_CASE("grading store claims the oldest claimable task first", "[gra
   // Completing an exam task grades its attempt.
   g.complete(f.completion(*ex, {4, 5}, now));
   CHECK(f.stores().attempts->live(exam, d)->state == AttemptState::kGraded);
+  const auto ranked = g.ranking({ScopeKind::kExam, exam});
+  REQUIRE(ranked.size() == 1);
+  CHECK(ranked[0].student_id == d);
+  CHECK(ranked[0].score == 9);
+  CHECK(g.statistics({ScopeKind::kExam, exam}, now).count == 1);
+  CHECK(code_of([&] {
+          g.ranking({ScopeKind::kTask, ex->task.id});
+        }) == ErrorCode::kInvalidArgument);
 }
 
 TEMPLATE_TEST_CASE("grading store lease expiry hands the task over and fences the late worker",
@@ -662,4 +672,22 @@ TEMPLATE_TEST_CASE("grading store two graders racing claim every task exactly on
   filter.state = GradingState::kCompleted;
   filter.limit = 1000;
   CHECK(g.tasks(filter).size() == kTasks);
+}
+
+TEST_CASE("grading results, findings and runs are append-only for the application role",
+          "[grading_store]") {
+  examstore::test::TempDatabase db;
+  db.migrate_and_restrict();
+  const std::string role = examstore::test::TempDatabase::kAppRole;
+  const auto denied = [&](const std::string& sql) {
+    INFO(sql);
+    CHECK_THROWS_AS(db.query_value_as(role, sql), pqxx::insufficient_privilege);
+  };
+  for (const std::string table : {"grading_results", "grading_errors", "grading_runs"}) {
+    CHECK(db.query_value_as(role, "SELECT count(*) FROM " + table) == "0");
+    denied("UPDATE " + table + " SET run = run + 1");
+    denied("DELETE FROM " + table);
+  }
+  // The tasks and submissions themselves change as grading goes on.
+  CHECK(db.query_value_as(role, "UPDATE grading_tasks SET run = run WHERE false").empty());
 }
