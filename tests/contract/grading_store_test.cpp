@@ -383,6 +383,39 @@ TEMPLATE_TEST_CASE("grading store lease expiry hands the task over and fences th
   CHECK(code_of([&] { g.results(999999); }) == ErrorCode::kNotFound);
 }
 
+TEMPLATE_TEST_CASE("grading store accepts a late completion while nobody reclaimed the task",
+                   "[grading_store]", MemoryStores, PgStores) {
+  TestType f;
+  auto& g = f.g();
+  const StudentId a = f.student();
+  const auto asg = f.assignment(f.klass({a}));
+  const auto sub = f.submit(asg.id, a);
+  const auto l = g.claim(f.claim_request("slow", 30s), kT0);
+  REQUIRE(l.has_value());
+  // Past its lease, but the token is still the task's: accepted.
+  const auto renewed = g.renew(l->task.id, l->token, 30s, kT0 + 100s);
+  CHECK(renewed.expires_at == kT0 + 130s);
+  const auto done = g.complete(f.completion(*l, {1, 2, 3}, kT0 + 200s));
+  CHECK_FALSE(done.receipt.replayed);
+  CHECK(g.get_task(sub.task_id)->completed_at == kT0 + 200s);
+  // A failed try gives the task back; the next claim fences the earlier token.
+  g.regrade(sub.task_id, "again", kT0 + 201s);
+  const auto l2 = g.claim(f.claim_request("w"), kT0 + 201s);
+  REQUIRE(l2.has_value());
+  g.fail(l2->task.id, l2->token, "flaky", 0s, kT0 + 202s);
+  CHECK(code_of([&] { g.renew(l2->task.id, l2->token, 30s, kT0 + 202s); }) ==
+        ErrorCode::kConflict);  // pending now
+  const auto l3 = g.claim(f.claim_request("w"), kT0 + 202s);
+  REQUIRE(l3.has_value());
+  CHECK(l3->token == l2->token + 1);
+  CHECK(l3->task.tries == 2);
+  CHECK(l3->task.run == 2);
+  CHECK(code_of([&] {
+          g.complete(f.completion(*l2, {1, 1, 1}, kT0 + 203s));
+        }) == ErrorCode::kConflict);
+  CHECK(g.complete(f.completion(*l3, {3, 3, 3}, kT0 + 203s)).receipt.run == 2);
+}
+
 TEMPLATE_TEST_CASE("grading store fail retries with backoff until the tries run out",
                    "[grading_store]", MemoryStores, PgStores) {
   TestType f;
