@@ -5,6 +5,7 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <array>
 #include <string>
 #include <utility>
 
@@ -420,9 +421,9 @@ class PgGradingStore final : public GradingStore {
       if (tx.exec_params("SELECT 1 FROM assignments WHERE id = $1", id).empty()) {
         check::not_found(op, assignment_label(id));
       }
-      for (const auto& r : tx.exec_params("SELECT " + kSubmissionColumns + kSubmissionFrom +
-                                              "WHERE s.assignment_id = $1 ORDER BY s.id",
-                                          id)) {
+      static const std::string sql = "SELECT " + kSubmissionColumns + kSubmissionFrom +
+                                     "WHERE s.assignment_id = $1 ORDER BY s.id";
+      for (const auto& r : tx.exec_params(sql, id)) {
         out.push_back(read_submission(r));
       }
     });
@@ -666,55 +667,66 @@ class PgGradingStore final : public GradingStore {
 
   GradingStatistics statistics(const Scope& scope, TimePoint now) override {
     const std::string op = "grading statistics";
-    const std::string cur = current_runs(scope.kind);
+    // One statement, so one snapshot and one pass over the scope's current runs (materialised
+    // once): part 0 the totals, 1 the bands, 2 the questions, 3 the error kinds.
+    static const auto make = [](ScopeKind k) {
+      std::string cur = current_runs(k);
+      cur.replace(cur.find("cur AS ("), 8, "cur AS MATERIALIZED (");
+      return cur +
+             "SELECT 0 AS part, NULL::bigint AS key, count(*) AS n,"
+             " coalesce(avg(percentage), 0) AS f1, coalesce(stddev_pop(percentage), 0) AS f2,"
+             " coalesce(min(percentage), 0) AS f3, coalesce(max(percentage), 0) AS f4,"
+             " coalesce(percentile_cont(0.5) WITHIN GROUP (ORDER BY percentage), 0) AS f5,"
+             " NULL::text AS name FROM cur"
+             " UNION ALL SELECT 1, least(greatest(floor(percentage / 10), 0), 9)::bigint,"
+             " count(*), NULL, NULL, NULL, NULL, NULL, NULL FROM cur GROUP BY 2"
+             " UNION ALL SELECT 2, g.question, count(*), avg(g.score), max(g.max_score),"
+             " avg(g.score) / max(g.max_score),"
+             " least(greatest(corr(g.score, c.total), -1), 1), NULL, NULL"
+             " FROM cur c JOIN grading_results g ON g.task_id = c.id AND g.run = c.run"
+             " GROUP BY g.question"
+             " UNION ALL SELECT 3, NULL, count(*), NULL, NULL, NULL, NULL, NULL,"
+             " e.kind COLLATE \"C\" FROM cur c JOIN grading_errors e"
+             " ON e.task_id = c.id AND e.run = c.run GROUP BY e.kind"
+             " ORDER BY part, key, n DESC, name";
+    };
+    static const std::array<std::string, 4> sql = {make(ScopeKind::kTask),
+                                                   make(ScopeKind::kAssignment),
+                                                   make(ScopeKind::kClass), make(ScopeKind::kExam)};
     GradingStatistics out;
-    pool_.transact(op, [&](pqxx::work& tx) {
-      // One snapshot for the four statements, so that they describe the same tasks.
-      tx.exec0("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY");
+    pool_.read_lag_tolerant(op, [&](pqxx::work& tx) {
       out = GradingStatistics();
       out.scope = scope;
       out.computed_at = check::truncate(now);
       out.distribution.assign(10, 0);
       require_scope(tx, op, scope);
-      const auto s = tx.exec_params1(
-          cur +
-              "SELECT count(*), coalesce(avg(percentage), 0), coalesce(stddev_pop(percentage), 0),"
-              " coalesce(min(percentage), 0), coalesce(max(percentage), 0),"
-              " coalesce(percentile_cont(0.5) WITHIN GROUP (ORDER BY percentage), 0) FROM cur",
-          scope.id);
-      out.count = s[0].as<std::int64_t>();
-      out.mean_percentage = s[1].as<double>();
-      out.stddev_percentage = s[2].as<double>();
-      out.min_percentage = s[3].as<double>();
-      out.max_percentage = s[4].as<double>();
-      out.median_percentage = s[5].as<double>();
-      for (const auto& r : tx.exec_params(
-               cur + "SELECT least(greatest(floor(percentage / 10), 0), 9)::int AS band, count(*)"
-                     " FROM cur GROUP BY band",
-               scope.id)) {
-        out.distribution.at(r[0].as<std::size_t>()) = r[1].as<std::int64_t>();
-      }
-      for (const auto& r : tx.exec_params(
-               cur + "SELECT g.question, count(*), avg(g.score), max(g.max_score),"
-                     " avg(g.score) / max(g.max_score), corr(g.score, c.total)"
-                     " FROM cur c JOIN grading_results g ON g.task_id = c.id AND g.run = c.run"
-                     " GROUP BY g.question ORDER BY g.question",
-               scope.id)) {
-        QuestionStatistics q;
-        q.question = r[0].as<std::int64_t>();
-        q.count = r[1].as<std::int64_t>();
-        q.mean_score = r[2].as<double>();
-        q.max_score = r[3].as<double>();
-        q.difficulty = r[4].as<double>();
-        q.discrimination = opt<double>(r[5]);
-        out.questions.push_back(q);
-      }
-      for (const auto& r :
-           tx.exec_params(cur + "SELECT e.kind, count(*) FROM cur c JOIN grading_errors e"
-                                " ON e.task_id = c.id AND e.run = c.run"
-                                " GROUP BY e.kind ORDER BY count(*) DESC, e.kind COLLATE \"C\"",
-                          scope.id)) {
-        out.error_kinds.emplace_back(r[0].as<std::string>(), r[1].as<std::int64_t>());
+      for (const auto& r : tx.exec_params(sql.at(static_cast<std::size_t>(scope.kind)), scope.id)) {
+        switch (r[0].as<int>()) {
+          case 0:
+            out.count = r[2].as<std::int64_t>();
+            out.mean_percentage = r[3].as<double>();
+            out.stddev_percentage = r[4].as<double>();
+            out.min_percentage = r[5].as<double>();
+            out.max_percentage = r[6].as<double>();
+            out.median_percentage = r[7].as<double>();
+            break;
+          case 1:
+            out.distribution.at(r[1].as<std::size_t>()) = r[2].as<std::int64_t>();
+            break;
+          case 2: {
+            QuestionStatistics q;
+            q.question = r[1].as<std::int64_t>();
+            q.count = r[2].as<std::int64_t>();
+            q.mean_score = r[3].as<double>();
+            q.max_score = r[4].as<double>();
+            q.difficulty = r[5].as<double>();
+            q.discrimination = opt<double>(r[6]);
+            out.questions.push_back(q);
+            break;
+          }
+          default:
+            out.error_kinds.emplace_back(r[8].as<std::string>(), r[2].as<std::int64_t>());
+        }
       }
     });
     return out;
@@ -849,14 +861,14 @@ class PgGradingStore final : public GradingStore {
 
   std::vector<GradingResult> read_results(const std::string& op, const std::string& run_filter,
                                           GradingTaskId id) {
+    const std::string sql = "SELECT " + kResultColumns +
+                            " FROM grading_results WHERE task_id = $1" + run_filter +
+                            " ORDER BY run, question";
     std::vector<GradingResult> out;
     pool_.transact(op, [&](pqxx::work& tx) {
       out.clear();
       require_task(tx, op, id);
-      for (const auto& r :
-           tx.exec_params("SELECT " + kResultColumns + " FROM grading_results WHERE task_id = $1" +
-                              run_filter + " ORDER BY run, question",
-                          id)) {
+      for (const auto& r : tx.exec_params(sql, id)) {
         out.push_back(read_result(r));
       }
     });
@@ -880,7 +892,7 @@ class PgGradingStore final : public GradingStore {
                   : std::string()) +
         " GROUP BY c.student_id ORDER BY score DESC, c.student_id";
     std::vector<RankingRow> out;
-    pool_.transact(op, [&](pqxx::work& tx) {
+    pool_.read_lag_tolerant(op, [&](pqxx::work& tx) {
       out.clear();
       require_scope(tx, op, scope);
       for (const auto& r : p.exec(tx, sql)) {
