@@ -91,6 +91,19 @@ class Fixture {
   examstore::Submission submit(AssignmentId a, StudentId s, TimePoint at = kT0) {
     return g().submit({a, s, {"s3://bucket/" + std::to_string(s)}, at}, 3, at);
   }
+  // One student in one class with one assignment, and the student's submission of it.
+  struct Single {
+    StudentId student = 0;
+    examstore::Assignment assignment;
+    examstore::Submission submission;
+  };
+  Single single() {
+    Single x;
+    x.student = student();
+    x.assignment = assignment(klass({x.student}));
+    x.submission = submit(x.assignment.id, x.student);
+    return x;
+  }
   examstore::ExamId exam() {
     return stores_.exams->create({"exam " + std::to_string(++made_), kT0 - 1h, kT0 + 2h, "{}"}).id;
   }
@@ -320,9 +333,7 @@ TEMPLATE_TEST_CASE("grading store lease expiry hands the task over and fences th
                    "[grading_store]", MemoryStores, PgStores) {
   TestType f;
   auto& g = f.g();
-  const StudentId a = f.student();
-  const auto asg = f.assignment(f.klass({a}));
-  const auto sub = f.submit(asg.id, a);
+  const auto sub = f.single().submission;
   const auto dead = g.claim(f.claim_request("dies", 30s), kT0);
   REQUIRE(dead.has_value());
   CHECK_FALSE(g.claim(f.claim_request("early"), kT0 + 29s).has_value());
@@ -387,9 +398,7 @@ TEMPLATE_TEST_CASE("grading store accepts a late completion while nobody reclaim
                    "[grading_store]", MemoryStores, PgStores) {
   TestType f;
   auto& g = f.g();
-  const StudentId a = f.student();
-  const auto asg = f.assignment(f.klass({a}));
-  const auto sub = f.submit(asg.id, a);
+  const auto sub = f.single().submission;
   const auto l = g.claim(f.claim_request("slow", 30s), kT0);
   REQUIRE(l.has_value());
   // Past its lease, but the token is still the task's: accepted.
@@ -461,9 +470,7 @@ TEMPLATE_TEST_CASE("grading store regrade keeps old rows and supersedes them", "
                    MemoryStores, PgStores) {
   TestType f;
   auto& g = f.g();
-  const StudentId a = f.student();
-  const auto asg = f.assignment(f.klass({a}));
-  const auto sub = f.submit(asg.id, a);
+  const auto sub = f.single().submission;
   const auto l1 = g.claim(f.claim_request("w"), kT0);
   g.complete(f.completion(*l1, {1, 2, 3}, kT0 + 1s, {{1, "calculation", "", "n"}}));
   CHECK(code_of([&] { g.regrade(999999, "x", kT0); }) == ErrorCode::kNotFound);
