@@ -64,7 +64,7 @@ TEST_CASE("migrate up, status, history and down", "[cli][postgres][migration]") 
   CHECK(r.output == "applied migration 1\n");
   r = run(d + " migrate up");
   CHECK(r.exit_code == 0);
-  CHECK_THAT(r.output, Catch::Contains("applied migration 2") && !Catch::Contains("migration 1"));
+  CHECK_THAT(r.output, Catch::Contains("applied migration 2") && !Catch::Contains("migration 1\n"));
   r = run(d + " migrate up");
   CHECK(r.output == "nothing to do: the schema is up to date\n");
   r = run(d + " --json migrate history");
