@@ -54,21 +54,7 @@ class GradingRepoImpl final : public GradingRepo {
 
   GradingMetrics metrics() const {
     GradingMetrics m;
-    const repo::CacheAsideStats& s = cache_.stats();
-    CacheAsideMetrics& c = m.cache;
-    c.hits = s.hits.load(std::memory_order_relaxed);
-    c.negative_hits = s.negative_hits.load(std::memory_order_relaxed);
-    c.misses = s.misses.load(std::memory_order_relaxed);
-    c.loads = s.loads.load(std::memory_order_relaxed);
-    c.load_errors = s.load_errors.load(std::memory_order_relaxed);
-    c.fills_refused = s.fills_refused.load(std::memory_order_relaxed);
-    c.invalidations = s.invalidations.load(std::memory_order_relaxed);
-    c.invalidations_retried = s.invalidations_retried.load(std::memory_order_relaxed);
-    c.cache_errors = s.cache_errors.load(std::memory_order_relaxed);
-    const std::int64_t reads = c.hits + c.negative_hits + c.misses;
-    c.hit_rate = reads == 0
-                     ? 0.0
-                     : static_cast<double>(c.hits + c.negative_hits) / static_cast<double>(reads);
+    m.cache = repo::snapshot(cache_.stats());
     m.claims = counters_.claims;
     m.reclaims = counters_.reclaims;
     m.completions = counters_.completions;
