@@ -10,6 +10,7 @@
 #include <random>
 #include <stdexcept>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "cache/redis/redis_cache.hpp"
@@ -38,13 +39,13 @@ class RowsStore : public examstore::db::GradingStore {
 
   std::vector<RankingRow> ranking(const Scope&) override {
     ++queries;
-    if (before_query) before_query();
+    if (before_query) std::exchange(before_query, nullptr)();  // runs once
     std::vector<RankingRow> out;
     for (const auto& [s, v] : rows) out.push_back({s, v});
     return out;
   }
   std::optional<RankingRow> ranking_row(const Scope&, StudentId s) override {
-    if (before_row) before_row();
+    if (before_row) std::exchange(before_row, nullptr)();
     const auto it = rows.find(s);
     if (it == rows.end()) return std::nullopt;
     return RankingRow{it->first, it->second};
@@ -189,7 +190,6 @@ TEMPLATE_TEST_CASE("grading rankings: a rebuild raced by a completion is not sto
   const Scope scope{ScopeKind::kAssignment, 9};
   // A completion commits and updates while the rebuild's query runs (the query saw it already).
   store.before_query = [&] {
-    store.before_query = nullptr;
     store.rows[3] = 30;
     r.update(scope, 3);
   };
@@ -202,10 +202,7 @@ TEMPLATE_TEST_CASE("grading rankings: a rebuild raced by a completion is not sto
 
   // Another update runs between this update's generation read and its row read: this row may
   // be older than theirs, so the ranking is dropped rather than left stale.
-  store.before_row = [&] {
-    store.before_row = nullptr;
-    fx.cache->incr_by(keys.ranking_generation(scope), 1);
-  };
+  store.before_row = [&] { fx.cache->incr_by(keys.ranking_generation(scope), 1); };
   store.rows[1] = 50;
   r.update(scope, 1);
   CHECK(fx.cache->zcard(keys.ranking(scope)) == 0);
