@@ -44,7 +44,8 @@ std::optional<double> correlation(const std::vector<double>& x, const std::vecto
     sxy += (x[i] - mx) * (y[i] - my);
   }
   if (sxx <= 0 || syy <= 0) return std::nullopt;
-  return sxy / std::sqrt(sxx * syy);
+  // Rounding can carry it a hair past 1; both stores clamp.
+  return std::clamp(sxy / std::sqrt(sxx * syy), -1.0, 1.0);
 }
 
 class MemoryGradingStore final : public GradingStore {

@@ -18,6 +18,8 @@
 #include <thread>
 #include <vector>
 
+#include <pqxx/pqxx>
+
 #include "db/pg_pool.hpp"
 #include "db/store_checks.hpp"
 #include "db/stores.hpp"
@@ -88,6 +90,19 @@ class Fixture {
   }
   examstore::Submission submit(AssignmentId a, StudentId s, TimePoint at = kT0) {
     return g().submit({a, s, {"s3://bucket/" + std::to_string(s)}, at}, 3, at);
+  }
+  // One student in one class with one assignment, and the student's submission of it.
+  struct Single {
+    StudentId student = 0;
+    examstore::Assignment assignment;
+    examstore::Submission submission;
+  };
+  Single single() {
+    Single x;
+    x.student = student();
+    x.assignment = assignment(klass({x.student}));
+    x.submission = submit(x.assignment.id, x.student);
+    return x;
   }
   examstore::ExamId exam() {
     return stores_.exams->create({"exam " + std::to_string(++made_), kT0 - 1h, kT0 + 2h, "{}"}).id;
@@ -304,15 +319,21 @@ TEMPLATE_TEST_CASE("grading store claims the oldest claimable task first", "[gra
   // Completing an exam task grades its attempt.
   g.complete(f.completion(*ex, {4, 5}, now));
   CHECK(f.stores().attempts->live(exam, d)->state == AttemptState::kGraded);
+  const auto ranked = g.ranking({ScopeKind::kExam, exam});
+  REQUIRE(ranked.size() == 1);
+  CHECK(ranked[0].student_id == d);
+  CHECK(ranked[0].score == 9);
+  CHECK(g.statistics({ScopeKind::kExam, exam}, now).count == 1);
+  CHECK(code_of([&] {
+          g.ranking({ScopeKind::kTask, ex->task.id});
+        }) == ErrorCode::kInvalidArgument);
 }
 
 TEMPLATE_TEST_CASE("grading store lease expiry hands the task over and fences the late worker",
                    "[grading_store]", MemoryStores, PgStores) {
   TestType f;
   auto& g = f.g();
-  const StudentId a = f.student();
-  const auto asg = f.assignment(f.klass({a}));
-  const auto sub = f.submit(asg.id, a);
+  const auto sub = f.single().submission;
   const auto dead = g.claim(f.claim_request("dies", 30s), kT0);
   REQUIRE(dead.has_value());
   CHECK_FALSE(g.claim(f.claim_request("early"), kT0 + 29s).has_value());
@@ -373,6 +394,37 @@ TEMPLATE_TEST_CASE("grading store lease expiry hands the task over and fences th
   CHECK(code_of([&] { g.results(999999); }) == ErrorCode::kNotFound);
 }
 
+TEMPLATE_TEST_CASE("grading store accepts a late completion while nobody reclaimed the task",
+                   "[grading_store]", MemoryStores, PgStores) {
+  TestType f;
+  auto& g = f.g();
+  const auto sub = f.single().submission;
+  const auto l = g.claim(f.claim_request("slow", 30s), kT0);
+  REQUIRE(l.has_value());
+  // Past its lease, but the token is still the task's: accepted.
+  const auto renewed = g.renew(l->task.id, l->token, 30s, kT0 + 100s);
+  CHECK(renewed.expires_at == kT0 + 130s);
+  const auto done = g.complete(f.completion(*l, {1, 2, 3}, kT0 + 200s));
+  CHECK_FALSE(done.receipt.replayed);
+  CHECK(g.get_task(sub.task_id)->completed_at == kT0 + 200s);
+  // A failed try gives the task back; the next claim fences the earlier token.
+  g.regrade(sub.task_id, "again", kT0 + 201s);
+  const auto l2 = g.claim(f.claim_request("w"), kT0 + 201s);
+  REQUIRE(l2.has_value());
+  g.fail(l2->task.id, l2->token, "flaky", 0s, kT0 + 202s);
+  CHECK(code_of([&] { g.renew(l2->task.id, l2->token, 30s, kT0 + 202s); }) ==
+        ErrorCode::kConflict);  // pending now
+  const auto l3 = g.claim(f.claim_request("w"), kT0 + 202s);
+  REQUIRE(l3.has_value());
+  CHECK(l3->token == l2->token + 1);
+  CHECK(l3->task.tries == 2);
+  CHECK(l3->task.run == 2);
+  CHECK(code_of([&] {
+          g.complete(f.completion(*l2, {1, 1, 1}, kT0 + 203s));
+        }) == ErrorCode::kConflict);
+  CHECK(g.complete(f.completion(*l3, {3, 3, 3}, kT0 + 203s)).receipt.run == 2);
+}
+
 TEMPLATE_TEST_CASE("grading store fail retries with backoff until the tries run out",
                    "[grading_store]", MemoryStores, PgStores) {
   TestType f;
@@ -418,9 +470,7 @@ TEMPLATE_TEST_CASE("grading store regrade keeps old rows and supersedes them", "
                    MemoryStores, PgStores) {
   TestType f;
   auto& g = f.g();
-  const StudentId a = f.student();
-  const auto asg = f.assignment(f.klass({a}));
-  const auto sub = f.submit(asg.id, a);
+  const auto sub = f.single().submission;
   const auto l1 = g.claim(f.claim_request("w"), kT0);
   g.complete(f.completion(*l1, {1, 2, 3}, kT0 + 1s, {{1, "calculation", "", "n"}}));
   CHECK(code_of([&] { g.regrade(999999, "x", kT0); }) == ErrorCode::kNotFound);
@@ -662,4 +712,22 @@ TEMPLATE_TEST_CASE("grading store two graders racing claim every task exactly on
   filter.state = GradingState::kCompleted;
   filter.limit = 1000;
   CHECK(g.tasks(filter).size() == kTasks);
+}
+
+TEST_CASE("grading results, findings and runs are append-only for the application role",
+          "[grading_store]") {
+  examstore::test::TempDatabase db;
+  db.migrate_and_restrict();
+  const std::string role = examstore::test::TempDatabase::kAppRole;
+  const auto denied = [&](const std::string& sql) {
+    INFO(sql);
+    CHECK_THROWS_AS(db.query_value_as(role, sql), pqxx::insufficient_privilege);
+  };
+  for (const std::string table : {"grading_results", "grading_errors", "grading_runs"}) {
+    CHECK(db.query_value_as(role, "SELECT count(*) FROM " + table) == "0");
+    denied("UPDATE " + table + " SET run = run + 1");
+    denied("DELETE FROM " + table);
+  }
+  // The tasks and submissions themselves change as grading goes on.
+  CHECK(db.query_value_as(role, "UPDATE grading_tasks SET run = run WHERE false").empty());
 }
