@@ -184,7 +184,7 @@ std::string encode(const std::vector<GradingResult>& rows) {
 
 std::vector<GradingResult> decode_results(std::string_view v) {
   In in(v);
-  std::vector<GradingResult> rows(in.count(8 * 14));
+  std::vector<GradingResult> rows(in.count(std::size_t{8} * 15));
   for (GradingResult& r : rows) {
     r.task_id = in.i64();
     r.run = static_cast<int>(in.i64());
@@ -237,7 +237,7 @@ GradingStatistics decode_statistics(std::string_view v) {
   s.median_percentage = in.f64();
   s.distribution.resize(in.count(8));
   for (auto& d : s.distribution) d = in.i64();
-  s.questions.resize(in.count(8 * 7));
+  s.questions.resize(in.count(std::size_t{8} * 7));
   for (QuestionStatistics& q : s.questions) {
     q.question = in.i64();
     q.count = in.i64();

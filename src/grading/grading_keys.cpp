@@ -4,7 +4,7 @@
 
 namespace examstore::grading {
 
-GradingKeys::GradingKeys(std::string prefix, const GradingOptions& o)
+GradingKeys::GradingKeys(const std::string& prefix, const GradingOptions& o)
     : class_(prefix + o.class_prefix + ":"),
       assignment_(prefix + o.assignment_prefix + ":"),
       result_(prefix + o.result_prefix + ":"),

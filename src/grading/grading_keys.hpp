@@ -28,7 +28,7 @@ namespace examstore::grading {
 class GradingKeys {
  public:
   /// `prefix` is "" or Config::key_prefix + ":"; the options were validated by Config.
-  GradingKeys(std::string prefix, const GradingOptions& o);
+  GradingKeys(const std::string& prefix, const GradingOptions& o);
 
   std::string school_class(ClassId id) const;
   std::string members(ClassId id) const;
