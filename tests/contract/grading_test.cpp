@@ -785,3 +785,43 @@ TEMPLATE_TEST_CASE("grading warm-up makes the next reads hits", "[grading]", GRA
   CHECK(g.get_class(w.cls)->student_count == 3);
   CHECK(g.members(w.cls).size() == 3);
 }
+
+TEST_CASE("grading options are validated when the store opens", "[grading][config]") {
+  auto refused = [](const std::function<void(examstore::Config&)>& change) {
+    examstore::Config c;
+    change(c);
+    std::string m;
+    CHECK(code_of([&] { examstore::Store::open(c); }, &m) == ErrorCode::kInvalidArgument);
+    return m;
+  };
+  CHECK(refused([](auto& c) { c.grading.max_tries = 0; }).find("grading.max_tries") !=
+        std::string::npos);
+  CHECK(refused([](auto& c) { c.grading.max_tries = 101; }).find("grading.max_tries") !=
+        std::string::npos);
+  CHECK(refused([](auto& c) { c.grading.analytics_ttl = 0s; }).find("grading.analytics_ttl") !=
+        std::string::npos);
+  CHECK(refused([](auto& c) { c.grading.retry_backoff = -1s; }).find("grading.retry_backoff") !=
+        std::string::npos);
+  CHECK(refused([](auto& c) {
+          c.grading.ranking_prefix = "exam";
+        }).find("grading.ranking_prefix") != std::string::npos);
+  CHECK(refused([](auto& c) { c.grading.class_prefix = "a:{b}"; }).find("grading.class_prefix") !=
+        std::string::npos);
+  CHECK(refused([](auto& c) { c.grading.result_prefix = "class"; }).find("grading.result_prefix") !=
+        std::string::npos);
+  CHECK(refused([](auto& c) { c.grading.grade_levels = {}; }).find("grading.grade_levels") !=
+        std::string::npos);
+  CHECK(refused([](auto& c) {
+          c.grading.grade_levels = {{50, "B"}, {60, "A"}};
+        }).find("grading.grade_levels[1]") != std::string::npos);
+  CHECK(refused([](auto& c) {
+          c.grading.grade_levels = {{std::nan(""), "A"}};
+        }).find("grading.grade_levels[0]") != std::string::npos);
+  CHECK(refused([](auto& c) {
+          c.grading.grade_levels = {{0, std::string(21, 'x')}};
+        }).find("grading.grade_levels[0]") != std::string::npos);
+  examstore::Config ok;
+  ok.grading.grade_levels = {{50, "pass"}, {0, "fail"}};
+  ok.grading.max_tries = 100;
+  CHECK(examstore::Store::open(ok) != nullptr);
+}
