@@ -5,6 +5,7 @@
 #include "db/database.hpp"
 #include "db/pg_pool.hpp"
 #include "db/roles.hpp"
+#include "grading/grading_repo.hpp"
 #include "obs/telemetry.hpp"
 #include "repo/context.hpp"
 #include "security/crypto.hpp"
@@ -132,20 +133,7 @@ WriteBehindMetrics Store::write_behind_metrics() { return impl_->queue->metrics(
 
 MetricsSnapshot Store::metrics() {
   MetricsSnapshot m;
-  const repo::CacheAsideStats& s = impl_->cache_aside->stats();
-  CacheAsideMetrics& c = m.cache_aside;
-  c.hits = s.hits.load(std::memory_order_relaxed);
-  c.negative_hits = s.negative_hits.load(std::memory_order_relaxed);
-  c.misses = s.misses.load(std::memory_order_relaxed);
-  c.loads = s.loads.load(std::memory_order_relaxed);
-  c.load_errors = s.load_errors.load(std::memory_order_relaxed);
-  c.fills_refused = s.fills_refused.load(std::memory_order_relaxed);
-  c.invalidations = s.invalidations.load(std::memory_order_relaxed);
-  c.invalidations_retried = s.invalidations_retried.load(std::memory_order_relaxed);
-  c.cache_errors = s.cache_errors.load(std::memory_order_relaxed);
-  const std::int64_t reads = c.hits + c.negative_hits + c.misses;
-  c.hit_rate =
-      reads == 0 ? 0.0 : static_cast<double>(c.hits + c.negative_hits) / static_cast<double>(reads);
+  m.cache_aside = repo::snapshot(impl_->cache_aside->stats());
 
   const obs::Telemetry& t = *impl_->telemetry;
   m.paper_near_cache = t.paper_near_cache.snapshot();
@@ -168,6 +156,7 @@ MetricsSnapshot Store::metrics() {
     m.postgres_replicas.enabled = true;
     m.postgres_replicas.replicas = static_cast<std::int64_t>(pool->options().replicas.size());
   }
+  m.grading = grading::metrics_of(*impl_->grading);
   m.write_behind = impl_->queue->metrics();
   m.log_sink_errors = t.log.sink_errors();
   return m;
