@@ -5,6 +5,7 @@
 #include "db/database.hpp"
 #include "db/pg_pool.hpp"
 #include "db/roles.hpp"
+#include "grading/grading_repo.hpp"
 #include "obs/telemetry.hpp"
 #include "repo/context.hpp"
 #include "security/crypto.hpp"
@@ -168,6 +169,7 @@ MetricsSnapshot Store::metrics() {
     m.postgres_replicas.enabled = true;
     m.postgres_replicas.replicas = static_cast<std::int64_t>(pool->options().replicas.size());
   }
+  m.grading = grading::metrics_of(*impl_->grading);
   m.write_behind = impl_->queue->metrics();
   m.log_sink_errors = t.log.sink_errors();
   return m;

@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cctype>
 #include <charconv>
+#include <cmath>
 #include <cstdlib>
 #include <memory>
 #include <optional>
@@ -33,6 +34,57 @@ void check_key_prefix(std::string_view field, const std::string& prefix) {
     const bool ok = (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
                     (ch >= '0' && ch <= '9') || ch == '_' || ch == '-' || ch == '.';
     if (!ok) bad(field, prefix, "only letters, digits, '_', '-' and '.' are allowed");
+  }
+}
+
+// GradingOptions: prefixes of 1..32 letters, digits, '_' or '-' (they sit in front of a hash
+// tag in every grading key), positive TTLs, bounded tries, descending grade levels.
+void validate_grading(const GradingOptions& g) {
+  const std::pair<const char*, const std::string*> prefixes[] = {
+      {"grading.class_prefix", &g.class_prefix},
+      {"grading.assignment_prefix", &g.assignment_prefix},
+      {"grading.result_prefix", &g.result_prefix},
+      {"grading.analytics_prefix", &g.analytics_prefix},
+      {"grading.ranking_prefix", &g.ranking_prefix}};
+  // The other kinds of key (docs/keys.md): a grading prefix equal to one would share its keys.
+  static const std::set<std::string> kTaken = {"exam",    "student",     "presence", "violations",
+                                               "attempt", "session",     "sessions", "login",
+                                               "paper",   "paper-edits", "question", "invalidate"};
+  std::set<std::string> seen;
+  for (const auto& [field, prefix] : prefixes) {
+    if (prefix->empty() || prefix->size() > 32) bad(field, *prefix, "must be 1..32 characters");
+    if (kTaken.count(*prefix) != 0) bad(field, *prefix, "is the prefix of another kind of key");
+    if (!seen.insert(*prefix).second) bad(field, *prefix, "is used by another grading prefix");
+    for (const char ch : *prefix) {
+      const bool ok = (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
+                      (ch >= '0' && ch <= '9') || ch == '_' || ch == '-';
+      if (!ok) bad(field, *prefix, "only letters, digits, '_' and '-' are allowed");
+    }
+  }
+  const std::pair<const char*, std::chrono::seconds> ttls[] = {
+      {"grading.class_ttl", g.class_ttl},
+      {"grading.assignment_ttl", g.assignment_ttl},
+      {"grading.result_ttl", g.result_ttl},
+      {"grading.analytics_ttl", g.analytics_ttl},
+      {"grading.ranking_ttl", g.ranking_ttl}};
+  for (const auto& [field, ttl] : ttls) {
+    if (ttl.count() <= 0) bad(field, std::to_string(ttl.count()) + " s", "must be > 0");
+  }
+  if (g.max_tries < 1 || g.max_tries > 100) {
+    bad("grading.max_tries", std::to_string(g.max_tries), "must be 1..100");
+  }
+  if (g.retry_backoff.count() < 0) {
+    bad("grading.retry_backoff", std::to_string(g.retry_backoff.count()) + " s", "must be >= 0");
+  }
+  if (g.grade_levels.empty()) bad("grading.grade_levels", "", "must not be empty");
+  for (std::size_t i = 0; i < g.grade_levels.size(); ++i) {
+    const auto& [min, name] = g.grade_levels[i];
+    const std::string field = "grading.grade_levels[" + std::to_string(i) + "]";
+    if (!std::isfinite(min)) bad(field, std::to_string(min), "minimum must be finite");
+    if (i > 0 && !(min < g.grade_levels[i - 1].first)) {
+      bad(field, std::to_string(min), "minimums must be strictly descending");
+    }
+    if (name.empty() || name.size() > 20) bad(field, name, "name must be 1..20 characters");
   }
 }
 
@@ -683,6 +735,7 @@ void validate(const Config& c) {
   if (!(c.cache_ttl_jitter >= 0.0 && c.cache_ttl_jitter <= 1.0)) {
     bad("cache_ttl_jitter", std::to_string(c.cache_ttl_jitter), "must be in [0, 1]");
   }
+  validate_grading(c.grading);
   validate_personal_data(c.security.personal_data);
 }
 

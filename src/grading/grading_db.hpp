@@ -79,10 +79,10 @@ class GradingStore {
   /// Inserts the submission and its pending task (max_tries, available_at = submitted time).
   /// kNotFound for the assignment or student; kConflict when the student is not a member of
   /// the class or has submitted already.
-  virtual Submission submit(const NewSubmission& s, int max_tries, TimePoint now) = 0;
-  virtual std::optional<Submission> get_submission(SubmissionId id) = 0;
+  virtual examstore::Submission submit(const NewSubmission& s, int max_tries, TimePoint now) = 0;
+  virtual std::optional<examstore::Submission> get_submission(SubmissionId id) = 0;
   /// kNotFound naming the assignment.
-  virtual std::vector<Submission> submissions(AssignmentId id) = 0;
+  virtual std::vector<examstore::Submission> submissions(AssignmentId id) = 0;
 
   /// One pending task per submitted/overdue/graded attempt of the exam without a task.
   /// kNotFound naming the exam.

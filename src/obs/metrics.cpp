@@ -214,6 +214,34 @@ std::string to_prometheus(const MetricsSnapshot& m, std::string_view prefix) {
   render_pools(w, m);
   render_replicas(w, m.postgres_replicas);
 
+  const GradingMetrics& g = m.grading;
+  w.one("grading_cache_hits_total", "counter", "Grading reads served by the hot tier.",
+        g.cache.hits);
+  w.one("grading_cache_negative_hits_total", "counter",
+        "Grading reads answered absent by a cached marker.", g.cache.negative_hits);
+  w.one("grading_cache_misses_total", "counter", "Grading reads that missed the hot tier.",
+        g.cache.misses);
+  w.one("grading_cache_loads_total", "counter", "Database loads by the grading read path.",
+        g.cache.loads);
+  w.one("grading_cache_invalidations_total", "counter",
+        "Grading cache invalidations after database writes.", g.cache.invalidations);
+  w.one("grading_cache_errors_total", "counter",
+        "Hot-tier failures of the grading read path degraded to database reads.",
+        g.cache.cache_errors);
+  w.one("grading_cache_hit_ratio", "gauge", "Share of grading reads served by the hot tier.",
+        g.cache.hit_rate);
+  w.one("grading_claims_total", "counter", "Grading leases handed out.", g.claims);
+  w.one("grading_reclaims_total", "counter", "Leases of tasks whose earlier lease had expired.",
+        g.reclaims);
+  w.one("grading_completions_total", "counter", "Completions that wrote a run.", g.completions);
+  w.one("grading_replays_total", "counter", "Completions repeated with the same token.", g.replays);
+  w.one("grading_fenced_total", "counter", "Calls refused for a stale fencing token.", g.fenced);
+  w.one("grading_failures_total", "counter", "Tries given back by fail().", g.failures);
+  w.one("grading_ranking_hits_total", "counter", "Ranking reads served by the hot tier.",
+        g.ranking_hits);
+  w.one("grading_ranking_rebuilds_total", "counter", "Rankings rebuilt from the database.",
+        g.ranking_rebuilds);
+
   const WriteBehindMetrics& q = m.write_behind;
   w.one("write_behind_depth", "gauge", "Writes accepted and not yet committed.", q.depth);
   w.one("write_behind_oldest_pending_age_seconds", "gauge",
@@ -273,6 +301,19 @@ std::string replicas_json(const ReplicaMetrics& r) {
       r.positions_recorded, r.lag_bytes, r.max_lag_bytes);
 }
 
+std::string grading_json(const GradingMetrics& g) {
+  const CacheAsideMetrics& c = g.cache;
+  return fmt::format(
+      "{{\"cache\":{{\"hits\":{},\"negative_hits\":{},\"misses\":{},\"loads\":{},"
+      "\"load_errors\":{},\"fills_refused\":{},\"invalidations\":{},"
+      "\"invalidations_retried\":{},\"cache_errors\":{},\"hit_rate\":{}}},"
+      "\"claims\":{},\"reclaims\":{},\"completions\":{},\"replays\":{},\"fenced\":{},"
+      "\"failures\":{},\"ranking_hits\":{},\"ranking_rebuilds\":{}}}",
+      c.hits, c.negative_hits, c.misses, c.loads, c.load_errors, c.fills_refused, c.invalidations,
+      c.invalidations_retried, c.cache_errors, c.hit_rate, g.claims, g.reclaims, g.completions,
+      g.replays, g.fenced, g.failures, g.ranking_hits, g.ranking_rebuilds);
+}
+
 }  // namespace
 
 std::string to_json(const MetricsSnapshot& m) {
@@ -284,7 +325,7 @@ std::string to_json(const MetricsSnapshot& m) {
       "\"invalidations_retried\":{},\"cache_errors\":{},\"hit_rate\":{}}},"
       "\"paper_near_cache\":{{\"hits\":{},\"misses\":{}}},"
       "\"exam_near_cache\":{{\"hits\":{},\"misses\":{}}},"
-      "\"redis\":{},\"postgres\":{},\"postgres_replicas\":{},"
+      "\"redis\":{},\"postgres\":{},\"postgres_replicas\":{},\"grading\":{},"
       "\"write_behind\":{{\"depth\":{},\"oldest_pending_age_ms\":{},\"enqueued\":{},"
       "\"coalesced\":{},\"committed\":{},\"retried\":{},\"dead_lettered\":{},\"batches\":{},"
       "\"max_batch_size\":{},\"mean_batch_size\":{},\"journal_appends\":{},\"replayed\":{}}},"
@@ -292,10 +333,10 @@ std::string to_json(const MetricsSnapshot& m) {
       c.hits, c.negative_hits, c.misses, c.loads, c.load_errors, c.fills_refused, c.invalidations,
       c.invalidations_retried, c.cache_errors, c.hit_rate, m.paper_near_cache.hits,
       m.paper_near_cache.misses, m.exam_near_cache.hits, m.exam_near_cache.misses,
-      pool_json(m.redis), pool_json(m.postgres), replicas_json(m.postgres_replicas), q.depth,
-      q.oldest_pending_age.count(), q.enqueued, q.coalesced, q.committed, q.retried,
-      q.dead_lettered, q.batches, q.max_batch_size, q.mean_batch_size, q.journal_appends,
-      q.replayed, m.log_sink_errors);
+      pool_json(m.redis), pool_json(m.postgres), replicas_json(m.postgres_replicas),
+      grading_json(m.grading), q.depth, q.oldest_pending_age.count(), q.enqueued, q.coalesced,
+      q.committed, q.retried, q.dead_lettered, q.batches, q.max_batch_size, q.mean_batch_size,
+      q.journal_appends, q.replayed, m.log_sink_errors);
 }
 
 }  // namespace examstore

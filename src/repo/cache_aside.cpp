@@ -67,15 +67,16 @@ CacheAside::CacheAside(Cache& cache, std::string channel, std::chrono::seconds t
       negative_ttl_(negative_ttl),
       rng_(std::random_device{}()) {}
 
-std::chrono::milliseconds CacheAside::jittered_ttl() {
-  const auto base = std::chrono::duration_cast<std::chrono::milliseconds>(ttl_);
+std::chrono::milliseconds CacheAside::jittered_ttl(std::chrono::seconds ttl) {
+  const auto base = std::chrono::duration_cast<std::chrono::milliseconds>(ttl);
   std::lock_guard<std::mutex> l(mu_);
   std::uniform_real_distribution<double> extra(0.0, jitter_);
   return base + std::chrono::milliseconds(
                     static_cast<std::int64_t>(static_cast<double>(base.count()) * extra(rng_)));
 }
 
-std::optional<std::string> CacheAside::get(const std::string& key, const Loader& load) {
+std::optional<std::string> CacheAside::get(const std::string& key, const Loader& load,
+                                           std::optional<std::chrono::seconds> ttl) {
   if (!settle_invalidations(key)) {  // our own write is not invalidated yet: read the database
     ++stats_.loads;
     return load();
@@ -107,7 +108,7 @@ std::optional<std::string> CacheAside::get(const std::string& key, const Loader&
     flight = it->second;
     leader = inserted;
   }
-  if (leader) return lead(key, *flight, load);
+  if (leader) return lead(key, *flight, load, ttl.value_or(ttl_));
   std::unique_lock<std::mutex> l(flight->mu);
   flight->done_cv.wait(l, [&] { return flight->done; });
   if (flight->error) std::rethrow_exception(flight->error);
@@ -115,7 +116,7 @@ std::optional<std::string> CacheAside::get(const std::string& key, const Loader&
 }
 
 std::optional<std::string> CacheAside::lead(const std::string& key, Flight& flight,
-                                            const Loader& load) {
+                                            const Loader& load, std::chrono::seconds ttl) {
   auto finish = [&](std::optional<std::string> value, std::exception_ptr error) {
     {
       std::lock_guard<std::mutex> l(mu_);
@@ -145,11 +146,11 @@ std::optional<std::string> CacheAside::lead(const std::string& key, Flight& flig
     throw;
   }
   if (generation) {
-    const auto ttl = value ? jittered_ttl() : std::chrono::milliseconds(negative_ttl_);
+    const auto fill_ttl = value ? jittered_ttl(ttl) : std::chrono::milliseconds(negative_ttl_);
     try {
       const Reply r =
           cache_.run(fill_script(), {key, gen_key},
-                     {*generation, value.value_or(kAbsent), std::to_string(ttl.count())});
+                     {*generation, value.value_or(kAbsent), std::to_string(fill_ttl.count())});
       if (r.integer == 0) ++stats_.fills_refused;
     } catch (const Error&) {
       ++stats_.cache_errors;

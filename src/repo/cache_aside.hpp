@@ -56,8 +56,10 @@ class CacheAside {
              std::chrono::seconds negative_ttl);
 
   /// The encoded value of `key`, or nullopt when the entity does not exist. Exceptions of
-  /// `load` propagate (to every waiter of the same flight).
-  std::optional<std::string> get(const std::string& key, const Loader& load);
+  /// `load` propagate (to every waiter of the same flight). A fill lives for `ttl` (jittered)
+  /// when given, else for the TTL given at construction.
+  std::optional<std::string> get(const std::string& key, const Loader& load,
+                                 std::optional<std::chrono::seconds> ttl = std::nullopt);
   /// Makes every cached copy of `key` go away (see above). Hot-tier failures are counted, not
   /// thrown: the write has already committed.
   void invalidate(const std::string& key);
@@ -66,12 +68,13 @@ class CacheAside {
 
  private:
   struct Flight;
-  std::optional<std::string> lead(const std::string& key, Flight& flight, const Loader& load);
+  std::optional<std::string> lead(const std::string& key, Flight& flight, const Loader& load,
+                                  std::chrono::seconds ttl);
   /// One attempt of the invalidation script and the message; false when the hot tier failed.
   bool try_invalidate(const std::string& key);
   /// Retries remembered invalidations; true when `key` has none left.
   bool settle_invalidations(const std::string& key);
-  std::chrono::milliseconds jittered_ttl();
+  std::chrono::milliseconds jittered_ttl(std::chrono::seconds ttl);
 
   Cache& cache_;
   const std::string channel_;
