@@ -276,6 +276,18 @@ class PgAttemptStore final : public AttemptStore {
     return out;
   }
 
+  std::vector<Attempt> of_exam(ExamId exam) override {
+    std::vector<Attempt> out;
+    pool_.transact("attempts of exam", [&](pqxx::work& tx) {
+      out.clear();
+      const auto rows = tx.exec_params(
+          "SELECT " + attempt_columns() + kAttemptFrom + "WHERE a.exam_id = $1 ORDER BY a.id",
+          exam);
+      for (const auto& r : rows) out.push_back(read_attempt(r));
+    });
+    return out;
+  }
+
   Attempt transition(AttemptId id, const std::vector<AttemptState>& from, AttemptState to,
                      const std::optional<AttemptStart>& start) override {
     const std::string op = "attempt transition";
@@ -497,6 +509,15 @@ class MemoryAttemptStore final : public AttemptStore {
     std::vector<Attempt> out;
     for (const auto& [id, row] : rows_) {
       if (row.a.student_id == student) out.push_back(row.a);
+    }
+    return out;
+  }
+
+  std::vector<Attempt> of_exam(ExamId exam) override {
+    std::lock_guard<std::mutex> l(mu_);
+    std::vector<Attempt> out;
+    for (const auto& [id, row] : rows_) {
+      if (row.a.exam_id == exam) out.push_back(row.a);
     }
     return out;
   }

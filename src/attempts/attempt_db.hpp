@@ -71,6 +71,8 @@ class AttemptStore {
   virtual std::optional<Attempt> live(ExamId exam, StudentId student) = 0;
   /// Every attempt of one student (voided ones included), by id.
   virtual std::vector<Attempt> of_student(StudentId student) = 0;
+  /// Every attempt of one exam (voided ones included), by id (grading tasks of an exam).
+  virtual std::vector<Attempt> of_exam(ExamId exam) = 0;
   /// Compare-and-set: moves the attempt to `to` when its state is one of `from` (also applying
   /// `start` when given and the row has no start yet). kConflict naming the stored and the
   /// target state otherwise; kNotFound when the attempt does not exist.

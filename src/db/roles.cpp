@@ -65,6 +65,10 @@ std::string application_role_sql(std::string_view role_text) {
          role +
          ";\n"
          "REVOKE INSERT, DELETE ON audit_head FROM " +
+         role +
+         ";\n"
+         "-- grading results, findings and completed runs: append only (a regrade adds a run)\n"
+         "REVOKE UPDATE, DELETE ON grading_results, grading_errors, grading_runs FROM " +
          role + ";\n";
 }
 

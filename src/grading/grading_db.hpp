@@ -56,6 +56,7 @@ struct RankingRow {
   double score = 0;
 };
 
+// examstore::Submission is spelled in full: db::Submission (attempt_db.hpp) is an attempt's.
 class GradingStore {
  public:
   virtual ~GradingStore() = default;
@@ -115,6 +116,7 @@ class GradingStore {
   /// kConflict naming the state otherwise; kNotFound naming the task.
   virtual GradingTask regrade(GradingTaskId id, const std::string& reason, TimePoint now) = 0;
 
+  // results(), result_history(), error_analysis(): kNotFound naming an unknown task.
   /// Results of the latest completed run, by question (superseded = false).
   virtual std::vector<GradingResult> results(GradingTaskId id) = 0;
   /// Every row, by (run, question); superseded set on runs before the latest completed one.
@@ -137,7 +139,6 @@ class GradingStore {
 std::unique_ptr<GradingStore> make_pg_grading_store(PgPool& pool);
 /// The in-memory store; `students`, `attempts`, `exams` (foreign keys) must outlive it.
 std::unique_ptr<GradingStore> make_memory_grading_store(StudentStore& students,
-                                                        AttemptStore& attempts,
-                                                        ExamStore& exams);
+                                                        AttemptStore& attempts, ExamStore& exams);
 
 }  // namespace examstore::db
