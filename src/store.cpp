@@ -133,20 +133,7 @@ WriteBehindMetrics Store::write_behind_metrics() { return impl_->queue->metrics(
 
 MetricsSnapshot Store::metrics() {
   MetricsSnapshot m;
-  const repo::CacheAsideStats& s = impl_->cache_aside->stats();
-  CacheAsideMetrics& c = m.cache_aside;
-  c.hits = s.hits.load(std::memory_order_relaxed);
-  c.negative_hits = s.negative_hits.load(std::memory_order_relaxed);
-  c.misses = s.misses.load(std::memory_order_relaxed);
-  c.loads = s.loads.load(std::memory_order_relaxed);
-  c.load_errors = s.load_errors.load(std::memory_order_relaxed);
-  c.fills_refused = s.fills_refused.load(std::memory_order_relaxed);
-  c.invalidations = s.invalidations.load(std::memory_order_relaxed);
-  c.invalidations_retried = s.invalidations_retried.load(std::memory_order_relaxed);
-  c.cache_errors = s.cache_errors.load(std::memory_order_relaxed);
-  const std::int64_t reads = c.hits + c.negative_hits + c.misses;
-  c.hit_rate =
-      reads == 0 ? 0.0 : static_cast<double>(c.hits + c.negative_hits) / static_cast<double>(reads);
+  m.cache_aside = repo::snapshot(impl_->cache_aside->stats());
 
   const obs::Telemetry& t = *impl_->telemetry;
   m.paper_near_cache = t.paper_near_cache.snapshot();

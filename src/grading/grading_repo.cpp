@@ -54,21 +54,7 @@ class GradingRepoImpl final : public GradingRepo {
 
   GradingMetrics metrics() const {
     GradingMetrics m;
-    const repo::CacheAsideStats& s = cache_.stats();
-    CacheAsideMetrics& c = m.cache;
-    c.hits = s.hits.load(std::memory_order_relaxed);
-    c.negative_hits = s.negative_hits.load(std::memory_order_relaxed);
-    c.misses = s.misses.load(std::memory_order_relaxed);
-    c.loads = s.loads.load(std::memory_order_relaxed);
-    c.load_errors = s.load_errors.load(std::memory_order_relaxed);
-    c.fills_refused = s.fills_refused.load(std::memory_order_relaxed);
-    c.invalidations = s.invalidations.load(std::memory_order_relaxed);
-    c.invalidations_retried = s.invalidations_retried.load(std::memory_order_relaxed);
-    c.cache_errors = s.cache_errors.load(std::memory_order_relaxed);
-    const std::int64_t reads = c.hits + c.negative_hits + c.misses;
-    c.hit_rate = reads == 0
-                     ? 0.0
-                     : static_cast<double>(c.hits + c.negative_hits) / static_cast<double>(reads);
+    m.cache = repo::snapshot(cache_.stats());
     m.claims = counters_.claims;
     m.reclaims = counters_.reclaims;
     m.completions = counters_.completions;
@@ -140,7 +126,8 @@ class GradingRepoImpl final : public GradingRepo {
 
   Submission submit(const NewSubmission& s) override {
     check::new_submission("grading submit", s);
-    return store_.submit(s, options_.max_tries, system_now());
+    // The caller's time, as for every grading call: its task is claimable from then on.
+    return store_.submit(s, options_.max_tries, s.submitted_at);
   }
 
   std::optional<Submission> get_submission(SubmissionId id) override {
@@ -411,13 +398,13 @@ class GradingRepoImpl final : public GradingRepo {
     std::set<std::int64_t> questions(qs.begin(), qs.end());
     std::string what = "the assignment";
     if (task.attempt_id) {
-      const auto attempt =
-          task.exam_id ? ctx_.stores.attempts->live(*task.exam_id, task.student_id) : std::nullopt;
-      if (!attempt) not_found(op, "attempt " + std::to_string(*task.attempt_id));
-      for (const PaperItem& item : papers_.items(attempt->paper)) {
-        questions.insert(item.question_id);
+      std::optional<PaperKey> paper;
+      for (const Attempt& a : ctx_.stores.attempts->of_student(task.student_id)) {
+        if (a.id == *task.attempt_id) paper = a.paper;
       }
-      what = "paper " + attempt->paper.str();
+      if (!paper) not_found(op, "attempt " + std::to_string(*task.attempt_id));
+      for (const PaperItem& item : papers_.items(*paper)) questions.insert(item.question_id);
+      what = "paper " + paper->str();
     }
     check::gradable(op, o, questions, what);
   }

@@ -50,6 +50,23 @@ return 1
 
 }  // namespace
 
+CacheAsideMetrics snapshot(const CacheAsideStats& s) {
+  CacheAsideMetrics c;
+  c.hits = s.hits.load(std::memory_order_relaxed);
+  c.negative_hits = s.negative_hits.load(std::memory_order_relaxed);
+  c.misses = s.misses.load(std::memory_order_relaxed);
+  c.loads = s.loads.load(std::memory_order_relaxed);
+  c.load_errors = s.load_errors.load(std::memory_order_relaxed);
+  c.fills_refused = s.fills_refused.load(std::memory_order_relaxed);
+  c.invalidations = s.invalidations.load(std::memory_order_relaxed);
+  c.invalidations_retried = s.invalidations_retried.load(std::memory_order_relaxed);
+  c.cache_errors = s.cache_errors.load(std::memory_order_relaxed);
+  const std::int64_t reads = c.hits + c.negative_hits + c.misses;
+  c.hit_rate =
+      reads == 0 ? 0.0 : static_cast<double>(c.hits + c.negative_hits) / static_cast<double>(reads);
+  return c;
+}
+
 struct CacheAside::Flight {
   std::mutex mu;  // guards the members below
   std::condition_variable done_cv;

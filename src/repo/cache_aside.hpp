@@ -32,6 +32,7 @@
 #include <string>
 
 #include "examstore/cache.hpp"
+#include "examstore/metrics.hpp"
 
 namespace examstore::repo {
 
@@ -46,6 +47,9 @@ struct CacheAsideStats {
   std::atomic<std::int64_t> cache_errors{0};  ///< hot-tier failures degraded to the database
   std::atomic<std::int64_t> invalidations_retried{0};  ///< failed invalidations sent later
 };
+
+/// The counters as MetricsSnapshot reports them (with the hit rate).
+CacheAsideMetrics snapshot(const CacheAsideStats& s);
 
 class CacheAside {
  public:
