@@ -224,7 +224,7 @@ struct Lease {
   /// Who claimed it (ClaimRequest::grader): complete() records it on every result row. An empty
   /// name means the task's lease_owner with the other fields defaulted (a lease rebuilt from a
   /// task id and token, as the CLI does).
-  GraderIdentity grader;
+  GraderIdentity grader{};
 };
 
 /// One question's grade, as a grader gives it.
