@@ -41,7 +41,8 @@ examstore::GradingOutcome grade(const examstore::GradingTask& task) {
     examstore::QuestionGrade g;
     g.question = q;
     g.max_score = kPointsPerQuestion;
-    g.score = static_cast<double>((task.student_id * 7 + q * 5) % 21);
+    const std::int64_t s = task.student_id;
+    g.score = static_cast<double>((s * s * 7 + q * 13 + s * q * 5) % 21);
     g.strategy = "rubric";
     g.feedback = g.score >= 15 ? "well argued" : "see the marking scheme";
     if (g.score < 8) {
