@@ -207,7 +207,7 @@ struct GradingTask {
 
 /// What claim() needs.
 struct ClaimRequest {
-  GraderIdentity grader;
+  GraderIdentity grader{};
   /// How long the grader may hold the task without renew(), 1 s..1 day.
   std::chrono::seconds lease{300};
   TimePoint now;

@@ -74,6 +74,7 @@ int cmd_users(const Args& args);      // src/cli/cmd_users.cpp
 int cmd_keys(const Args& args);       // src/cli/cmd_keys.cpp
 int cmd_gdpr(const Args& args);       // src/cli/cmd_gdpr.cpp
 int cmd_maintain(const Args& args);   // src/cli/cmd_maintain.cpp
+int cmd_grading(const Args& args);    // src/cli/cmd_grading.cpp
 /// The principal the CLI acts as, as the audit log records it: Principal::system("cli:" + $USER).
 Principal cli_principal();
 

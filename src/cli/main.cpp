@@ -28,6 +28,7 @@ int main(int argc, char** argv) {
     if (command == "keys") return cmd_keys(args);
     if (command == "gdpr") return cmd_gdpr(args);
     if (command == "maintain") return cmd_maintain(args);
+    if (command == "grading") return cmd_grading(args);
     throw UsageError("unknown command '" + command + "'");
   } catch (const UsageError& e) {
     std::cerr << "examstore: " << e.what() << "\n\n" << kUsage;
