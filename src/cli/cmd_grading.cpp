@@ -86,7 +86,12 @@ Scope scope_of(const Options& opts, const std::vector<std::pair<std::string, Sco
     names += (names.empty() ? "" : ", ") + name;
     const auto it = opts.find(name);
     if (it == opts.end()) continue;
-    if (scope) throw UsageError("grading " + sub + " takes only one of " + names + "...");
+    if (scope) {
+      std::string message = "grading " + sub;
+      message += " takes only one of ";
+      message += names;
+      throw UsageError(message + "...");
+    }
     scope = Scope{kind, parse_int(it->second, name, 1)};
   }
   if (!scope) throw UsageError("grading " + sub + " needs one of " + names);

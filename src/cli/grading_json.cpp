@@ -69,7 +69,9 @@ void members_of(const json::Value& v, const std::string& field,
                 const std::vector<std::string_view>& known, F on) {
   if (!v.is_object()) bad(field.empty() ? "(document)" : field, "must be a JSON object");
   for (const auto& [name, value] : v.members) {
-    const std::string here = field.empty() ? name : field + "." + name;
+    std::string here = field;
+    if (!here.empty()) here += '.';
+    here += name;
     bool ok = false;
     for (auto k : known) ok = ok || k == name;
     if (!ok) {
