@@ -70,7 +70,9 @@ class GradingRepoImpl final : public GradingRepo {
 
   SchoolClass create_class(const NewClass& c) override {
     check::new_class("grading create_class", c);
-    return store_.create_class(c, system_now());
+    SchoolClass k = store_.create_class(c, system_now());
+    membership_changed(k.id);  // an "absent" marker for this id may be cached
+    return k;
   }
 
   std::optional<SchoolClass> get_class(ClassId id) override {
@@ -109,7 +111,14 @@ class GradingRepoImpl final : public GradingRepo {
 
   Assignment create_assignment(const NewAssignment& a) override {
     check::new_assignment("grading create_assignment", a);
-    return store_.create_assignment(a, system_now());
+    Assignment made = store_.create_assignment(a, system_now());
+    // An "absent" marker for this id may be cached, or values left by a database that was reset
+    // while the hot tier kept its data.
+    const Scope scope{ScopeKind::kAssignment, made.id};
+    cache_.invalidate(keys_.assignment(made.id));
+    cache_.invalidate(keys_.statistics(scope));
+    rankings_.drop(scope);
+    return made;
   }
 
   std::optional<Assignment> get_assignment(AssignmentId id) override {
