@@ -1160,9 +1160,9 @@ TEMPLATE_TEST_CASE("Oversized payloads and 100k element lists are refused or rou
 namespace {
 
 const std::vector<std::string> kGradingWrite = {
-    "pg:classes",      "pg:class_members",  "pg:assignments",     "pg:submissions",
-    "pg:grading_",     "view:grading",      "redis:class:",       "redis:assignment:",
-    "redis:grading:",  "redis:analytics:",  "redis:ranking:"};
+    "pg:classes",     "pg:class_members", "pg:assignments", "pg:submissions",
+    "pg:grading_",    "view:grading",     "redis:class:",   "redis:assignment:",
+    "redis:grading:", "redis:analytics:", "redis:ranking:"};
 
 /// The grading entities of one fixture: a class with the seeded student, a 3-question
 /// assignment worth 30.
@@ -1213,11 +1213,11 @@ NewAssignment base_assignment(Ctx& c) {
 /// A new member of the class.
 StudentId new_member(Ctx& c) {
   GradingSeed& g = gseed(c);
-  const StudentId s = c.pair.store()
-                          .students()
-                          .create(NewStudent{"g-" + std::to_string(++g.made), "Graded", "c1", "",
-                                             ""})
-                          .id;
+  const StudentId s =
+      c.pair.store()
+          .students()
+          .create(NewStudent{"g-" + std::to_string(++g.made), "Graded", "c1", "", ""})
+          .id;
   c.seed.max_student = std::max(c.seed.max_student, s);
   c.pair.store().grading().add_members(g.klass, {s});
   return s;
@@ -1258,20 +1258,24 @@ CompletionReceipt complete_seeded(Ctx& c, const GradingOutcome& outcome) {
 Entry<Str> outcome_text(const char* name, const char* field,
                         std::function<void(GradingOutcome&, const Str&)> set,
                         std::function<std::string(Ctx&, const Str&)> check) {
-  return {name, field, kGradingWrite,
+  return {name,
+          field,
+          kGradingWrite,
           [set, check](Ctx& c, const Str& v) -> std::string {
             GradingOutcome o = one_grade();
             set(o, v);
             complete_seeded(c, o);
             return check(c, v);
           },
-          false, {}, fresh_lease};
+          false,
+          {},
+          fresh_lease};
 }
 
 Entry<Str> class_text(const char* field, std::function<void(NewClass&, const Str&)> set,
                       std::function<std::string(const SchoolClass&)> get) {
   return {std::string("grading.create_class ") + field, field, kGradingWrite,
-          [set, get](Ctx& c, const Str& v) -> std::string {
+          [set, get, field](Ctx& c, const Str& v) -> std::string {
             NewClass n{"a class", "teacher-1", "math"};
             set(n, v);
             const ClassId id = c.pair.store().grading().create_class(n).id;
@@ -1282,7 +1286,7 @@ Entry<Str> class_text(const char* field, std::function<void(NewClass&, const Str
 Entry<Str> assignment_text(const char* field, std::function<void(NewAssignment&, const Str&)> set,
                            std::function<std::string(const Assignment&)> get) {
   return {std::string("grading.create_assignment ") + field, field, kGradingWrite,
-          [set, get](Ctx& c, const Str& v) -> std::string {
+          [set, get, field](Ctx& c, const Str& v) -> std::string {
             NewAssignment a = base_assignment(c);
             set(a, v);
             const AssignmentId id = c.pair.store().grading().create_assignment(a).id;
@@ -1292,26 +1296,33 @@ Entry<Str> assignment_text(const char* field, std::function<void(NewAssignment&,
 
 std::vector<Entry<Str>> grading_string_entries() {
   return {
-      class_text("name", [](NewClass& n, const Str& v) { n.name = v; },
-                 [](const SchoolClass& k) { return k.name; }),
-      class_text("teacher", [](NewClass& n, const Str& v) { n.teacher = v; },
-                 [](const SchoolClass& k) { return k.teacher; }),
-      class_text("subject", [](NewClass& n, const Str& v) { n.subject = v; },
-                 [](const SchoolClass& k) { return k.subject; }),
-      assignment_text("title", [](NewAssignment& a, const Str& v) { a.title = v; },
-                      [](const Assignment& a) { return a.title; }),
-      assignment_text("description", [](NewAssignment& a, const Str& v) { a.description = v; },
-                      [](const Assignment& a) { return a.description; }),
-      assignment_text("rubric_text", [](NewAssignment& a, const Str& v) { a.rubric_text = v; },
-                      [](const Assignment& a) { return a.rubric_text; }),
-      assignment_text("rubric_json", [](NewAssignment& a, const Str& v) { a.rubric_json = v; },
-                      [](const Assignment& a) { return a.rubric_json; }),
+      class_text(
+          "name", [](NewClass& n, const Str& v) { n.name = v; },
+          [](const SchoolClass& k) { return k.name; }),
+      class_text(
+          "teacher", [](NewClass& n, const Str& v) { n.teacher = v; },
+          [](const SchoolClass& k) { return k.teacher; }),
+      class_text(
+          "subject", [](NewClass& n, const Str& v) { n.subject = v; },
+          [](const SchoolClass& k) { return k.subject; }),
+      assignment_text(
+          "title", [](NewAssignment& a, const Str& v) { a.title = v; },
+          [](const Assignment& a) { return a.title; }),
+      assignment_text(
+          "description", [](NewAssignment& a, const Str& v) { a.description = v; },
+          [](const Assignment& a) { return a.description; }),
+      assignment_text(
+          "rubric_text", [](NewAssignment& a, const Str& v) { a.rubric_text = v; },
+          [](const Assignment& a) { return a.rubric_text; }),
+      assignment_text(
+          "rubric_json", [](NewAssignment& a, const Str& v) { a.rubric_json = v; },
+          [](const Assignment& a) { return a.rubric_json; }),
       {"grading.submit answer_files",
        "answer_files",
        kGradingWrite,
        [](Ctx& c, const Str& v) -> std::string {
-         const Submission s = c.pair.store().grading().submit(
-             {gseed(c).assignment, gseed(c).member, {v}, kNow});
+         const Submission s =
+             c.pair.store().grading().submit({gseed(c).assignment, gseed(c).member, {v}, kNow});
          const auto back = c.pair.store().grading().get_submission(s.id);
          return mismatch("answer file", back->answer_files.at(0), v);
        },
@@ -1374,35 +1385,40 @@ std::vector<Entry<Str>> grading_string_entries() {
           "grading.complete feedback", "feedback",
           [](GradingOutcome& o, const Str& v) { o.grades[0].feedback = v; },
           [](Ctx& c, const Str& v) {
-            return mismatch("feedback",
-                            c.pair.store().grading().results(gseed(c).lease->task.id).at(0)
-                                .grade.feedback,
-                            v);
+            return mismatch(
+                "feedback",
+                c.pair.store().grading().results(gseed(c).lease->task.id).at(0).grade.feedback, v);
           }),
       outcome_text(
           "grading.complete strategy", "strategy",
           [](GradingOutcome& o, const Str& v) { o.grades[0].strategy = v; },
           [](Ctx& c, const Str& v) {
-            return mismatch("strategy",
-                            c.pair.store().grading().results(gseed(c).lease->task.id).at(0)
-                                .grade.strategy,
-                            v);
+            return mismatch(
+                "strategy",
+                c.pair.store().grading().results(gseed(c).lease->task.id).at(0).grade.strategy, v);
           }),
       outcome_text(
           "grading.complete errors kind", "kind",
-          [](GradingOutcome& o, const Str& v) { o.errors.push_back({1, v, "math/x", "n"}); },
+          [](GradingOutcome& o, const Str& v) {
+            o.errors.push_back({1, v, "math/x", "n"});
+          },
           [](Ctx& c, const Str& v) {
             return mismatch(
-                "kind",
-                c.pair.store().grading().error_analysis(gseed(c).lease->task.id).at(0).kind, v);
+                "kind", c.pair.store().grading().error_analysis(gseed(c).lease->task.id).at(0).kind,
+                v);
           }),
       outcome_text(
           "grading.complete errors knowledge_point", "knowledge_point",
-          [](GradingOutcome& o, const Str& v) { o.errors.push_back({1, "concept", v, "n"}); },
+          [](GradingOutcome& o, const Str& v) {
+            o.errors.push_back({1, "concept", v, "n"});
+          },
           [](Ctx& c, const Str& v) {
             return mismatch("knowledge point",
-                            c.pair.store().grading().error_analysis(gseed(c).lease->task.id)
-                                .at(0).knowledge_point,
+                            c.pair.store()
+                                .grading()
+                                .error_analysis(gseed(c).lease->task.id)
+                                .at(0)
+                                .knowledge_point,
                             v);
           }),
       outcome_text(
@@ -1410,18 +1426,19 @@ std::vector<Entry<Str>> grading_string_entries() {
           [](GradingOutcome& o, const Str& v) { o.grade_level = v; },
           [](Ctx& c, const Str& v) {
             const auto t = c.pair.store().grading().get_task(gseed(c).lease->task.id);
-            return mismatch(
-                "grade level",
-                c.pair.store().grading().get_submission(*t->submission_id)->grade_level, v);
+            // "" asks for the level derived from the percentage: 5 of 10 is an F
+            return mismatch("grade level",
+                            c.pair.store().grading().get_submission(*t->submission_id)->grade_level,
+                            v.empty() ? "F" : v);
           }),
       outcome_text(
           "grading.complete evaluations", "evaluations",
           [](GradingOutcome& o, const Str& v) { o.evaluations = v; },
           [](Ctx& c, const Str& v) {
             const auto t = c.pair.store().grading().get_task(gseed(c).lease->task.id);
-            return mismatch(
-                "evaluations",
-                c.pair.store().grading().get_submission(*t->submission_id)->evaluations, v);
+            return mismatch("evaluations",
+                            c.pair.store().grading().get_submission(*t->submission_id)->evaluations,
+                            v);
           }),
       {"grading.fail reason",
        "reason",
@@ -1437,8 +1454,7 @@ std::vector<Entry<Str>> grading_string_entries() {
        "reason",
        kGradingWrite,
        [](Ctx& c, const Str& v) -> std::string {
-         const GradingTask t =
-             c.pair.store().grading().regrade(gseed(c).lease->task.id, v, kNow);
+         const GradingTask t = c.pair.store().grading().regrade(gseed(c).lease->task.id, v, kNow);
          return mismatch("last_error", c.pair.store().grading().get_task(t.id)->last_error, v);
        },
        false,
@@ -1453,7 +1469,11 @@ std::vector<Entry<Str>> grading_string_entries() {
 std::vector<Entry<I64>> grading_id_entries() {
   const auto read_only = [](const char* name, const char* field,
                             std::function<void(Ctx&, I64)> call) {
-    return Entry<I64>{name, field, {},
+    // a read may fill the grading cache and build a ranking
+    return Entry<I64>{name,
+                      field,
+                      {"redis:ranking:", "redis:analytics:", "redis:class:", "redis:assignment:",
+                       "redis:grading:"},
                       [call](Ctx& c, const I64& id) -> std::string {
                         call(c, id);
                         return std::string();
@@ -1471,12 +1491,15 @@ std::vector<Entry<I64>> grading_id_entries() {
                 [](Ctx& c, I64 id) { c.pair.store().grading().get_task(id); }),
       read_only("grading.results", "id",
                 [](Ctx& c, I64 id) { c.pair.store().grading().results(id); }),
-      read_only("grading.statistics assignment", "id", [](Ctx& c, I64 id) {
-        c.pair.store().grading().statistics({ScopeKind::kAssignment, id});
-      }),
-      read_only("grading.rank_of student", "student", [](Ctx& c, I64 id) {
-        c.pair.store().grading().rank_of({ScopeKind::kAssignment, gseed(c).assignment}, id);
-      }),
+      read_only("grading.statistics assignment", "id",
+                [](Ctx& c, I64 id) {
+                  c.pair.store().grading().statistics({ScopeKind::kAssignment, id});
+                }),
+      read_only(
+          "grading.rank_of student", "student",
+          [](Ctx& c, I64 id) {
+            c.pair.store().grading().rank_of({ScopeKind::kAssignment, gseed(c).assignment}, id);
+          }),
       {"grading.add_members student",
        "student",
        {},
@@ -1543,9 +1566,7 @@ std::vector<Entry<double>> grading_double_entries() {
        false,
        {},
        fresh_lease},
-      {"grading.create_assignment max_score",
-       "max_score",
-       kGradingWrite,
+      {"grading.create_assignment max_score", "max_score", kGradingWrite,
        [](Ctx& c, const double& v) -> std::string {
          NewAssignment a = base_assignment(c);
          a.max_score = v;
@@ -1558,9 +1579,7 @@ std::vector<Entry<double>> grading_double_entries() {
 
 std::vector<Entry<I64>> grading_int_entries() {
   return {
-      {"grading.create_assignment question_count",
-       "question_count",
-       kGradingWrite,
+      {"grading.create_assignment question_count", "question_count", kGradingWrite,
        [](Ctx& c, const I64& n) -> std::string {
          NewAssignment a = base_assignment(c);
          if (n < std::numeric_limits<int>::min() || n > std::numeric_limits<int>::max()) {
@@ -1617,9 +1636,7 @@ std::vector<Entry<I64>> grading_int_entries() {
 
 std::vector<Entry<TimePoint>> grading_time_entries() {
   return {
-      {"grading.create_assignment deadline",
-       "deadline",
-       kGradingWrite,
+      {"grading.create_assignment deadline", "deadline", kGradingWrite,
        [](Ctx& c, const TimePoint& t) -> std::string {
          NewAssignment a = base_assignment(c);
          a.deadline = t;
@@ -1641,9 +1658,7 @@ std::vector<Entry<TimePoint>> grading_time_entries() {
        false,
        {},
        fresh_member},
-      {"grading.claim now",
-       "now",
-       kGradingWrite,
+      {"grading.claim now", "now", kGradingWrite,
        [](Ctx& c, const TimePoint& t) -> std::string {
          GradingRepo& gr = c.pair.store().grading();
          ClaimRequest r;

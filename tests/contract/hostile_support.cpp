@@ -188,9 +188,9 @@ void add_grading_view(Snapshot& out, Store& st) {
   }
   for (AssignmentId id = 1; id <= 64; ++id) {
     if (const auto a = g.get_assignment(id)) {
-      o << "a" << a->id << "|" << a->title << "|" << a->description << "|" << a->rubric_text
-        << "|" << a->rubric_json << "|" << a->question_count << "|" << printable(a->max_score)
-        << "|" << micros(a->deadline) << "\n";
+      o << "a" << a->id << "|" << a->title << "|" << a->description << "|" << a->rubric_text << "|"
+        << a->rubric_json << "|" << a->question_count << "|" << printable(a->max_score) << "|"
+        << micros(a->deadline) << "\n";
       for (const auto& s : g.submissions(id)) {
         o << "s" << s.id << "|" << s.student_id << "|" << micros(s.submitted_at) << "|"
           << s.grade_level << "|" << s.evaluations << "|" << s.annotations << "|";
@@ -210,8 +210,7 @@ void add_grading_view(Snapshot& out, Store& st) {
         << r.grader.model << "\n";
     }
     for (const auto& e : g.error_analysis(t.id)) {
-      o << "e" << e.question << "|" << e.kind << "|" << e.knowledge_point << "|" << e.note
-        << "\n";
+      o << "e" << e.question << "|" << e.kind << "|" << e.knowledge_point << "|" << e.note << "\n";
     }
   }
   out["view:grading"] = o.str();
