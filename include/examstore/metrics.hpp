@@ -101,15 +101,15 @@ struct GradingMetrics {
   /// The read path of classes, members, assignments, results and statistics (its own
   /// counters, separate from cache_aside, so the design's hit-rate alert can watch grading).
   CacheAsideMetrics cache;
-  std::int64_t claims = 0;    ///< leases handed out (reclaims after expiry included)
-  std::int64_t reclaims = 0;  ///< of them, of a task whose earlier lease had expired
+  std::int64_t claims = 0;       ///< leases handed out (reclaims after expiry included)
+  std::int64_t reclaims = 0;     ///< of them, of a task whose earlier lease had expired
   std::int64_t completions = 0;  ///< complete() calls that wrote a run
   std::int64_t replays = 0;      ///< complete() calls that repeated one (nothing written)
   /// Calls refused because their fencing token was stale (a grader that lost its lease).
   std::int64_t fenced = 0;
-  std::int64_t failures = 0;         ///< fail() calls
-  std::int64_t ranking_hits = 0;     ///< ranking reads served by the hot tier
-  std::int64_t ranking_rebuilds = 0; ///< rankings rebuilt from the database
+  std::int64_t failures = 0;          ///< fail() calls
+  std::int64_t ranking_hits = 0;      ///< ranking reads served by the hot tier
+  std::int64_t ranking_rebuilds = 0;  ///< rankings rebuilt from the database
 };
 
 /// Everything Store::metrics() reports.

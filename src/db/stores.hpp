@@ -19,8 +19,8 @@
 #include <vector>
 
 #include "attempts/attempt_db.hpp"
-#include "grading/grading_db.hpp"
 #include "examstore/model.hpp"
+#include "grading/grading_db.hpp"
 
 namespace examstore::db {
 
