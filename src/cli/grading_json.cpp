@@ -15,36 +15,6 @@ namespace {
   throw Error(ErrorCode::kInvalidArgument, "results", field + ": " + why);
 }
 
-/// A parsed value written back as compact JSON (numbers as they were written).
-std::string serialize(const json::Value& v) {
-  switch (v.type) {
-    case json::Value::Type::kNull:
-      return "null";
-    case json::Value::Type::kBool:
-      return v.boolean ? "true" : "false";
-    case json::Value::Type::kNumber:
-      return v.text;
-    case json::Value::Type::kString:
-      return json::quote(v.text);
-    case json::Value::Type::kArray: {
-      std::string out = "[";
-      for (std::size_t i = 0; i < v.items.size(); ++i) {
-        out += (i == 0 ? "" : ",") + serialize(v.items[i]);
-      }
-      return out + "]";
-    }
-    case json::Value::Type::kObject: {
-      std::string out = "{";
-      for (std::size_t i = 0; i < v.members.size(); ++i) {
-        out += (i == 0 ? "" : ",") + json::quote(v.members[i].first) + ":" +
-               serialize(v.members[i].second);
-      }
-      return out + "}";
-    }
-  }
-  return "null";
-}
-
 std::string text_of(const json::Value& v, const std::string& field) {
   if (!v.is_string()) bad(field, "must be a string");
   return v.text;
@@ -181,7 +151,7 @@ GradingOutcome parse_outcome(std::string_view text) {
                } else {
                  // null means none, as "" does in GradingOutcome
                  std::string& raw = name == "evaluations" ? out.evaluations : out.annotations;
-                 raw = m.is_null() ? std::string() : serialize(m);
+                 raw = m.is_null() ? std::string() : json::write(m);
                }
              });
   if (!grades) bad("grades", "is required");

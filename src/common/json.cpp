@@ -584,6 +584,36 @@ std::string quote(std::string_view s) {
   return out;
 }
 
+std::string write(const Value& v) {
+  switch (v.type) {
+    case Value::Type::kNull:
+      return "null";
+    case Value::Type::kBool:
+      return v.boolean ? "true" : "false";
+    case Value::Type::kNumber:
+      return v.text;
+    case Value::Type::kString:
+      return quote(v.text);
+    case Value::Type::kArray: {
+      std::string out = "[";
+      for (std::size_t i = 0; i < v.items.size(); ++i) {
+        if (i) out += ',';
+        out += write(v.items[i]);
+      }
+      return out + "]";
+    }
+    case Value::Type::kObject: {
+      std::string out = "{";
+      for (std::size_t i = 0; i < v.members.size(); ++i) {
+        if (i) out += ',';
+        out += quote(v.members[i].first) + ":" + write(v.members[i].second);
+      }
+      return out + "}";
+    }
+  }
+  return "null";
+}
+
 void ObjectWriter::key(std::string_view k) {
   if (out_.size() > 1) out_ += ',';
   out_ += quote(k);

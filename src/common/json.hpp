@@ -64,6 +64,10 @@ std::optional<ParseError> validate(std::string_view text);
 /// (\n \r \t \b \f, others as \u00XX); other bytes are copied as they are.
 std::string quote(std::string_view s);
 
+/// `v` written back as compact JSON: numbers as they were written, strings re-quoted, members
+/// in their order, no spaces.
+std::string write(const Value& v);
+
 /// Builds one JSON object: {"a":1,"b":"x"} (no spaces).
 class ObjectWriter {
  public:

@@ -251,37 +251,6 @@ void check_filter(const std::string& op, const QuestionSearch& f) {
 
 // ---- JSON ----
 
-/// `v` written back compactly; numbers as written, strings re-quoted.
-std::string canonical(const json::Value& v) {
-  switch (v.type) {
-    case json::Value::Type::kNull:
-      return "null";
-    case json::Value::Type::kBool:
-      return v.boolean ? "true" : "false";
-    case json::Value::Type::kNumber:
-      return v.text;
-    case json::Value::Type::kString:
-      return json::quote(v.text);
-    case json::Value::Type::kArray: {
-      std::string out = "[";
-      for (std::size_t i = 0; i < v.items.size(); ++i) {
-        if (i) out += ',';
-        out += canonical(v.items[i]);
-      }
-      return out + "]";
-    }
-    case json::Value::Type::kObject: {
-      std::string out = "{";
-      for (std::size_t i = 0; i < v.members.size(); ++i) {
-        if (i) out += ',';
-        out += json::quote(v.members[i].first) + ":" + canonical(v.members[i].second);
-      }
-      return out + "}";
-    }
-  }
-  return "null";
-}
-
 std::string score_text(double score) {
   const std::int64_t cents = std::llround(score * 100);
   std::string out = std::to_string(cents / 100);
@@ -298,7 +267,7 @@ std::string score_text(double score) {
 std::string export_record(const Question& q) {
   std::string answer = q.answer;
   try {
-    answer = canonical(json::parse(q.answer));
+    answer = json::write(json::parse(q.answer));
   } catch (const Error&) {  // stored verbatim and checked on the way in: keep it as it is
   }
   return json::ObjectWriter()
@@ -357,7 +326,7 @@ Question decode(const std::string& text) {
     return m.text;
   };
   const auto strings = [&](const char* name) {
-    return parse_string_array(canonical(member(name)), name);
+    return parse_string_array(json::write(member(name)), name);
   };
   Question q;
   q.id = integer("id");
@@ -473,7 +442,7 @@ Record read_record(const json::Value& v) {
   };
   string_field("stem", d.stem);
   string_list("options", d.options);
-  if (const json::Value* m = v.find("answer")) d.answer = canonical(*m);
+  if (const json::Value* m = v.find("answer")) d.answer = json::write(*m);
   if (const json::Value* m = v.find("score")) {
     if (m->is_number()) {
       d.score = *m->as_double();
