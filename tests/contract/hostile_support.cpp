@@ -90,6 +90,12 @@ void add_redis(Snapshot& out, const std::string& prefix) {
     if (type == "zset") v = command(c.get(), {"ZRANGE", k, "0", "-1", "WITHSCORES"});
     if (type == "list") v = command(c.get(), {"LRANGE", k, "0", "-1"});
     if (type == "set") v = command(c.get(), {"SORT", k, "ALPHA"});
+    // A key that expired between SCAN and here (a negative-cache marker's TTL running out on
+    // a loaded machine) is gone: Redis answers TYPE "none", GET nil, or an empty collection.
+    if (type == "none" ||
+        (v && (v->type == REDIS_REPLY_NIL || (v->type == REDIS_REPLY_ARRAY && v->elements == 0)))) {
+      continue;
+    }
     out["redis:" + k] = type + " " + (v ? flatten(v.get()) : std::string("?"));
   }
 }
