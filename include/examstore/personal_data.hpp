@@ -20,13 +20,15 @@
 // GDPR
 //   - export_student(): everything held about a student (profile, user account without secrets,
 //     enrollments and attendance, attempts, answers and revisions, violations, events, login
-//     records, audit entries naming them) as one JSON document;
+//     records, audit entries naming them, classes, submissions, grading tasks with every run's
+//     results and the current error findings) as one JSON document;
 //   - correct_student(): changes the personal fields (name, class, email, phone);
 //   - erase_student(): anonymises the personal fields (name "erased-<id>", email and phone
 //     removed, external number replaced), deletes the linked user account and ends its sessions,
-//     removes the student's cache keys, keeps attempts, answers, scores and violations for the
-//     aggregate statistics under the now anonymous id, and records the erasure in the audit
-//     log. Idempotent.
+//     removes the student's cache keys, blanks the free text of their grading records (answer
+//     file references, evaluations, annotations, feedback, finding notes), keeps attempts,
+//     answers, scores, grades and violations for the aggregate statistics under the now
+//     anonymous id, and records the erasure in the audit log. Idempotent.
 //
 // Thread-safety: all methods are thread-safe.
 #pragma once
@@ -56,6 +58,9 @@ struct ErasureReport {
   std::int64_t cache_keys_removed = 0;
   std::int64_t sessions_ended = 0;
   std::optional<UserId> user_deleted;
+  /// Grading rows whose free text was blanked: submissions (answer files, evaluations,
+  /// annotations), result rows (feedback) and error findings (notes).
+  std::int64_t grading_texts_erased = 0;
 };
 
 /// What rotate_keys() did.

@@ -64,12 +64,13 @@ int cmd_gdpr(const Args& args) {
               << ",\"already_erased\":" << (r.already_erased ? "true" : "false")
               << ",\"cache_keys_removed\":" << r.cache_keys_removed
               << ",\"sessions_ended\":" << r.sessions_ended
+              << ",\"grading_texts_erased\":" << r.grading_texts_erased
               << ",\"user_deleted\":" << (r.user_deleted ? std::to_string(*r.user_deleted) : "null")
               << "}\n";
   } else {
     std::cout << "student " << id << (r.already_erased ? ": already erased" : ": erased")
               << "; removed " << r.cache_keys_removed << " cache key(s), ended " << r.sessions_ended
-              << " session(s)"
+              << " session(s), blanked " << r.grading_texts_erased << " grading text(s)"
               << (r.user_deleted ? ", deleted user " + std::to_string(*r.user_deleted) : "")
               << "\n";
   }

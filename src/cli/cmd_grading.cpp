@@ -162,7 +162,7 @@ std::string claimed_json(GradingRepo& grading, const Lease& l) {
                     .add("subject", assignment->subject)
                     .add("mode", to_string(assignment->mode))
                     .add("question_count", assignment->question_count)
-                    .add_raw("max_score", json_number(assignment->max_score))
+                    .add_raw("max_score", json::number(assignment->max_score))
                     .add("rubric_text", assignment->rubric_text)
                     .add_raw("rubric", rubric ? assignment->rubric_json : std::string("null"))
                     .str());

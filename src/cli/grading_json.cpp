@@ -1,9 +1,6 @@
 #include "cli/grading_json.hpp"
 
-#include <array>
 #include <cmath>
-#include <cstdio>
-#include <cstdlib>
 
 #include "common/json.hpp"
 #include "examstore/error.hpp"
@@ -112,7 +109,7 @@ std::string optional_json(const std::optional<T>& v) {
   if constexpr (std::is_same_v<T, TimePoint>) {
     return time_json(*v);
   } else if constexpr (std::is_same_v<T, double>) {
-    return json_number(*v);
+    return json::number(*v);
   } else {
     return std::to_string(*v);
   }
@@ -158,16 +155,6 @@ GradingOutcome parse_outcome(std::string_view text) {
   return out;
 }
 
-std::string json_number(double v) {
-  if (!std::isfinite(v)) return "null";
-  std::array<char, 32> buf{};
-  for (int precision = 6; precision <= 17; ++precision) {
-    std::snprintf(buf.data(), buf.size(), "%.*g", precision, v);
-    if (std::strtod(buf.data(), nullptr) == v) break;
-  }
-  return buf.data();
-}
-
 std::string task_json(const GradingTask& t) {
   return json::ObjectWriter()
       .add("id", t.id)
@@ -196,9 +183,9 @@ std::string receipt_json(const CompletionReceipt& r) {
       .add("task_id", r.task_id)
       .add("run", r.run)
       .add("token", r.token)
-      .add_raw("total_score", json_number(r.total_score))
-      .add_raw("max_score", json_number(r.max_score))
-      .add_raw("percentage", json_number(r.percentage))
+      .add_raw("total_score", json::number(r.total_score))
+      .add_raw("max_score", json::number(r.max_score))
+      .add_raw("percentage", json::number(r.percentage))
       .add("grade_level", r.grade_level)
       .add_raw("completed_at", time_json(r.completed_at))
       .add("replayed", r.replayed)
@@ -217,9 +204,9 @@ std::string statistics_json(const GradingStatistics& s) {
         (i == 0 ? "" : ",") + json::ObjectWriter()
                                   .add("question", q.question)
                                   .add("count", q.count)
-                                  .add_raw("mean_score", json_number(q.mean_score))
-                                  .add_raw("max_score", json_number(q.max_score))
-                                  .add_raw("difficulty", json_number(q.difficulty))
+                                  .add_raw("mean_score", json::number(q.mean_score))
+                                  .add_raw("max_score", json::number(q.max_score))
+                                  .add_raw("difficulty", json::number(q.difficulty))
                                   .add_raw("discrimination", optional_json(q.discrimination))
                                   .str();
   }
@@ -233,11 +220,11 @@ std::string statistics_json(const GradingStatistics& s) {
   return json::ObjectWriter()
       .add_raw("scope", scope_json(s.scope))
       .add("count", s.count)
-      .add_raw("mean_percentage", json_number(s.mean_percentage))
-      .add_raw("stddev_percentage", json_number(s.stddev_percentage))
-      .add_raw("min_percentage", json_number(s.min_percentage))
-      .add_raw("max_percentage", json_number(s.max_percentage))
-      .add_raw("median_percentage", json_number(s.median_percentage))
+      .add_raw("mean_percentage", json::number(s.mean_percentage))
+      .add_raw("stddev_percentage", json::number(s.stddev_percentage))
+      .add_raw("min_percentage", json::number(s.min_percentage))
+      .add_raw("max_percentage", json::number(s.max_percentage))
+      .add_raw("median_percentage", json::number(s.median_percentage))
       .add_raw("distribution", distribution + "]")
       .add_raw("questions", questions + "]")
       .add_raw("error_kinds", kinds + "]")
@@ -251,7 +238,7 @@ std::string ranking_json(const Scope& scope, const std::vector<RankEntry>& entri
     return json::ObjectWriter()
         .add("rank", e.rank)
         .add("student_id", e.student_id)
-        .add_raw("score", json_number(e.score))
+        .add_raw("score", json::number(e.score))
         .str();
   };
   std::string list = "[";

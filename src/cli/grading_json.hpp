@@ -21,9 +21,6 @@ namespace examstore::cli {
 /// Range checks (scores against maxima, questions of the task) are the repository's.
 GradingOutcome parse_outcome(std::string_view text);
 
-/// A number as JSON: shortest form that reads back the same, "null" when not finite.
-std::string json_number(double v);
-
 std::string task_json(const GradingTask& t);
 std::string receipt_json(const CompletionReceipt& r);
 std::string statistics_json(const GradingStatistics& s);

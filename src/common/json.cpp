@@ -7,7 +7,11 @@
 #include "common/json.hpp"
 
 #include <algorithm>
+#include <array>
 #include <charconv>
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <limits>
 #include <string>
@@ -540,6 +544,16 @@ std::optional<ParseError> validate(std::string_view text) {
   Reader<false> reader(text);
   if (reader.read_document(nullptr)) return std::nullopt;
   return reader.error();
+}
+
+std::string number(double v) {
+  if (!std::isfinite(v)) return "null";
+  std::array<char, 32> buf{};
+  for (int precision = 6; precision <= 17; ++precision) {
+    std::snprintf(buf.data(), buf.size(), "%.*g", precision, v);
+    if (std::strtod(buf.data(), nullptr) == v) break;
+  }
+  return buf.data();
 }
 
 std::string quote(std::string_view s) {

@@ -60,6 +60,10 @@ Value parse(std::string_view text);
 /// nullopt when `text` is one valid JSON document, else where it fails. Does not build values.
 std::optional<ParseError> validate(std::string_view text);
 
+/// A number as JSON: the shortest form that reads back as the same double, "null" when it is
+/// not finite.
+std::string number(double v);
+
 /// `s` as a JSON string literal with quotes; escapes '"', '\\' and control characters
 /// (\n \r \t \b \f, others as \u00XX); other bytes are copied as they are.
 std::string quote(std::string_view s);

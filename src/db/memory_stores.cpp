@@ -261,6 +261,12 @@ class MemoryStudentStore final : public StudentStore {
     return ErasureOutcome::kErased;
   }
 
+  std::optional<bool> erased(StudentId id) override {
+    std::lock_guard<std::mutex> l(db_->mu);
+    if (db_->students.count(id) == 0) return std::nullopt;
+    return db_->erased_students.count(id) != 0;
+  }
+
   std::vector<SealedFields> sealed_after(StudentId after_id, int limit) override {
     std::lock_guard<std::mutex> l(db_->mu);
     std::vector<SealedFields> out;

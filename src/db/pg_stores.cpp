@@ -411,6 +411,15 @@ class PgStudentStore final : public StudentStore {
     return out;
   }
 
+  std::optional<bool> erased(StudentId id) override {
+    std::optional<bool> out;
+    pool_.transact("student erased", [&](pqxx::work& tx) {
+      const auto r = tx.exec_params("SELECT erased_at IS NOT NULL FROM students WHERE id = $1", id);
+      out = r.empty() ? std::nullopt : std::optional<bool>(r[0][0].as<bool>());
+    });
+    return out;
+  }
+
   std::vector<SealedFields> sealed_after(StudentId after_id, int limit) override {
     std::vector<SealedFields> out;
     pool_.transact("student sealed_after", [&](pqxx::work& tx) {

@@ -69,6 +69,11 @@ std::string application_role_sql(std::string_view role_text) {
          ";\n"
          "-- grading results, findings and completed runs: append only (a regrade adds a run)\n"
          "REVOKE UPDATE, DELETE ON grading_results, grading_errors, grading_runs FROM " +
+         role +
+         ";\n"
+         "-- ... but a GDPR erasure blanks an erased student's feedback and notes through\n"
+         "-- this function (migration 0011)\n"
+         "GRANT EXECUTE ON FUNCTION examstore_erase_grading_text(bigint) TO " +
          role + ";\n";
 }
 

@@ -118,6 +118,8 @@ class StudentStore {
   /// Anonymises: name and external_no "erased-<id>", email, phone and blind index removed,
   /// erased_at set. Idempotent.
   virtual ErasureOutcome erase(StudentId id) = 0;
+  /// Whether the student was erased; nullopt when absent.
+  virtual std::optional<bool> erased(StudentId id) = 0;
   /// Students with a sealed email or phone and an id > after_id, by id, at most `limit`.
   virtual std::vector<SealedFields> sealed_after(StudentId after_id, int limit) = 0;
   /// Applies the reseals whose row still holds `old`, in one transaction; returns the ids

@@ -133,6 +133,21 @@ class GradingStore {
   virtual std::vector<RankingRow> ranking(const Scope& scope) = 0;
   /// One student's row of ranking(scope), or nullopt.
   virtual std::optional<RankingRow> ranking_row(const Scope& scope, StudentId student) = 0;
+
+  // ---- personal data (security/personal_data.cpp) ----
+  /// The student's submissions, by id.
+  virtual std::vector<examstore::Submission> submissions_of(StudentId student) = 0;
+  /// The student's grading tasks (of submissions and of exam attempts), by id.
+  virtual std::vector<GradingTask> tasks_of(StudentId student) = 0;
+  /// For an erased student only (kConflict naming the student otherwise; kNotFound when
+  /// absent): blanks the free text written about or by them, in one transaction: the
+  /// submissions' answer_files (-> none), evaluations and annotations (-> ""), and the feedback
+  /// of every result row and the note of every finding of their tasks (-> ""). Scores, grades,
+  /// strategies, grader identities and finding kinds stay. Returns the rows changed (0 when
+  /// done already). On PostgreSQL through examstore_erase_grading_text() (migration 0011), a
+  /// SECURITY DEFINER function: the application role may not update the append-only tables
+  /// itself.
+  virtual std::int64_t erase_text(StudentId student) = 0;
 };
 
 /// The PostgreSQL store over `pool` (which must outlive it). Needs migration 0010.

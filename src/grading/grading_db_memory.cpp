@@ -476,6 +476,60 @@ class MemoryGradingStore final : public GradingStore {
     return std::nullopt;
   }
 
+  std::vector<examstore::Submission> submissions_of(StudentId student) override {
+    std::lock_guard<std::mutex> l(mu_);
+    std::vector<examstore::Submission> out;
+    for (const auto& [id, s] : submissions_) {
+      if (s.student_id == student) out.push_back(with_state(s));
+    }
+    return out;
+  }
+
+  std::vector<GradingTask> tasks_of(StudentId student) override {
+    std::lock_guard<std::mutex> l(mu_);
+    std::vector<GradingTask> out;
+    for (const auto& [id, t] : tasks_) {
+      if (t.student_id == student) out.push_back(t);
+    }
+    return out;
+  }
+
+  std::int64_t erase_text(StudentId student) override {
+    const std::string op = "grading erase_text";
+    const auto erased = students_.erased(student);
+    if (!erased) check::not_found(op, check::student_label(student));
+    if (!*erased) check::conflict(op, check::student_label(student) + " is not erased");
+    std::lock_guard<std::mutex> l(mu_);
+    std::int64_t changed = 0;
+    for (auto& [id, s] : submissions_) {
+      if (s.student_id != student) continue;
+      if (s.answer_files.empty() && s.evaluations.empty() && s.annotations.empty()) continue;
+      s.answer_files.clear();
+      s.evaluations.clear();
+      s.annotations.clear();
+      ++changed;
+    }
+    for (const auto& [id, t] : tasks_) {
+      if (t.student_id != student) continue;
+      if (const auto rows = results_.find(id); rows != results_.end()) {
+        for (GradingResult& r : rows->second) {
+          if (r.grade.feedback.empty()) continue;
+          r.grade.feedback.clear();
+          ++changed;
+        }
+      }
+      for (auto it = errors_.lower_bound({id, 0}); it != errors_.end() && it->first.first == id;
+           ++it) {
+        for (ErrorFinding& e : it->second) {
+          if (e.note.empty()) continue;
+          e.note.clear();
+          ++changed;
+        }
+      }
+    }
+    return changed;
+  }
+
  private:
   using RunKey = std::pair<GradingTaskId, int>;
 

@@ -742,6 +742,44 @@ class PgGradingStore final : public GradingStore {
     return rows.front();
   }
 
+  std::vector<examstore::Submission> submissions_of(StudentId student) override {
+    std::vector<examstore::Submission> out;
+    pool_.transact("grading submissions_of", [&](pqxx::work& tx) {
+      out.clear();
+      static const std::string sql = "SELECT " + kSubmissionColumns + kSubmissionFrom +
+                                     "WHERE s.student_id = $1 ORDER BY s.id";
+      for (const auto& r : tx.exec_params(sql, student)) out.push_back(read_submission(r));
+    });
+    return out;
+  }
+
+  std::vector<GradingTask> tasks_of(StudentId student) override {
+    std::vector<GradingTask> out;
+    pool_.transact("grading tasks_of", [&](pqxx::work& tx) {
+      out.clear();
+      static const std::string sql =
+          "SELECT " + kTaskColumns + " FROM grading_tasks WHERE student_id = $1 ORDER BY id";
+      for (const auto& r : tx.exec_params(sql, student)) out.push_back(read_task(r));
+    });
+    return out;
+  }
+
+  std::int64_t erase_text(StudentId student) override {
+    const std::string op = "grading erase_text";
+    std::int64_t changed = 0;
+    pool_.transact(op, [&](pqxx::work& tx) {
+      // The same checks as the function makes, for errors that name the student.
+      const auto r = tx.exec_params(
+          "SELECT erased_at IS NOT NULL FROM students WHERE id = $1 FOR SHARE", student);
+      if (r.empty()) check::not_found(op, check::student_label(student));
+      if (!r[0][0].as<bool>())
+        check::conflict(op, check::student_label(student) + " is not erased");
+      changed =
+          tx.exec_params1("SELECT examstore_erase_grading_text($1)", student)[0].as<std::int64_t>();
+    });
+    return changed;
+  }
+
  private:
   static std::optional<SchoolClass> get_class_tx(pqxx::work& tx, ClassId id) {
     const auto r =

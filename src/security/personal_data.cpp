@@ -14,6 +14,7 @@
 #include "db/store_checks.hpp"
 #include "examstore/audit.hpp"
 #include "examstore/error.hpp"
+#include "grading/grading_keys.hpp"
 #include "repo/context.hpp"
 #include "security/crypto.hpp"
 
@@ -175,6 +176,90 @@ std::string to_json(const AuditEntry& e) {
   return w.str();
 }
 
+// ---- grading records (include/examstore/grading.hpp) ----
+
+std::string raw_or_null(const std::string& json_text) {
+  return json_text.empty() ? "null" : json_text;  // validated as JSON when written
+}
+
+template <typename T>
+void add_optional(json::ObjectWriter& w, std::string_view key, const std::optional<T>& v) {
+  if (!v) {
+    w.add_null(key);
+  } else if constexpr (std::is_same_v<T, double>) {
+    w.add_raw(key, json::number(*v));
+  } else {
+    w.add(key, static_cast<std::int64_t>(*v));
+  }
+}
+
+std::string to_json(const SchoolClass& c) {
+  json::ObjectWriter w;
+  w.add("id", c.id).add("name", c.name).add("teacher", c.teacher).add("subject", c.subject);
+  return w.str();
+}
+
+std::string to_json(const examstore::Submission& s, const std::optional<Assignment>& assignment) {
+  std::vector<std::string> files;
+  files.reserve(s.answer_files.size());
+  for (const auto& f : s.answer_files) files.push_back(json::quote(f));
+  json::ObjectWriter w;
+  w.add("id", s.id).add("assignment_id", s.assignment_id);
+  w.add("assignment_title", assignment ? assignment->title : std::string());
+  w.add_raw("answer_files", array(files)).add("submitted_at", iso(s.submitted_at));
+  w.add("late", s.late).add("grading_state", to_string(s.grading_state));
+  add_optional(w, "total_score", s.total_score);
+  add_optional(w, "max_score", s.max_score);
+  add_optional(w, "percentage", s.percentage);
+  w.add("grade_level", s.grade_level);
+  w.add_raw("evaluations", raw_or_null(s.evaluations));
+  w.add_raw("annotations", raw_or_null(s.annotations));
+  return w.str();
+}
+
+std::string to_json(const GradingResult& r) {
+  json::ObjectWriter grader;
+  grader.add("kind", r.grader.kind == GraderIdentity::Kind::kAi ? "ai" : "human");
+  grader.add("name", r.grader.name).add("model", r.grader.model);
+  grader.add("model_version", r.grader.model_version).add("prompt_sha256", r.grader.prompt_sha256);
+  json::ObjectWriter w;
+  w.add("run", r.run).add("question", r.grade.question);
+  w.add_raw("score", json::number(r.grade.score));
+  w.add_raw("max_score", json::number(r.grade.max_score));
+  w.add("feedback", r.grade.feedback).add("strategy", r.grade.strategy);
+  w.add_raw("grader", grader.str()).add("created_at", iso(r.created_at));
+  w.add("superseded", r.superseded);
+  return w.str();
+}
+
+std::string to_json(const ErrorFinding& e) {
+  json::ObjectWriter w;
+  w.add("question", e.question).add("kind", e.kind).add("knowledge_point", e.knowledge_point);
+  w.add("note", e.note);
+  return w.str();
+}
+
+std::string to_json(const GradingTask& t, const std::vector<GradingResult>& results,
+                    const std::vector<ErrorFinding>& findings) {
+  std::vector<std::string> rows;
+  rows.reserve(results.size());
+  for (const auto& r : results) rows.push_back(to_json(r));
+  std::vector<std::string> errors;
+  errors.reserve(findings.size());
+  for (const auto& e : findings) errors.push_back(to_json(e));
+  json::ObjectWriter w;
+  w.add("id", t.id);
+  add_optional(w, "submission_id", t.submission_id);
+  add_optional(w, "attempt_id", t.attempt_id);
+  add_optional(w, "assignment_id", t.assignment_id);
+  add_optional(w, "class_id", t.class_id);
+  add_optional(w, "exam_id", t.exam_id);
+  w.add("state", to_string(t.state)).add("run", t.run);
+  add_time(w, "completed_at", t.completed_at);
+  w.add_raw("results", array(rows)).add_raw("findings", array(errors));
+  return w.str();
+}
+
 class PersonalDataImpl final : public PersonalData {
  public:
   PersonalDataImpl(Context& ctx, AuditLog& audit, AccountRepo& accounts, SessionStore& sessions)
@@ -183,7 +268,10 @@ class PersonalDataImpl final : public PersonalData {
         students_(*ctx.stores.students),
         audit_(audit),
         accounts_(accounts),
-        sessions_(sessions) {}
+        sessions_(sessions),
+        grading_(*ctx.stores.grading),
+        grading_keys_(ctx.config.key_prefix.empty() ? "" : ctx.config.key_prefix + ":",
+                      ctx.config.grading) {}
 
   std::optional<Student> find_by_email(std::string_view email) override {
     const std::string bidx = ring_.blind_index(email);
@@ -311,6 +399,24 @@ class PersonalDataImpl final : public PersonalData {
     }
     doc.add_raw("audit", array(items));
 
+    // Grading: classes, submissions (answer file references: the files themselves are in the
+    // platform's object store), and every task's results, with all runs, and current findings.
+    items.clear();
+    for (const ClassId c : grading_.classes_of(id)) {
+      if (const auto k = grading_.get_class(c)) items.push_back(to_json(*k));
+    }
+    doc.add_raw("classes", array(items));
+    items.clear();
+    for (const auto& sub : grading_.submissions_of(id)) {
+      items.push_back(to_json(sub, grading_.get_assignment(sub.assignment_id)));
+    }
+    doc.add_raw("submissions", array(items));
+    items.clear();
+    for (const auto& t : grading_.tasks_of(id)) {
+      items.push_back(to_json(t, grading_.result_history(t.id), grading_.error_analysis(t.id)));
+    }
+    doc.add_raw("grading_tasks", array(items));
+
     audit_.append(by, NewAuditEntry{"gdpr.export", student_target(id), "", ""});
     return doc.str();
   }
@@ -332,15 +438,18 @@ class PersonalDataImpl final : public PersonalData {
       report.user_deleted = user->id;
     }
 
+    // After the row is marked erased: the grading store blanks text of erased students only.
+    report.grading_texts_erased = grading_.erase_text(id);
     report.cache_keys_removed = remove_cache_keys(id);
     // Cache keys do not count: copies refilled since hold the anonymised row only.
     report.already_erased = outcome == db::ErasureOutcome::kAlreadyErased && !report.user_deleted &&
-                            report.sessions_ended == 0;
+                            report.sessions_ended == 0 && report.grading_texts_erased == 0;
 
     json::ObjectWriter after;
     after.add("already_erased", report.already_erased)
         .add("cache_keys_removed", report.cache_keys_removed)
-        .add("sessions_ended", report.sessions_ended);
+        .add("sessions_ended", report.sessions_ended)
+        .add("grading_texts_erased", report.grading_texts_erased);
     if (report.user_deleted) {
       after.add("user_deleted", *report.user_deleted);
     } else {
@@ -430,6 +539,14 @@ class PersonalDataImpl final : public PersonalData {
     for (const auto& k : keys) removed += ctx_.cache.del({k});
     // Near caches of other processes drop the profile too.
     ctx_.cache_aside.invalidate(ctx_.keys.student(id));
+    // The cached results of the student's grading tasks held the feedback just blanked. An
+    // invalidation (not a plain DEL) bumps each key's generation, so a reader that loaded the
+    // old rows before the erasure cannot put them back.
+    for (const auto& t : grading_.tasks_of(id)) {
+      const std::string key = grading_keys_.results(t.id);
+      removed += ctx_.cache.del({key});
+      ctx_.cache_aside.invalidate(key);
+    }
     return removed;
   }
 
@@ -439,6 +556,8 @@ class PersonalDataImpl final : public PersonalData {
   AuditLog& audit_;
   AccountRepo& accounts_;
   SessionStore& sessions_;
+  db::GradingStore& grading_;
+  const grading::GradingKeys grading_keys_;
 };
 
 }  // namespace

@@ -714,6 +714,65 @@ TEMPLATE_TEST_CASE("grading store two graders racing claim every task exactly on
   CHECK(g.tasks(filter).size() == kTasks);
 }
 
+TEMPLATE_TEST_CASE("grading store blanks the free text of an erased student only",
+                   "[grading_store][personal_data]", MemoryStores, PgStores) {
+  TestType f;
+  auto& g = f.g();
+  const StudentId ann = f.student();
+  const StudentId bob = f.student();
+  const auto asg = f.assignment(f.klass({ann, bob}), 2, 20);
+  f.submit(asg.id, ann);
+  f.submit(asg.id, bob);
+  for (int i = 0; i < 2; ++i) {
+    const auto l = g.claim(f.claim_request("g1"), kT0 + 1s);
+    REQUIRE(l);
+    g.complete(f.completion(*l, {4, 6}, kT0 + 1s, {{1, "sign", "algebra", "mixed up signs"}}));
+  }
+  CHECK(g.submissions_of(ann).size() == 1);
+  REQUIRE(g.tasks_of(ann).size() == 1);
+  const GradingTaskId task = g.tasks_of(ann)[0].id;
+  CHECK(g.tasks_of(bob)[0].id != task);
+  // a second run: its rows are blanked too
+  g.regrade(task, "appeal", kT0 + 2s);
+  const auto again = g.claim(f.claim_request("g2"), kT0 + 3s);
+  REQUIRE(again);
+  REQUIRE(again->task.id == task);
+  g.complete(f.completion(*again, {5, 6}, kT0 + 3s, {{2, "unit", "physics", "no units"}}));
+
+  CHECK(code_of([&] { g.erase_text(ann); }) == ErrorCode::kConflict);  // not erased
+  CHECK(code_of([&] { g.erase_text(ann + 1000); }) == ErrorCode::kNotFound);
+  CHECK(g.result_history(task).at(0).grade.feedback == "feedback 0");  // nothing changed
+
+  REQUIRE(f.stores().students->erase(ann) == examstore::db::ErasureOutcome::kErased);
+  // 1 submission, 2 runs x 2 result rows, 2 findings
+  CHECK(g.erase_text(ann) == 7);
+  CHECK(g.erase_text(ann) == 0);
+  const auto sub = g.submissions_of(ann).at(0);
+  CHECK(sub.answer_files.empty());
+  CHECK(sub.evaluations.empty());
+  CHECK(sub.annotations.empty());
+  CHECK(sub.total_score == 11);  // scores and grades stay
+  CHECK(sub.grade_level == "fail");
+  const auto history = g.result_history(task);
+  REQUIRE(history.size() == 4);
+  for (const auto& r : history) {
+    CHECK(r.grade.feedback.empty());
+    CHECK(r.grade.strategy == "rubric");
+    CHECK(r.grader.model == "model-x");
+  }
+  CHECK(history[2].grade.score == 5);
+  const auto findings = g.error_analysis(task);
+  REQUIRE(findings.size() == 1);
+  CHECK(findings[0].note.empty());
+  CHECK(findings[0].kind == "unit");
+  // the other student's records are untouched
+  const auto bobs = g.submissions_of(bob).at(0);
+  CHECK(bobs.answer_files.size() == 1);
+  CHECK(bobs.evaluations == R"({"overall": "ok"})");
+  CHECK(g.results(bobs.task_id).at(0).grade.feedback == "feedback 0");
+  CHECK(g.error_analysis(bobs.task_id).at(0).note == "mixed up signs");
+}
+
 TEST_CASE("grading results, findings and runs are append-only for the application role",
           "[grading_store]") {
   examstore::test::TempDatabase db;
@@ -728,6 +787,16 @@ TEST_CASE("grading results, findings and runs are append-only for the applicatio
     denied("UPDATE " + table + " SET run = run + 1");
     denied("DELETE FROM " + table);
   }
+  // ... but for the erasure function, which blanks the text of erased students only.
+  const auto raised = [&](const std::string& sql) {
+    INFO(sql);
+    CHECK_THROWS_WITH(db.query_value_as(role, sql), Catch::Contains("is not erased"));
+  };
+  raised("SELECT examstore_erase_grading_text(1)");
+  db.query_value(
+      "INSERT INTO students (external_no, name, class_name, erased_at)"
+      " VALUES ('x', 'erased', 'c', now())");
+  CHECK(db.query_value_as(role, "SELECT examstore_erase_grading_text(id) FROM students") == "0");
   // The tasks and submissions themselves change as grading goes on.
   CHECK(db.query_value_as(role, "UPDATE grading_tasks SET run = run WHERE false").empty());
 }

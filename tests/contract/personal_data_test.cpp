@@ -317,6 +317,118 @@ TEMPLATE_TEST_CASE(
   CHECK(v.find("violations")->items.size() == 2);
 }
 
+TEMPLATE_TEST_CASE(
+    "personal data: grading records are exported, and erasure blanks their free text but "
+    "keeps the scores",
+    "[personal_data][grading]", MemoryPair, RedisPostgresPair) {
+  TestType pair;
+  Store& store = pair.store();
+  auto& pd = store.personal_data();
+  auto& grading = store.grading();
+  const std::string run = examstore::test::unique_name("pdg");
+  const Student ann = store.students().create(person(run + "-a", "ann@example.org"));
+  const Student bob = store.students().create(person(run + "-b", "bob@example.org"));
+  const auto klass = grading.create_class({"7b maths", "teacher-1", "math"}).id;
+  grading.add_members(klass, {ann.id, bob.id});
+  examstore::NewAssignment na;
+  na.class_id = klass;
+  na.teacher = "teacher-1";
+  na.subject = "math";
+  na.title = "Fractions";
+  na.question_count = 2;
+  na.max_score = 20;
+  na.deadline = std::chrono::system_clock::now() + std::chrono::hours(1);
+  const auto assignment = grading.create_assignment(na).id;
+  const auto now = std::chrono::system_clock::now();
+  const auto ann_sub =
+      grading.submit({assignment, ann.id, {"s3://work/ann-lee/fractions.pdf"}, now});
+  const auto bob_sub = grading.submit({assignment, bob.id, {"s3://work/bob/fractions.pdf"}, now});
+  // Each student's feedback names them, as real feedback often does.
+  const auto grade = [&](const std::string& who) {
+    examstore::ClaimRequest r;
+    r.grader.name = "worker-1";
+    r.grader.model = "model-x";
+    r.now = std::chrono::system_clock::now();
+    const auto lease = grading.claim(r);
+    REQUIRE(lease);
+    const std::string name = lease->task.student_id == ann.id ? "Ann" : "Bob";
+    examstore::GradingOutcome o;
+    o.grades = {{1, 7, 10, name + ", " + who + " well done", "rubric"},
+                {2, 3, 10, name + " forgot the common denominator", "rubric"}};
+    o.errors = {{2, "concept", "math/fractions", name + " adds denominators"}};
+    o.evaluations = "{\"note\":\"" + name + " improves\"}";
+    o.annotations = "[{\"page\":1,\"text\":\"" + name + "\"}]";
+    grading.complete(*lease, o, std::chrono::system_clock::now());
+  };
+  grade("first run:");
+  grade("first run:");
+  grading.regrade(ann_sub.task_id, "appeal", std::chrono::system_clock::now());
+  grade("second run:");
+  const auto scores_before = grading.results(ann_sub.task_id);  // cached now
+  REQUIRE(scores_before.size() == 2);
+  REQUIRE(scores_before[0].grade.feedback == "Ann, second run: well done");
+
+  const json::Value v = json::parse(pd.export_student(ann.id, kAdmin));
+  REQUIRE(v.find("classes"));
+  REQUIRE(v.find("classes")->items.size() == 1);
+  CHECK(v.find("classes")->items[0].find("name")->text == "7b maths");
+  REQUIRE(v.find("submissions")->items.size() == 1);
+  const json::Value& sub = v.find("submissions")->items[0];
+  CHECK(sub.find("assignment_title")->text == "Fractions");
+  CHECK(sub.find("answer_files")->items.at(0).text == "s3://work/ann-lee/fractions.pdf");
+  CHECK(sub.find("evaluations")->find("note")->text == "Ann improves");
+  CHECK(sub.find("total_score")->text == "10");
+  REQUIRE(v.find("grading_tasks")->items.size() == 1);
+  const json::Value& task = v.find("grading_tasks")->items[0];
+  CHECK(task.find("run")->text == "2");
+  const auto& rows = task.find("results")->items;
+  REQUIRE(rows.size() == 4);  // both runs, the first superseded
+  CHECK(rows[0].find("superseded")->boolean);
+  CHECK(rows[0].find("feedback")->text == "Ann, first run: well done");
+  CHECK(rows[0].find("grader")->find("model")->text == "model-x");
+  CHECK_FALSE(rows[3].find("superseded")->boolean);
+  REQUIRE(task.find("findings")->items.size() == 1);
+  CHECK(task.find("findings")->items[0].find("note")->text == "Ann adds denominators");
+
+  const examstore::ErasureReport r = pd.erase_student(ann.id, kAdmin);
+  // 1 submission, 2 runs x 2 result rows, 2 findings
+  CHECK(r.grading_texts_erased == 7);
+  CHECK_FALSE(r.already_erased);
+  const auto after = grading.results(ann_sub.task_id);  // not the cached copy
+  REQUIRE(after.size() == 2);
+  for (std::size_t i = 0; i < after.size(); ++i) {
+    CHECK(after[i].grade.feedback.empty());
+    CHECK(after[i].grade.score == scores_before[i].grade.score);
+    CHECK(after[i].grade.strategy == "rubric");
+  }
+  for (const auto& h : grading.result_history(ann_sub.task_id)) CHECK(h.grade.feedback.empty());
+  CHECK(grading.error_analysis(ann_sub.task_id).at(0).note.empty());
+  CHECK(grading.error_analysis(ann_sub.task_id).at(0).kind == "concept");
+  const auto erased_sub = grading.get_submission(ann_sub.id);
+  REQUIRE(erased_sub);
+  CHECK(erased_sub->answer_files.empty());
+  CHECK(erased_sub->evaluations.empty());
+  CHECK(erased_sub->annotations.empty());
+  CHECK(erased_sub->total_score == 10);
+  const examstore::Scope scope{examstore::ScopeKind::kAssignment, assignment};
+  CHECK(grading.rank_of(scope, ann.id));  // scores still rank, under the anonymous id
+  CHECK(grading.statistics(scope).count == 2);
+  const std::string doc = pd.export_student(ann.id, kAdmin);
+  CHECK_THAT(doc, !Catch::Contains("Ann") && !Catch::Contains("ann-lee"));
+  // the other student keeps everything
+  CHECK(grading.results(bob_sub.task_id).at(0).grade.feedback == "Bob, first run: well done");
+  CHECK(grading.get_submission(bob_sub.id)->answer_files.size() == 1);
+  if (pair.postgres()) {  // the repositories run as the application role: through the function
+    CHECK(pair.query_value("SELECT count(*) FROM grading_results r JOIN grading_tasks t"
+                           " ON t.id = r.task_id WHERE t.student_id = " +
+                           std::to_string(ann.id) + " AND r.feedback <> ''") == "0");
+  }
+
+  const examstore::ErasureReport again = pd.erase_student(ann.id, kAdmin);
+  CHECK(again.grading_texts_erased == 0);
+  CHECK(again.already_erased);
+}
+
 TEST_CASE("personal data: rotation reseals every value so that the old key can go",
           "[personal_data][postgres][redis]") {
   RedisPostgresPair pair;  // sealed under test1

@@ -97,6 +97,9 @@ class RowsStore : public examstore::db::GradingStore {
   std::vector<examstore::GradingResult> result_history(examstore::GradingTaskId) override { no(); }
   std::vector<examstore::ErrorFinding> error_analysis(examstore::GradingTaskId) override { no(); }
   examstore::GradingStatistics statistics(const Scope&, examstore::TimePoint) override { no(); }
+  std::vector<examstore::Submission> submissions_of(StudentId) override { no(); }
+  std::vector<examstore::GradingTask> tasks_of(StudentId) override { no(); }
+  std::int64_t erase_text(StudentId) override { no(); }
 };
 
 struct MemoryCache {
