@@ -133,6 +133,13 @@ class GradingStore {
   virtual std::vector<RankingRow> ranking(const Scope& scope) = 0;
   /// One student's row of ranking(scope), or nullopt.
   virtual std::optional<RankingRow> ranking_row(const Scope& scope, StudentId student) = 0;
+
+  // ---- rankings of a completion ----
+  /// ranking_row() of `student` in each of `scopes` (exams, assignments, classes), at the same
+  /// index, read together (one statement on PostgreSQL). Unlike ranking_row(), a scope that does
+  /// not exist is no error: it has no row (nullopt).
+  virtual std::vector<std::optional<RankingRow>> ranking_rows(const std::vector<Scope>& scopes,
+                                                              StudentId student) = 0;
 };
 
 /// The PostgreSQL store over `pool` (which must outlive it). Needs migration 0010.
