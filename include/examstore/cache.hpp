@@ -73,7 +73,9 @@ struct Reply {
 /// Cache::execute (independent commands) or Cache::execute_atomic (isolated, one hash
 /// tag). Each command's reply is at the same index of the returned vector:
 ///   set -> "OK", get/hget/zscore -> string or nil, the others -> integer (as in Redis;
-///   zscore's string is the score as Redis prints it).
+///   zscore's string is the score as Redis prints it; publish's integer is Cache::publish's).
+/// A publish's channel stands where the other commands' key is: it counts for the one-hash-tag
+/// rule of execute_atomic and, on Redis Cluster, picks the node (as Cache::publish does).
 class Batch {
  public:
   enum class Op {
@@ -89,7 +91,8 @@ class Batch {
     kZAdd,
     kZRem,
     kZScore,
-    kZCard
+    kZCard,
+    kPublish
   };
   struct Command {
     Op op;
@@ -111,6 +114,8 @@ class Batch {
   Batch& zrem(std::string_view key, std::string_view member);
   Batch& zscore(std::string_view key, std::string_view member);
   Batch& zcard(std::string_view key);
+  /// Cache::publish in the batch: lets a write and the message announcing it share a round trip.
+  Batch& publish(std::string_view channel, std::string_view message);
 
   const std::vector<Command>& commands() const { return commands_; }
   std::size_t size() const { return commands_.size(); }
@@ -224,6 +229,8 @@ class Cache {
   // ---- batches and atomic operations ----
   /// Runs the commands in one round trip, in order, not atomically: others may interleave, and a
   /// command that fails (wrong type) yields an error for the whole call after all have run.
+  /// A publish runs after every command before it has run (on Redis Cluster, where each node
+  /// gets its own pipeline, the batch's publishes are sent after all its other commands).
   virtual std::vector<Reply> execute(const Batch& batch) = 0;
   /// Runs the commands in isolation (MULTI/EXEC on Redis): no other command runs between them.
   /// All keys must share one hash tag. As in Redis, a command that fails at run time (wrong

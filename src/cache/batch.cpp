@@ -45,5 +45,8 @@ Batch& Batch::zscore(std::string_view key, std::string_view member) {
   return add(Op::kZScore, key, {std::string(member)});
 }
 Batch& Batch::zcard(std::string_view key) { return add(Op::kZCard, key, {}); }
+Batch& Batch::publish(std::string_view channel, std::string_view message) {
+  return add(Op::kPublish, channel, {std::string(message)});
+}
 
 }  // namespace examstore

@@ -538,6 +538,8 @@ class MemoryCache final : public Cache {
       }
       case Op::kZCard:
         return Reply::of(zcard(c.key));
+      case Op::kPublish:
+        return Reply::of(publish(c.key, c.args[0]));
     }
     throw Error(ErrorCode::kInternal, "memory batch", "unknown command");
   }

@@ -148,6 +148,13 @@ class GradingStore {
   /// SECURITY DEFINER function: the application role may not update the append-only tables
   /// itself.
   virtual std::int64_t erase_text(StudentId student) = 0;
+
+  // ---- rankings of a completion ----
+  /// ranking_row() of `student` in each of `scopes` (exams, assignments, classes), at the same
+  /// index, read together (one statement on PostgreSQL). Unlike ranking_row(), a scope that does
+  /// not exist is no error: it has no row (nullopt).
+  virtual std::vector<std::optional<RankingRow>> ranking_rows(const std::vector<Scope>& scopes,
+                                                              StudentId student) = 0;
 };
 
 /// The PostgreSQL store over `pool` (which must outlive it). Needs migration 0010.

@@ -530,6 +530,21 @@ class MemoryGradingStore final : public GradingStore {
     return changed;
   }
 
+  std::vector<std::optional<RankingRow>> ranking_rows(const std::vector<Scope>& scopes,
+                                                      StudentId student) override {
+    for (const Scope& scope : scopes)
+      grading_rules::require_rankable("grading ranking_rows", scope);
+    std::vector<std::optional<RankingRow>> out(scopes.size());
+    std::lock_guard<std::mutex> l(mu_);
+    for (std::size_t i = 0; i < scopes.size(); ++i) {
+      if (scopes[i].kind == ScopeKind::kClass && members_.count(scopes[i].id) == 0) continue;
+      for (const RankingRow& r : ranking_locked(scopes[i])) {
+        if (r.student_id == student) out[i] = r;
+      }
+    }
+    return out;
+  }
+
  private:
   using RunKey = std::pair<GradingTaskId, int>;
 

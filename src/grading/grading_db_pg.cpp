@@ -780,6 +780,37 @@ class PgGradingStore final : public GradingStore {
     return changed;
   }
 
+  std::vector<std::optional<RankingRow>> ranking_rows(const std::vector<Scope>& scopes,
+                                                      StudentId student) override {
+    const std::string op = "grading ranking_rows";
+    std::vector<std::optional<RankingRow>> out(scopes.size());
+    if (scopes.empty()) return out;
+    // One branch of read_ranking's query per scope, tagged with its index.
+    SqlParams p;
+    const std::string who = p.add(student);
+    std::string sql;
+    for (std::size_t i = 0; i < scopes.size(); ++i) {
+      grading_rules::require_rankable(op, scopes[i]);
+      const bool by_class = scopes[i].kind == ScopeKind::kClass;
+      const std::string id = p.add(scopes[i].id);
+      if (i > 0) sql += " UNION ALL ";
+      sql += "SELECT * FROM (" + current_runs(scopes[i].kind, id) + "SELECT " + std::to_string(i) +
+             " AS i, " + (by_class ? "avg(c.percentage)" : "max(c.total)") +
+             " AS score FROM cur c WHERE c.student_id = " + who +
+             (by_class ? " AND EXISTS (SELECT 1 FROM class_members m WHERE m.class_id = " + id +
+                             " AND m.student_id = c.student_id)"
+                       : std::string()) +
+             " GROUP BY c.student_id) q" + std::to_string(i);
+    }
+    pool_.read_lag_tolerant(op, [&](pqxx::work& tx) {
+      std::fill(out.begin(), out.end(), std::nullopt);
+      for (const auto& r : p.exec(tx, sql)) {
+        out[r[0].as<std::size_t>()] = RankingRow{student, r[1].as<double>()};
+      }
+    });
+    return out;
+  }
+
  private:
   static std::optional<SchoolClass> get_class_tx(pqxx::work& tx, ClassId id) {
     const auto r =

@@ -151,15 +151,17 @@ Rankings::View Rankings::open(const Scope& s) {
   const std::string key = keys_.ranking(s);
   std::optional<std::string> generation;
   try {
-    if (cache_.zcard(key) > 0) {
-      ++counters_.hits;
-      return {true, {}};
+    if (heal(&s)) {  // else a failed update's ranking is still there: read the database
+      if (cache_.zcard(key) > 0) {
+        ++counters_.hits;
+        return {true, {}};
+      }
+      if (cache_.get(keys_.ranking_empty(s))) {
+        ++counters_.hits;
+        return {false, {}};
+      }
+      generation = cache_.get(keys_.ranking_generation(s)).value_or("");
     }
-    if (cache_.get(keys_.ranking_empty(s))) {
-      ++counters_.hits;
-      return {false, {}};
-    }
-    generation = cache_.get(keys_.ranking_generation(s)).value_or("");
   } catch (const Error& e) {
     if (!hot_tier_down(e)) throw;  // degrade: the database's rows, uncached
   }
@@ -264,28 +266,75 @@ bool Rankings::warm(const Scope& s) {
   return v.hot || v.rows.empty() || cache_.zcard(keys_.ranking(s)) > 0;
 }
 
-void Rankings::update(const Scope& s, StudentId student) {
-  const std::string gen_key = keys_.ranking_generation(s);
+void Rankings::update_many(const std::vector<Scope>& scopes, StudentId student) {
+  if (scopes.empty()) return;
+  heal(nullptr);
+  const std::string ttl = ms(std::chrono::duration_cast<std::chrono::milliseconds>(ttl_));
+  std::vector<Reply> generations;
+  std::vector<std::optional<db::RankingRow>> rows;
   try {
-    const std::string generation = cache_.get(gen_key).value_or("");
-    const auto row = store_.ranking_row(s, student);
-    cache_.run(update_script(), {keys_.ranking(s), gen_key, keys_.ranking_empty(s)},
-               {generation, ms(std::chrono::duration_cast<std::chrono::milliseconds>(ttl_)),
-                member_of(student), row ? format_score(row->score) : "", ms(kGenerationTtl)});
+    Batch b;  // each generation read before the rows (see update_script)
+    for (const Scope& s : scopes) b.get(keys_.ranking_generation(s));
+    generations = cache_.execute(b);
+    rows = store_.ranking_rows(scopes, student);
   } catch (const Error& e) {
     if (!hot_tier_down(e)) throw;
-    // The ranking may now lack this row until its TTL ends; the write has committed.
+    for (const Scope& s : scopes) mark_stale(s);
+    return;
+  }
+  for (std::size_t i = 0; i < scopes.size(); ++i) {
+    const Scope& s = scopes[i];
+    try {
+      cache_.run(update_script(),
+                 {keys_.ranking(s), keys_.ranking_generation(s), keys_.ranking_empty(s)},
+                 {generations[i].str, ttl, member_of(student),
+                  rows[i] ? format_score(rows[i]->score) : "", ms(kGenerationTtl)});
+    } catch (const Error& e) {
+      if (!hot_tier_down(e)) throw;
+      mark_stale(s);  // the script may or may not have run: drop the ranking at the next call
+    }
   }
 }
 
-void Rankings::drop(const Scope& s) {
+bool Rankings::try_drop(const Scope& s) {
   try {
     cache_.run(update_script(),
                {keys_.ranking(s), keys_.ranking_generation(s), keys_.ranking_empty(s)},
                {kDropGeneration, "1", "", "", ms(kGenerationTtl)});
+    return true;
   } catch (const Error& e) {
     if (!hot_tier_down(e)) throw;
+    return false;
   }
+}
+
+void Rankings::mark_stale(const Scope& s) {
+  std::lock_guard<std::mutex> l(mu_);
+  stale_.insert({s.kind, s.id});
+  any_stale_ = true;
+}
+
+bool Rankings::heal(const Scope* s) {
+  if (!any_stale_) return true;  // the common case: one atomic load
+  std::set<std::pair<ScopeKind, std::int64_t>> todo;
+  {
+    std::lock_guard<std::mutex> l(mu_);
+    todo.swap(stale_);
+    any_stale_ = false;
+  }
+  auto it = todo.begin();
+  // The first failure means the hot tier is still down: keep the rest without trying them.
+  while (it != todo.end() && try_drop(Scope{it->first, it->second})) it = todo.erase(it);
+  if (todo.empty()) return true;
+  const bool healed = !s || todo.count({s->kind, s->id}) == 0;
+  std::lock_guard<std::mutex> l(mu_);
+  stale_.insert(todo.begin(), todo.end());
+  any_stale_ = true;
+  return healed;
+}
+
+void Rankings::drop(const Scope& s) {
+  if (!try_drop(s)) mark_stale(s);
 }
 
 }  // namespace examstore::grading

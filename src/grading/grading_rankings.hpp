@@ -19,6 +19,16 @@
 // to the next rebuild. When another update or drop bumped the generation in between, the row may
 // be older than theirs: the ranking is deleted instead and rebuilt on the next read.
 //
+// update_many() does this for every scope of a completion with fewer round trips: the
+// generations in one Batch, the rows in one database call (GradingStore::ranking_rows), then one
+// script per scope (scopes have different hash tags, so no script can span them).
+//
+// Self-healing: an update (or drop) that fails (hot tier or database unreachable) may leave the
+// ranking without the student's new row. The scope is remembered, and the next call of this object
+// drops that ranking (as drop() does) before anything else; until that drop succeeds, reads of the
+// scope here are served from the database, uncached. Other processes may read the stale ranking
+// until the drop (at the latest until ranking_ttl ends).
+//
 // Reads of a hot ranking take a few commands, not one atomic step; a read racing an update may
 // see either side of it. Hot-tier failures degrade to the database's rows.
 //
@@ -28,7 +38,10 @@
 #include <atomic>
 #include <chrono>
 #include <cstdint>
+#include <mutex>
 #include <optional>
+#include <set>
+#include <utility>
 #include <vector>
 
 #include "examstore/cache.hpp"
@@ -55,8 +68,12 @@ class Rankings {
   /// Loads the ranking into the hot tier when it is not there; true when it is there now.
   bool warm(const Scope& s);
   /// Applies the student's current row after a completion or regrade committed.
-  void update(const Scope& s, StudentId student);
-  /// Forgets the ranking (its membership changed): the next read rebuilds it.
+  void update(const Scope& s, StudentId student) { update_many({s}, student); }
+  /// update() of every scope in `scopes` (see the file comment); hot-tier and database
+  /// unavailability is not thrown but remembered, and healed by the next call.
+  void update_many(const std::vector<Scope>& scopes, StudentId student);
+  /// Forgets the ranking (its membership changed): the next read rebuilds it. When the hot tier
+  /// is down, the drop is remembered and retried like a failed update.
   void drop(const Scope& s);
 
   const RankingCounters& counters() const { return counters_; }
@@ -68,12 +85,20 @@ class Rankings {
   };
   View open(const Scope& s);
   std::vector<RankEntry> window(const std::string& key, std::int64_t from, std::int64_t to);
+  /// Runs the drop script of `s`; false when the hot tier is down.
+  bool try_drop(const Scope& s);
+  void mark_stale(const Scope& s);
+  /// Drops the rankings of failed updates; false when `s` (if given) is still not dropped.
+  bool heal(const Scope* s);
 
   Cache& cache_;
   const GradingKeys& keys_;
   db::GradingStore& store_;
   const std::chrono::seconds ttl_;
   RankingCounters counters_;
+  std::mutex mu_;                                       // guards stale_
+  std::set<std::pair<ScopeKind, std::int64_t>> stale_;  // failed updates' scopes, to drop
+  std::atomic<bool> any_stale_{false};
 };
 
 }  // namespace examstore::grading

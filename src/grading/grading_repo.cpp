@@ -7,6 +7,8 @@
 // sets (grading_rankings.hpp). See docs/grading-repository.md.
 #include <atomic>
 #include <set>
+#include <string>
+#include <vector>
 
 #include "examstore/error.hpp"
 #include "examstore/grading.hpp"
@@ -425,22 +427,18 @@ class GradingRepoImpl final : public GradingRepo {
     return "";
   }
 
-  // After a task's run completed or restarted: drop what it changed from the hot tier.
+  // After a task's run completed or restarted: drop what it changed from the hot tier. Round
+  // trips: one for all invalidations, then for the rankings one for the generations, one
+  // database read and one script per scope, then one for the attempt.
   void graded(const GradingTask& t) {
-    cache_.invalidate(keys_.results(t.id));
-    cache_.invalidate(keys_.statistics({ScopeKind::kTask, t.id}));
-    if (t.assignment_id) {
-      cache_.invalidate(keys_.statistics({ScopeKind::kAssignment, *t.assignment_id}));
-      rankings_.update({ScopeKind::kAssignment, *t.assignment_id}, t.student_id);
-    }
-    if (t.class_id) {
-      cache_.invalidate(keys_.statistics({ScopeKind::kClass, *t.class_id}));
-      rankings_.update({ScopeKind::kClass, *t.class_id}, t.student_id);
-    }
-    if (t.exam_id) {
-      cache_.invalidate(keys_.statistics({ScopeKind::kExam, *t.exam_id}));
-      rankings_.update({ScopeKind::kExam, *t.exam_id}, t.student_id);
-    }
+    std::vector<std::string> stale{keys_.results(t.id), keys_.statistics({ScopeKind::kTask, t.id})};
+    std::vector<Scope> ranked;
+    if (t.assignment_id) ranked.push_back({ScopeKind::kAssignment, *t.assignment_id});
+    if (t.class_id) ranked.push_back({ScopeKind::kClass, *t.class_id});
+    if (t.exam_id) ranked.push_back({ScopeKind::kExam, *t.exam_id});
+    for (const Scope& s : ranked) stale.push_back(keys_.statistics(s));
+    cache_.invalidate_many(stale);
+    rankings_.update_many(ranked, t.student_id);
     if (t.attempt_id && t.exam_id) {
       // The attempt is graded now: its hot copy is reloaded from the database on next access.
       try {
@@ -452,9 +450,8 @@ class GradingRepoImpl final : public GradingRepo {
   }
 
   void membership_changed(ClassId id) {
-    cache_.invalidate(keys_.school_class(id));
-    cache_.invalidate(keys_.members(id));
-    cache_.invalidate(keys_.statistics({ScopeKind::kClass, id}));
+    cache_.invalidate_many(
+        {keys_.school_class(id), keys_.members(id), keys_.statistics({ScopeKind::kClass, id})});
     rankings_.drop({ScopeKind::kClass, id});
   }
 

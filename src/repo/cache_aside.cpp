@@ -30,24 +30,6 @@ return 1
   return s;
 }
 
-const Script& invalidate_script() {
-  static const Script s{
-      "cache_aside.invalidate",
-      R"lua(
-redis.call('INCR', KEYS[2])
-redis.call('PEXPIRE', KEYS[2], ARGV[1])
-redis.call('DEL', KEYS[1])
-return 1
-)lua",
-      [](Cache& c, const std::vector<std::string>& k, const std::vector<std::string>& a) {
-        c.incr_by(k[1], 1);
-        c.expire(k[1], std::chrono::milliseconds(std::stoll(a[0])));
-        c.del({k[0]});
-        return Reply::of(std::int64_t{1});
-      }};
-  return s;
-}
-
 }  // namespace
 
 CacheAsideMetrics snapshot(const CacheAsideStats& s) {
@@ -177,20 +159,39 @@ std::optional<std::string> CacheAside::lead(const std::string& key, Flight& flig
   return value;
 }
 
-void CacheAside::invalidate(const std::string& key) {
-  ++stats_.invalidations;
-  settle_invalidations(key);
-  if (try_invalidate(key)) return;
+void CacheAside::invalidate(const std::string& key) { invalidate_many({key}); }
+
+void CacheAside::invalidate_many(const std::vector<std::string>& keys) {
+  if (keys.empty()) return;
+  stats_.invalidations += static_cast<std::int64_t>(keys.size());
+  const std::set<std::string> todo(keys.begin(), keys.end());
+  settle_invalidations(*todo.begin());
+  if (try_invalidate(todo)) return;
   std::lock_guard<std::mutex> l(mu_);
-  unsent_.insert(key);
+  unsent_.insert(todo.begin(), todo.end());
   any_unsent_ = true;
 }
 
-bool CacheAside::try_invalidate(const std::string& key) {
+// Per key: INCR gen, PEXPIRE gen, DEL key, pipelined, not atomic like a script; as safe, because
+// the bump comes before the delete. A fill is atomic and writes only if the generation is the
+// one its reader noted before loading. A reader that noted it before our INCR is refused from
+// the INCR on, and a fill of its (possibly old) row that ran before the INCR is removed by our
+// DEL, which follows. A reader that noted it after the INCR began loading after our commit and
+// holds the new row. (DEL before INCR would let a fill of an old row land between the two.)
+// A PEXPIRE lost with a broken pipeline leaves a generation without TTL until the retry, which
+// sets it. On a cluster the three share the key's hash tag, so one node runs them in this order;
+// only a command redirected mid-resharding is resent after the others. The messages follow the
+// deletes (Batch: a publish runs after the commands before it), so a near cache that rereads on
+// a message cannot reread the old copy.
+bool CacheAside::try_invalidate(const std::set<std::string>& keys) {
+  Batch b;
+  for (const auto& k : keys) {
+    const std::string gen = keys::generation(k);
+    b.incr_by(gen, 1).expire(gen, kGenerationTtl).del(k);
+  }
+  for (const auto& k : keys) b.publish(channel_, k);
   try {
-    cache_.run(invalidate_script(), {key, keys::generation(key)},
-               {std::to_string(kGenerationTtl.count())});
-    cache_.publish(channel_, key);
+    cache_.execute(b);
     return true;
   } catch (const Error&) {
     ++stats_.cache_errors;
@@ -206,13 +207,12 @@ bool CacheAside::settle_invalidations(const std::string& key) {
     todo.swap(unsent_);
     any_unsent_ = false;
   }
+  if (todo.empty()) return true;  // another thread is sending them
   std::set<std::string> failed;
-  for (const auto& k : todo) {
-    if (try_invalidate(k)) {
-      ++stats_.invalidations_retried;
-    } else {
-      failed.insert(k);
-    }
+  if (try_invalidate(todo)) {
+    stats_.invalidations_retried += static_cast<std::int64_t>(todo.size());
+  } else {
+    failed = std::move(todo);
   }
   const bool settled = failed.count(key) == 0;
   if (!failed.empty()) {

@@ -4,7 +4,9 @@
 //   others wait for its result), then a guarded fill with a jittered TTL. A missing entity is
 //   cached as an "absent" marker for negative_ttl.
 //   invalidate(key): after a database write, bump the key's generation, delete the key and
-//   publish the key on the invalidation channel.
+//   publish the key on the invalidation channel. invalidate_many(keys) does the same for
+//   several keys in one pipelined round trip (see try_invalidate in cache_aside.cpp for why a
+//   pipeline is as safe as the script).
 //
 // The stale-fill race: a reader that loaded the old row before a write must not put it back
 // after the write's invalidation. The reader notes the key's generation before loading; the
@@ -30,6 +32,7 @@
 #include <random>
 #include <set>
 #include <string>
+#include <vector>
 
 #include "examstore/cache.hpp"
 #include "examstore/metrics.hpp"
@@ -67,6 +70,11 @@ class CacheAside {
   /// Makes every cached copy of `key` go away (see above). Hot-tier failures are counted, not
   /// thrown: the write has already committed.
   void invalidate(const std::string& key);
+  /// invalidate() of every key in `keys`: the generation bumps, deletes and messages of all
+  /// keys in one Batch, so one round trip (on Redis Cluster, one per node holding some of the
+  /// keys, then one for the messages). When it fails, every key is remembered and retried as
+  /// invalidate() does.
+  void invalidate_many(const std::vector<std::string>& keys);
 
   const CacheAsideStats& stats() const { return stats_; }
 
@@ -74,8 +82,9 @@ class CacheAside {
   struct Flight;
   std::optional<std::string> lead(const std::string& key, Flight& flight, const Loader& load,
                                   std::chrono::seconds ttl);
-  /// One attempt of the invalidation script and the message; false when the hot tier failed.
-  bool try_invalidate(const std::string& key);
+  /// One attempt of the invalidation of `keys` and their messages, in one Batch; false when the
+  /// hot tier failed.
+  bool try_invalidate(const std::set<std::string>& keys);
   /// Retries remembered invalidations; true when `key` has none left.
   bool settle_invalidations(const std::string& key);
   std::chrono::milliseconds jittered_ttl(std::chrono::seconds ttl);

@@ -1006,6 +1006,46 @@ TEMPLATE_TEST_CASE("cache batch: execute returns each command's reply as documen
   CHECK(or_nil(cache.get(other)) == "o");
 }
 
+TEMPLATE_TEST_CASE("cache batch: a publish runs after the commands before it", "[cache][contract]",
+                   CACHE_FIXTURES) {
+  TestType fx;
+  Cache& cache = fx.cache();
+  TestKeys keys(cache);
+  const auto channel = keys.channel("deleted");
+  // Keys of many hash tags (on a cluster: of every node); the batch deletes them all.
+  std::vector<std::string> written;
+  for (int i = 0; i < 8; ++i) {
+    written.push_back("{" + keys.channel("k" + std::to_string(i)) + "}:v");
+    cache.set(written.back(), "old", 60s);
+  }
+  // On the message, the handler reads every key: each delete must have run by then.
+  auto seen = std::make_shared<Inbox>();
+  const auto subscription =
+      cache.subscribe(channel, [&cache, &written, seen](std::string_view ch, std::string_view) {
+        std::string still;
+        try {
+          for (const auto& k : written) {
+            if (cache.get(k)) still += k + " ";
+          }
+        } catch (const examstore::Error& e) {
+          still = e.what();
+        }
+        seen->add(ch, still);
+      });
+
+  Batch batch;
+  for (const auto& k : written) batch.del(k);
+  batch.publish(channel, "done").publish(keys.channel("nobody"), "x");
+  const auto replies = cache.execute(batch);
+  REQUIRE(replies.size() == written.size() + 2);
+  for (std::size_t i = 0; i < written.size(); ++i) CHECK(replies[i] == Reply::of(std::int64_t{1}));
+  CHECK(replies[written.size()] == Reply::of(std::int64_t{1}));
+  CHECK(replies[written.size() + 1] == Reply::of(std::int64_t{0}));
+  REQUIRE(seen->wait_for(1));
+  CHECK(seen->channels() == std::vector<std::string>{channel});
+  CHECK(seen->messages() == std::vector<std::string>{""});
+}
+
 TEMPLATE_TEST_CASE("cache batch: an empty batch returns no replies", "[cache][contract]",
                    CACHE_FIXTURES) {
   TestType fx;

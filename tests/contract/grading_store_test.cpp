@@ -676,8 +676,34 @@ TEMPLATE_TEST_CASE("grading store statistics and rankings match a plain computat
   for (const double p : class_pcts[leaver]) mean += p;
   CHECK(row->score == Approx(mean / static_cast<double>(class_pcts[leaver].size())));
   CHECK(g.ranking({ScopeKind::kClass, k}).size() == class_pcts.size());
+  // ranking_rows: ranking_row of each scope, in one read; a missing scope has no row.
+  const std::vector<examstore::Scope> scopes{{ScopeKind::kAssignment, one.id},
+                                             {ScopeKind::kClass, k},
+                                             {ScopeKind::kAssignment, empty.id},
+                                             {ScopeKind::kClass, 999999},
+                                             {ScopeKind::kExam, 999999}};
+  const auto together = g.ranking_rows(scopes, leaver);
+  REQUIRE(together.size() == scopes.size());
+  for (std::size_t i = 0; i < 3; ++i) {
+    const auto alone = g.ranking_row(scopes[i], leaver);
+    REQUIRE(together[i].has_value() == alone.has_value());
+    if (alone) {
+      CHECK(together[i]->student_id == leaver);
+      CHECK(together[i]->score == Approx(alone->score));
+    }
+  }
+  CHECK(together[0].has_value() == (totals[one.id].count(leaver) == 1));
+  CHECK(together[1].has_value());
+  CHECK_FALSE(together[2].has_value());
+  CHECK_FALSE(together[3].has_value());
+  CHECK_FALSE(together[4].has_value());
+  CHECK(g.ranking_rows({}, leaver).empty());
+  CHECK(code_of([&] {
+          g.ranking_rows({{ScopeKind::kTask, 1}}, leaver);
+        }) == ErrorCode::kInvalidArgument);
   g.remove_members(k, {leaver});  // members only
   CHECK_FALSE(g.ranking_row({ScopeKind::kClass, k}, leaver).has_value());
+  CHECK_FALSE(g.ranking_rows({{ScopeKind::kClass, k}}, leaver).front().has_value());
   CHECK(g.ranking({ScopeKind::kClass, k}).size() == class_pcts.size() - 1);
   CHECK(g.ranking({ScopeKind::kAssignment, empty.id}).empty());
   CHECK(code_of([&] { g.ranking({ScopeKind::kClass, 999999}); }) == ErrorCode::kNotFound);

@@ -11,6 +11,7 @@
 // thread asserts after joining them. Every wait is bounded.
 #include <catch2/catch.hpp>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
@@ -30,6 +31,7 @@
 #include "examstore/error.hpp"
 #include "examstore/store.hpp"
 #include "repo/cache_aside.hpp"
+#include "repo/keys.hpp"
 #include "support/tcp_proxy.hpp"
 #include "support/test_env.hpp"
 
@@ -413,6 +415,54 @@ TEMPLATE_TEST_CASE("cache-aside: invalidate drops the key and publishes it", "[c
   ca.invalidate(fresh_key("never"));
   std::unique_lock<std::mutex> l(mu);
   CHECK(cv.wait_for(l, 10s, [&] { return received.size() >= 2; }));
+}
+
+TEMPLATE_TEST_CASE("cache-aside: invalidate_many drops every key and publishes each",
+                   "[cache_aside]", MemoryCache, RedisCache) {
+  TestType env;
+  const std::string channel = fresh_channel();
+  CacheAside ca(env.cache(), channel, 60s, 0.1, 30s);
+  std::vector<std::string> keys;
+  std::vector<std::unique_ptr<CountingLoader>> dbs;
+  for (const char* name : {"a", "b", "c"}) {  // three hash tags
+    keys.push_back(fresh_key(name));
+    dbs.push_back(std::make_unique<CountingLoader>(std::string("old ") + name));
+    REQUIRE(ca.get(keys.back(), dbs.back()->fn()) == std::string("old ") + name);
+    REQUIRE(env.cache().get(keys.back()).has_value());
+  }
+
+  std::mutex mu;  // guards received
+  std::condition_variable cv;
+  std::vector<std::string> received;
+  auto sub = env.cache().subscribe(channel, [&](std::string_view, std::string_view message) {
+    std::lock_guard<std::mutex> l(mu);
+    received.emplace_back(message);
+    cv.notify_all();
+  });
+  // A reader of "a" noted the generation and loaded the old row before the write committed.
+  const std::string gen_a = env.cache().get(examstore::keys::generation(keys[0])).value_or("");
+
+  for (auto& db : dbs) db->set(std::string("new"));
+  ca.invalidate_many(keys);
+  CHECK(ca.stats().invalidations == 3);
+  CHECK(ca.stats().cache_errors == 0);
+  for (const auto& k : keys) CHECK_FALSE(env.cache().get(k).has_value());
+  {
+    std::unique_lock<std::mutex> l(mu);
+    CHECK(cv.wait_for(l, 10s, [&] { return received.size() >= 3; }));
+    std::sort(received.begin(), received.end());
+    std::vector<std::string> sent = keys;
+    std::sort(sent.begin(), sent.end());
+    CHECK(received == sent);
+  }
+  // Its late fill would be refused: the generation moved.
+  CHECK(env.cache().get(examstore::keys::generation(keys[0])).value_or("") != gen_a);
+  for (std::size_t i = 0; i < keys.size(); ++i) {
+    CHECK(ca.get(keys[i], dbs[i]->fn()) == "new");
+    CHECK(dbs[i]->calls() == 2);
+  }
+  ca.invalidate_many({});  // nothing to do
+  CHECK(ca.stats().invalidations == 3);
 }
 
 TEST_CASE("cache-aside: a hot tier that is down degrades to the loader",

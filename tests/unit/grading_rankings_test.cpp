@@ -4,12 +4,14 @@
 #include <catch2/catch.hpp>
 
 #include <algorithm>
+#include <chrono>
 #include <functional>
 #include <map>
 #include <memory>
 #include <random>
 #include <stdexcept>
 #include <string>
+#include <thread>
 #include <utility>
 #include <vector>
 
@@ -18,6 +20,7 @@
 #include "grading/grading_db.hpp"
 #include "grading/grading_keys.hpp"
 #include "grading/grading_rankings.hpp"
+#include "support/tcp_proxy.hpp"
 #include "support/test_env.hpp"
 
 namespace {
@@ -49,6 +52,12 @@ class RowsStore : public examstore::db::GradingStore {
     const auto it = rows.find(s);
     if (it == rows.end()) return std::nullopt;
     return RankingRow{it->first, it->second};
+  }
+  std::vector<std::optional<RankingRow>> ranking_rows(const std::vector<Scope>& scopes,
+                                                      StudentId s) override {
+    std::vector<std::optional<RankingRow>> out;
+    for (const Scope& scope : scopes) out.push_back(ranking_row(scope, s));
+    return out;
   }
 
   [[noreturn]] static void no() { throw std::logic_error("not used by rankings"); }
@@ -234,4 +243,64 @@ TEMPLATE_TEST_CASE("grading rankings: a rebuild raced by a completion is not sto
   r2.update(empty, 8);
   CHECK(r2.rank_of(empty, 8)->rank == 1);
   CHECK(none.queries == 1);
+}
+
+// Regression: an update that failed on a Redis error left the student's old row in the hot
+// ranking until ranking_ttl (24 h). Now the scope is remembered and its ranking dropped by the
+// next call once Redis answers; meanwhile reads of it come from the database.
+TEST_CASE("grading rankings: an update lost to a Redis outage is healed by the next call",
+          "[grading][rankings][redis][fault]") {
+  using namespace std::chrono_literals;
+  const auto target = examstore::parse_redis_url(examstore::test::redis_url());
+  examstore::test::TcpProxy proxy(target.port);
+  examstore::RedisOptions o = target;
+  o.port = proxy.port();
+  o.connect_timeout = 200ms;
+  o.command_timeout = 500ms;
+  o.pool_wait_timeout = 500ms;
+  auto cache = examstore::redis::make_redis_cache(o);
+  auto direct = examstore::redis::make_redis_cache(target);  // to look, past the proxy
+  RowsStore store;
+  store.rows = {{1, 10}, {2, 20}, {3, 30}};
+  const examstore::GradingOptions options;
+  const examstore::grading::GradingKeys keys(examstore::test::unique_name("rk") + ":", options);
+  examstore::grading::Rankings r(*cache, keys, store, std::chrono::seconds(60));
+  const Scope exam{ScopeKind::kExam, 11};
+  const Scope assignment{ScopeKind::kAssignment, 12};
+  const Scope klass{ScopeKind::kClass, 13};
+  for (const Scope& s : {exam, assignment, klass}) REQUIRE(r.rank_of(s, 1)->rank == 3);
+  REQUIRE(store.queries == 3);
+  REQUIRE(direct->zcard(keys.ranking(exam)) == 3);
+  const std::string member = "0000000000000000001";
+
+  proxy.cut();
+  store.rows[1] = 100;  // committed; the update cannot reach Redis
+  r.update_many({exam, assignment}, 1);
+  r.drop(klass);  // a membership change, lost the same way
+  CHECK(direct->zscore(keys.ranking(exam), member) == 10.0);  // stale in Redis
+  // Still down: reads of a stale scope come from the database.
+  CHECK(r.rank_of(exam, 1)->rank == 1);
+
+  proxy.restore();
+  // Every read is right; once the pool has reconnected, the stale rankings are dropped and
+  // rebuilt with the new row (bounded polling).
+  const auto deadline = std::chrono::steady_clock::now() + 15s;
+  bool healed = false;
+  while (!healed && std::chrono::steady_clock::now() < deadline) {
+    CHECK(r.rank_of(exam, 1)->rank == 1);
+    CHECK(r.rank_of(assignment, 1)->rank == 1);
+    healed = direct->zscore(keys.ranking(exam), member) == 100.0 &&
+             direct->zscore(keys.ranking(assignment), member) == 100.0;
+    if (!healed) std::this_thread::sleep_for(50ms);
+  }
+  CHECK(healed);
+  // The dropped class ranking was gone before this read rebuilt it.
+  const auto queries = store.queries;
+  CHECK(r.rank_of(klass, 1)->rank == 1);
+  CHECK(store.queries == queries + 1);
+  CHECK(direct->zscore(keys.ranking(klass), member) == 100.0);
+  // Hot again: no more database reads.
+  CHECK(r.rank_of(exam, 1)->rank == 1);
+  CHECK(r.top(assignment, 3).front().student_id == 1);
+  CHECK(store.queries == queries + 1);
 }

@@ -102,35 +102,18 @@ class ClusterCache final : public RedisCommands {
     std::vector<int> slots;
     argvs.reserve(cmds.size());
     slots.reserve(cmds.size());
-    std::map<std::string, std::vector<std::size_t>> by_node;
+    // The nodes' pipelines run one after another in no particular order, so a publish (which
+    // announces the writes before it: a near cache rereads on the message) goes in a second
+    // pass, after every other command has been answered.
+    std::vector<std::size_t> writes, publishes;
     for (std::size_t i = 0; i < cmds.size(); ++i) {
       argvs.push_back(to_argv(cmds[i]));
       slots.push_back(key_slot(cmds[i].key));
-      by_node[owner(slots[i])].push_back(i);
+      (cmds[i].op == Batch::Op::kPublish ? publishes : writes).push_back(i);
     }
-    // One pipeline per node; a command redirected (or on a node that could not be reached before
-    // anything was sent) is then sent alone through send(), which follows redirections.
     std::vector<ReplyPtr> raw(cmds.size());
-    for (const auto& [node, indexes] : by_node) {
-      std::vector<Argv> group;
-      group.reserve(indexes.size());
-      for (std::size_t i : indexes) group.push_back(argvs[i]);
-      std::vector<ReplyPtr> replies;
-      try {
-        auto lease = pool_for(node).acquire();
-        replies = lease->pipeline(group, op);
-      } catch (const Error& e) {
-        const bool all_safe = std::all_of(group.begin(), group.end(), safe_to_repeat);
-        if (!lost_connection(e) || (e.outcome_unknown() && !all_safe)) throw;
-        continue;
-      }
-      for (std::size_t j = 0; j < indexes.size(); ++j) raw[indexes[j]] = std::move(replies[j]);
-    }
-    for (std::size_t i = 0; i < raw.size(); ++i) {
-      if (!raw[i] || redirect_of(*raw[i]).kind != Redirect::Kind::kNone) {
-        raw[i] = std::move(send(slots[i], {argvs[i]}, op).front());
-      }
-    }
+    pipeline_pass(writes, argvs, slots, raw, op);
+    pipeline_pass(publishes, argvs, slots, raw, op);
     std::vector<redisReply*> ptrs;
     ptrs.reserve(raw.size());
     for (const auto& r : raw) ptrs.push_back(r.get());
@@ -333,6 +316,36 @@ class ClusterCache final : public RedisCommands {
       }
     }
     return key_slot(keys.front());
+  }
+
+  // Sends the commands at `indexes` (in order per node), one pipeline per node; a command
+  // redirected (or on a node that could not be reached before anything was sent) is then sent
+  // alone through send(), which follows redirections. Replies go to raw[index].
+  void pipeline_pass(const std::vector<std::size_t>& indexes, const std::vector<Argv>& argvs,
+                     const std::vector<int>& slots, std::vector<ReplyPtr>& raw,
+                     std::string_view op) {
+    std::map<std::string, std::vector<std::size_t>> by_node;
+    for (std::size_t i : indexes) by_node[owner(slots[i])].push_back(i);
+    for (const auto& [node, mine] : by_node) {
+      std::vector<Argv> group;
+      group.reserve(mine.size());
+      for (std::size_t i : mine) group.push_back(argvs[i]);
+      std::vector<ReplyPtr> replies;
+      try {
+        auto lease = pool_for(node).acquire();
+        replies = lease->pipeline(group, op);
+      } catch (const Error& e) {
+        const bool all_safe = std::all_of(group.begin(), group.end(), safe_to_repeat);
+        if (!lost_connection(e) || (e.outcome_unknown() && !all_safe)) throw;
+        continue;
+      }
+      for (std::size_t j = 0; j < mine.size(); ++j) raw[mine[j]] = std::move(replies[j]);
+    }
+    for (std::size_t i : indexes) {
+      if (!raw[i] || redirect_of(*raw[i]).kind != Redirect::Kind::kNone) {
+        raw[i] = std::move(send(slots[i], {argvs[i]}, op).front());
+      }
+    }
   }
 
   // Sends `commands` (all on keys of `slot`) to the slot's master in one round trip and returns

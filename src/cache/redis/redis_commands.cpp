@@ -254,6 +254,8 @@ Argv RedisCommands::to_argv(const Batch::Command& c) {
       return {"ZSCORE", c.key, c.args[0]};
     case Op::kZCard:
       return {"ZCARD", c.key};
+    case Op::kPublish:
+      return {"PUBLISH", c.key, c.args[0]};
   }
   throw Error(ErrorCode::kInternal, "redis batch", "unknown command");
 }
