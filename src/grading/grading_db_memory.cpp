@@ -271,7 +271,7 @@ class MemoryGradingStore final : public GradingStore {
     best->tries += 1;
     best->token += 1;
     best->lease_owner = r.grader.name;
-    best->lease_expires_at = now + r.lease;
+    best->lease_expires_at = grading_rules::later(now, r.lease);
     return Lease{*best, best->token, *best->lease_expires_at};
   }
 
@@ -279,7 +279,7 @@ class MemoryGradingStore final : public GradingStore {
               TimePoint now) override {
     std::lock_guard<std::mutex> l(mu_);
     GradingTask& t = leased("grading renew", id, token);
-    t.lease_expires_at = truncate(now) + lease_for;
+    t.lease_expires_at = grading_rules::later(now, lease_for);
     return Lease{t, t.token, *t.lease_expires_at};
   }
 
@@ -348,7 +348,7 @@ class MemoryGradingStore final : public GradingStore {
     GradingTask& t = leased("grading fail", id, token);
     if (t.tries < t.max_tries) {
       t.state = GradingState::kPending;
-      t.available_at = truncate(now) + backoff;
+      t.available_at = grading_rules::later(now, backoff);
     } else {
       t.state = GradingState::kFailed;
     }

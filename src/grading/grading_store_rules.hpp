@@ -7,7 +7,9 @@
 // Thread-safety: pure functions.
 #pragma once
 
+#include <algorithm>
 #include <array>
+#include <chrono>
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -79,6 +81,15 @@ inline std::size_t band_of(double percentage) {
   if (!(percentage > 0)) return 0;
   const double b = percentage / 10;
   return b >= 9 ? 9 : static_cast<std::size_t>(b);
+}
+
+/// `t` + `d` as PostgreSQL computes and returns it: whole microseconds, saturated like
+/// check::from_micros, so a time near the end of TimePoint's range cannot overflow (a lease or
+/// backoff after a hostile `now`).
+inline TimePoint later(TimePoint t, std::chrono::seconds d) {
+  constexpr std::chrono::seconds kFar{1'000'000'000'000};  // 31,700 years: past any TimePoint
+  d = std::clamp(d, -kFar, kFar);
+  return check::from_micros(check::to_micros(t) + std::chrono::microseconds(d).count());
 }
 
 }  // namespace examstore::db::grading_rules

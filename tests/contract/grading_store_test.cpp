@@ -394,6 +394,23 @@ TEMPLATE_TEST_CASE("grading store lease expiry hands the task over and fences th
   CHECK(code_of([&] { g.results(999999); }) == ErrorCode::kNotFound);
 }
 
+TEMPLATE_TEST_CASE("grading store saturates a lease or backoff at the end of time",
+                   "[grading_store]", MemoryStores, PgStores) {
+  TestType f;
+  auto& g = f.g();
+  f.single();
+  // The latest whole second a TimePoint holds: a lease or backoff after it cannot be
+  // represented, and must not wrap round to a time before it (found by UBSan).
+  const TimePoint end = std::chrono::floor<std::chrono::seconds>(TimePoint::max());
+  const auto l = g.claim(f.claim_request("g", 300s), end);
+  REQUIRE(l.has_value());
+  CHECK(l->expires_at >= end);
+  CHECK(g.renew(l->task.id, l->token, 300s, end).expires_at >= end);
+  const auto back = g.fail(l->task.id, l->token, "flaky", 300s, end);
+  CHECK(back.state == GradingState::kPending);
+  CHECK(back.available_at >= end);
+}
+
 TEMPLATE_TEST_CASE("grading store accepts a late completion while nobody reclaimed the task",
                    "[grading_store]", MemoryStores, PgStores) {
   TestType f;
