@@ -527,7 +527,11 @@ class PersonalDataImpl final : public PersonalData {
   // live on different cluster slots. The profile's fill generation (a counter) stays: it is what
   // refuses a concurrent reader's late fill of the old profile.
   std::int64_t remove_cache_keys(StudentId id) {
-    std::vector<std::string> keys = {ctx_.keys.student(id)};
+    // The cache-aside values: the profile, and the results of the student's grading tasks,
+    // which held the feedback just blanked.
+    std::vector<std::string> values = {ctx_.keys.student(id)};
+    for (const auto& t : grading_.tasks_of(id)) values.push_back(grading_keys_.results(t.id));
+    std::vector<std::string> keys = values;
     std::set<ExamId> exams;
     for (const auto& a : students_.attendance_of_student(id)) exams.insert(a.exam_id);
     for (const auto& a : ctx_.stores.attempts->of_student(id)) exams.insert(a.exam_id);
@@ -537,16 +541,10 @@ class PersonalDataImpl final : public PersonalData {
     }
     std::int64_t removed = 0;
     for (const auto& k : keys) removed += ctx_.cache.del({k});
-    // Near caches of other processes drop the profile too.
-    ctx_.cache_aside.invalidate(ctx_.keys.student(id));
-    // The cached results of the student's grading tasks held the feedback just blanked. An
-    // invalidation (not a plain DEL) bumps each key's generation, so a reader that loaded the
-    // old rows before the erasure cannot put them back.
-    for (const auto& t : grading_.tasks_of(id)) {
-      const std::string key = grading_keys_.results(t.id);
-      removed += ctx_.cache.del({key});
-      ctx_.cache_aside.invalidate(key);
-    }
+    // Then invalidated, in one round trip: their generations are bumped, so a reader that loaded
+    // the old rows before the erasure cannot put them back, and near caches of other processes
+    // drop them.
+    ctx_.cache_aside.invalidate_many(values);
     return removed;
   }
 
