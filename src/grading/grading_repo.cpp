@@ -117,8 +117,7 @@ class GradingRepoImpl final : public GradingRepo {
     // An "absent" marker for this id may be cached, or values left by a database that was reset
     // while the hot tier kept its data.
     const Scope scope{ScopeKind::kAssignment, made.id};
-    cache_.invalidate(keys_.assignment(made.id));
-    cache_.invalidate(keys_.statistics(scope));
+    cache_.invalidate_many({keys_.assignment(made.id), keys_.statistics(scope)});
     rankings_.drop(scope);
     return made;
   }
