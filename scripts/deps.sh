@@ -1,9 +1,13 @@
 #!/usr/bin/env bash
-# scripts/deps.sh [--servers] [--lint]: installs what examstore needs on Debian 12 with apt-get.
+# scripts/deps.sh [--servers] [--lint] [--newer]: installs what examstore needs on Debian 12 with
+# apt-get.
 #
 #   (no option)  the build: compiler, CMake, pkg-config and the libraries
-#   --servers    also Redis and PostgreSQL 15 (for the tests and benchmarks)
+#   --servers    also Redis and PostgreSQL 15 (for the tests and benchmarks), and openssl (the
+#                tests make a throwaway CA for the TLS checks)
 #   --lint       also clang-format and clang-tidy
+#   --newer      also what scripts/newer-deps.sh needs to build libpqxx 7 and hiredis 1.x from
+#                Debian 13's sources (dpkg-dev, libssl-dev)
 #
 # Idempotent and silent when everything is installed: each package is checked with dpkg-query,
 # and apt-get (update + install) runs only when something is missing. Runs apt-get directly as
@@ -14,15 +18,16 @@
 set -euo pipefail
 
 examstore_deps_main() {
-  local want_servers=0 want_lint=0 arg
+  local want_servers=0 want_lint=0 want_newer=0 arg
   for arg in "$@"; do
     case "$arg" in
       --servers) want_servers=1 ;;
       --lint) want_lint=1 ;;
+      --newer) want_newer=1 ;;
       -h | --help)
-        sed -n '2,12p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
+        sed -n '2,16p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
         return 0 ;;
-      *) echo "deps.sh: unknown option '$arg' (use --servers, --lint)" >&2; return 2 ;;
+      *) echo "deps.sh: unknown option '$arg' (use --servers, --lint, --newer)" >&2; return 2 ;;
     esac
   done
 
@@ -31,8 +36,9 @@ examstore_deps_main() {
   local pkgs=(build-essential cmake pkg-config libhiredis-dev libpqxx-dev libpq-dev libfmt-dev
               catch2 libboost-dev libsodium-dev)
   # `postgresql` would not upgrade an installed older server: name the version explicitly.
-  [ "$want_servers" = 1 ] && pkgs+=(redis-server redis-tools postgresql-15)
+  [ "$want_servers" = 1 ] && pkgs+=(redis-server redis-tools postgresql-15 openssl)
   [ "$want_lint" = 1 ] && pkgs+=(clang-format clang-tidy)
+  [ "$want_newer" = 1 ] && pkgs+=(dpkg-dev libssl-dev)
 
   if ! command -v dpkg-query >/dev/null 2>&1; then
     echo "deps.sh: not a Debian system (no dpkg-query); install the equivalents of:" >&2
