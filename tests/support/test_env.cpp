@@ -33,6 +33,7 @@
 #include <catch2/catch.hpp>
 #include <pqxx/pqxx>
 
+#include "db/pq.hpp"
 #include "examstore/store.hpp"
 
 namespace examstore::test {
@@ -173,7 +174,7 @@ TempDatabase::TempDatabase() : name_(unique_name("examstore_test_")) {
   try {
     pqxx::connection c(admin);
     pqxx::nontransaction tx(c);  // CREATE DATABASE cannot run inside a transaction block
-    tx.exec0("CREATE DATABASE " + tx.quote_name(name_));
+    examstore::db::exec0(tx, "CREATE DATABASE " + tx.quote_name(name_));
   } catch (const std::exception& e) {
     FAIL("cannot create test database " << name_ << ": " << e.what());
   }
@@ -183,7 +184,7 @@ TempDatabase::~TempDatabase() {
   try {
     pqxx::connection c(database_url());
     pqxx::nontransaction tx(c);
-    tx.exec0("DROP DATABASE IF EXISTS " + tx.quote_name(name_) + " WITH (FORCE)");
+    examstore::db::exec0(tx, "DROP DATABASE IF EXISTS " + tx.quote_name(name_) + " WITH (FORCE)");
   } catch (const std::exception& e) {
     std::cerr << "warning: cannot drop test database " << name_ << ": " << e.what() << "\n";
   } catch (...) {
