@@ -417,3 +417,72 @@ TEST_CASE("PgPool under concurrent transactions stays within pool_size",
   CHECK(s.created <= 3);
   CHECK(s.discarded == 0);
 }
+
+// Regression test for issue 16: libpqxx 7 prepares on the server as soon as prepare() is called,
+// so preparing on every call failed from the second call on with 42P05 "already exists".
+TEST_CASE("PgPool prepares a statement once per connection and again on a new one", "[postgres]") {
+  TempDatabase db;
+  auto opts = options_for(db);
+  opts.pool_size = 1;
+  PgPool pool(opts);
+  const std::string name = "test_add_one";
+  // The value, the backend, and whether the statement ran prepared: pg_prepared_statements
+  // lists it while it runs only when it was prepared under `name`.
+  const std::string sql =
+      "SELECT $1::int + 1, pg_backend_pid(),"
+      " (SELECT count(*) FROM pg_prepared_statements WHERE name = 'test_add_one')";
+  struct Seen {
+    int value = 0;
+    int pid = 0;
+    int prepared = 0;
+  };
+  const auto read_row = [](const pqxx::row& r) {
+    return Seen{r[0].as<int>(), r[1].as<int>(), r[2].as<int>()};
+  };
+  const auto in_transaction = [&] {
+    Seen s;
+    pool.transact("prepared", [&](pqxx::work& tx) {
+      s = read_row(examstore::db::exec_prepared(tx, name, sql, 41)[0]);
+    });
+    return s;
+  };
+
+  const Seen first = in_transaction();
+  CHECK(first.value == 42);
+  CHECK(first.prepared == 1);
+  for (int i = 0; i < 3; ++i) {
+    const Seen again = in_transaction();
+    CHECK(again.value == 42);
+    CHECK(again.pid == first.pid);  // the same pooled connection, statement already there
+    CHECK(again.prepared == 1);
+  }
+  Seen outside;
+  pool.read("prepared outside a transaction block", [&](pqxx::nontransaction& tx) {
+    outside = read_row(examstore::db::exec_prepared(tx, name, sql, 41)[0]);
+  });
+  CHECK(outside.value == 42);
+  CHECK(outside.pid == first.pid);
+
+  // The server ends the session: the pool replaces the connection, and the statement is
+  // prepared again on the new one.
+  CHECK(db.query_value("SELECT pg_terminate_backend(" + std::to_string(first.pid) + ")") == "t");
+  for (int i = 0; i < 100 && db.query_value("SELECT count(*) FROM pg_stat_activity WHERE pid = " +
+                                            std::to_string(first.pid)) != "0";
+       ++i) {
+    std::this_thread::sleep_for(milliseconds(20));
+  }
+  const Seen after = in_transaction();
+  CHECK(after.value == 42);
+  CHECK(after.pid != first.pid);
+  CHECK(after.prepared == 1);
+  CHECK(in_transaction().pid == after.pid);
+
+  // On a connection that is not the pool's, the statement runs unprepared, every time.
+  pqxx::connection plain(db.url());
+  for (int i = 0; i < 2; ++i) {
+    pqxx::work tx(plain);
+    const Seen s = read_row(examstore::db::exec_prepared(tx, name, sql, 41)[0]);
+    CHECK(s.value == 42);
+    CHECK(s.prepared == 0);
+  }
+}
