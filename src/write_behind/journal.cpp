@@ -118,9 +118,9 @@ std::optional<std::uint64_t> segment_number(const std::string& name) {
 }
 
 Error in_use(const std::string& dir, const std::string& lock_path) {
-  return Error(ErrorCode::kResourceExhausted, std::string(kOpen),
-               "journal directory " + dir + " is in use by another queue (" + lock_path +
-                   " is locked)");
+  return Error(
+      ErrorCode::kResourceExhausted, std::string(kOpen),
+      "journal directory " + dir + " is in use by another queue (" + lock_path + " is locked)");
 }
 
 // Creates `dir` if needed and returns the fd of its LOCK, locked. A holder that removes an empty
@@ -183,9 +183,9 @@ void check_identity(const std::string& dir, const std::string& identity) {
     std::string theirs = found;
     while (!theirs.empty() && theirs.back() == '\n') theirs.pop_back();
     throw Error(ErrorCode::kDataIntegrity, std::string(kOpen),
-                "journal directory " + dir + " belongs to " +
+                "journal directory " + dir + " holds the journal of " +
                     (theirs.empty() ? std::string("an unknown store (empty IDENTITY)") : theirs) +
-                    ", not to " + identity +
+                    ", not of " + identity +
                     ": its records are not replayed here (drain it with the configuration that "
                     "wrote it, or give this store another journal directory)");
   }

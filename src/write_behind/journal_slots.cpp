@@ -186,7 +186,7 @@ JournalIdentity journal_identity(const Config& config) {
   JournalIdentity id;
   const std::string prefix = ", key prefix " + config.key_prefix;
   if (config.database_backend != BackendKind::kPostgres) {
-    id.text = "examstore journal of the in-memory database" + prefix;
+    id.text = "the in-memory database" + prefix;
     id.label = file_name_safe("memory." + config.key_prefix, 64);
     return id;
   }
@@ -196,7 +196,7 @@ JournalIdentity journal_identity(const Config& config) {
     const std::string& v = t.at(keyword);
     if (!v.empty()) target += std::string(target.empty() ? "" : " ") + keyword + "=" + v;
   }
-  id.text = "examstore journal of postgresql " + target + prefix;
+  id.text = "postgresql " + target + prefix;
   const std::string& host = t.at("host").empty() ? t.at("hostaddr") : t.at("host");
   id.label = file_name_safe(t.at("dbname") + "@" + (host.empty() ? t.at("service") : host) + "-" +
                                 t.at("port") + "." + config.key_prefix,

@@ -34,7 +34,7 @@ namespace examstore::wb {
 /// What a journal belongs to.
 struct JournalIdentity {
   /// Kept in the journal's IDENTITY file, e.g.
-  /// "examstore journal of postgresql host=db port=5432 dbname=exams, key prefix es".
+  /// "postgresql host=db port=5432 dbname=exams, key prefix es".
   /// Empty: not checked (a queue outside a Store).
   std::string text;
   /// A readable part of it that is safe in a file name, e.g. "exams@db-5432.es".

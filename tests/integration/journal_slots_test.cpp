@@ -151,9 +151,7 @@ TEST_CASE("journal slots: the identity names the database and key prefix, never 
   c.with_database_url("postgresql://app:s3cret@db.example:5433/exams");
   c.key_prefix = "es";
   const JournalIdentity id = examstore::wb::journal_identity(c);
-  CHECK(id.text ==
-        "examstore journal of postgresql host=db.example port=5433 dbname=exams, "
-        "key prefix es");
+  CHECK(id.text == "postgresql host=db.example port=5433 dbname=exams, key prefix es");
   CHECK(id.label == "exams@db.example-5433.es");
   CHECK(id.text.find("s3cret") == std::string::npos);
   CHECK(id.text.find("app") == std::string::npos);
@@ -191,7 +189,7 @@ TEST_CASE("journal slots: the identity names the database and key prefix, never 
     Config by_user;
     by_user.with_database_url("postgresql://ann@db.example");
     CHECK(examstore::wb::journal_identity(by_user).text ==
-          "examstore journal of postgresql host=db.example port=5432 dbname=ann, key prefix es");
+          "postgresql host=db.example port=5432 dbname=ann, key prefix es");
   }
 }
 
