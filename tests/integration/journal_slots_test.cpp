@@ -103,6 +103,14 @@ WriteBehindOptions slot_options(const std::string& root) {
   return o;
 }
 
+// A fresh root of journal slots and the slot folder of database "exams", key prefix "es".
+struct Slots {
+  TempDir tmp{"slots"};
+  std::string root = tmp / "root";
+  JournalPlacement exams{identity("exams"), true};
+  std::string family = examstore::wb::slot_family(root, exams.identity);
+};
+
 // A process that was killed holding `dir`: its journal keeps events [from, to], uncommitted.
 void leave_crashed_slot(const std::string& dir, const JournalIdentity& id, std::int64_t from,
                         std::int64_t to) {
@@ -195,23 +203,20 @@ TEST_CASE("journal slots: the identity names the database and key prefix, never 
 
 TEST_CASE("journal slots: each queue of one identity takes its own slot, removed when empty",
           "[write_behind]") {
-  const TempDir tmp("slots");
-  const std::string root = tmp / "root";
-  const JournalPlacement exams{identity("exams"), true};
-  const std::string family = examstore::wb::slot_family(root, exams.identity);
+  const Slots s;
   RecordingSink sink;
   {
-    WriteBehindQueue a(slot_options(root), sink, nullptr, exams);
-    WriteBehindQueue b(slot_options(root), sink, nullptr, exams);
+    WriteBehindQueue a(slot_options(s.root), sink, nullptr, s.exams);
+    WriteBehindQueue b(slot_options(s.root), sink, nullptr, s.exams);
     const JournalPlacement other_db{identity("other"), true};
     const JournalPlacement other_prefix{identity("exams", "es2"), true};
-    WriteBehindQueue c(slot_options(root), sink, nullptr, other_db);
-    WriteBehindQueue d(slot_options(root), sink, nullptr, other_prefix);
-    CHECK(a.journal_dir() == family + "/slot-0");
-    CHECK(b.journal_dir() == family + "/slot-1");
-    CHECK(c.journal_dir() == examstore::wb::slot_family(root, other_db.identity) + "/slot-0");
-    CHECK(d.journal_dir() == examstore::wb::slot_family(root, other_prefix.identity) + "/slot-0");
-    CHECK(entries(root).size() == 3);
+    WriteBehindQueue c(slot_options(s.root), sink, nullptr, other_db);
+    WriteBehindQueue d(slot_options(s.root), sink, nullptr, other_prefix);
+    CHECK(a.journal_dir() == s.family + "/slot-0");
+    CHECK(b.journal_dir() == s.family + "/slot-1");
+    CHECK(c.journal_dir() == examstore::wb::slot_family(s.root, other_db.identity) + "/slot-0");
+    CHECK(d.journal_dir() == examstore::wb::slot_family(s.root, other_prefix.identity) + "/slot-0");
+    CHECK(entries(s.root).size() == 3);
     CHECK(entries(a.journal_dir()) ==
           std::vector<std::string>{"IDENTITY", "LOCK", "wal-0000000000000001.log"});
 
@@ -224,8 +229,8 @@ TEST_CASE("journal slots: each queue of one identity takes its own slot, removed
     CHECK(sink.keys() == event_keys(1, 3));
   }
   // Everything committed: every slot and folder is gone, the root stays.
-  CHECK(fs::exists(root));
-  CHECK(entries(root).empty());
+  CHECK(fs::exists(s.root));
+  CHECK(entries(s.root).empty());
 }
 
 TEST_CASE("journal slots: without slots there is no journal, and kJournaled says so",
@@ -246,55 +251,49 @@ TEST_CASE("journal slots: without slots there is no journal, and kJournaled says
 
 TEST_CASE("journal slots: a crashed holder's slot is replayed by the next queue",
           "[write_behind]") {
-  const TempDir tmp("slots");
-  const std::string root = tmp / "root";
-  const JournalPlacement exams{identity("exams"), true};
-  const std::string family = examstore::wb::slot_family(root, exams.identity);
-  leave_crashed_slot(family + "/slot-0", exams.identity, 1, 20);
+  const Slots s;
+  leave_crashed_slot(s.family + "/slot-0", s.exams.identity, 1, 20);
 
   RecordingSink sink;
   {
-    WriteBehindQueue q(slot_options(root), sink, nullptr, exams);
-    CHECK(q.journal_dir() == family + "/slot-0");
+    WriteBehindQueue q(slot_options(s.root), sink, nullptr, s.exams);
+    CHECK(q.journal_dir() == s.family + "/slot-0");
     CHECK(q.metrics().replayed == 20);
     q.flush(10s);
     CHECK(sink.keys() == event_keys(1, 20));
   }
-  CHECK_FALSE(fs::exists(family));
+  CHECK_FALSE(fs::exists(s.family));
 }
 
 TEST_CASE("journal slots: free slots holding records are taken over, live ones are not",
           "[write_behind]") {
-  const TempDir tmp("slots");
-  const std::string root = tmp / "root";
-  const JournalPlacement exams{identity("exams"), true};
-  const std::string family = examstore::wb::slot_family(root, exams.identity);
+  const Slots s;
 
   // slot-0: a live process (this Journal holds its lock); slot-2: a crashed one with records;
   // slot-3: a crashed one that had committed everything.
   Journal::Options live;
-  live.dir = family + "/slot-0";
-  live.identity = exams.identity.text;
+  live.dir = s.family + "/slot-0";
+  live.identity = s.exams.identity.text;
   auto holder = Journal::open(live, nullptr);
   holder->append({examstore::wb::encode(event(100))});
-  leave_crashed_slot(family + "/slot-2", exams.identity, 1, 30);
-  fs::create_directories(family + "/slot-3");
+  leave_crashed_slot(s.family + "/slot-2", s.exams.identity, 1, 30);
+  fs::create_directories(s.family + "/slot-3");
 
   RecordingSink sink(/*open=*/false);  // nothing commits until the checks below are done
-  WriteBehindQueue q(slot_options(root), sink, nullptr, exams);
-  CHECK(q.journal_dir() == family + "/slot-1");
+  WriteBehindQueue q(slot_options(s.root), sink, nullptr, s.exams);
+  CHECK(q.journal_dir() == s.family + "/slot-1");
   CHECK(q.metrics().replayed == 30);
   // slot-2's records are in slot-1's journal before slot-2 is deleted: a crash now would replay
   // them from slot-1.
-  CHECK_FALSE(fs::exists(family + "/slot-2"));
-  CHECK_FALSE(fs::exists(family + "/slot-3"));
+  CHECK_FALSE(fs::exists(s.family + "/slot-2"));
+  CHECK_FALSE(fs::exists(s.family + "/slot-3"));
   std::vector<Journal::Record> copied;
   REQUIRE(code_of([&] {
             Journal::Options peek;
-            peek.dir = family + "/slot-1";
+            peek.dir = s.family + "/slot-1";
             Journal::open(peek, &copied);
           }) == ErrorCode::kResourceExhausted);  // held by q: its lock is respected
-  CHECK(entries(family + "/slot-1").size() >= 3);
+  CHECK(entries(s.family + "/slot-1").size() >= 3);
   sink.open();
   q.flush(10s);
   CHECK(sink.keys() == event_keys(1, 30));
