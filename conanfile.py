@@ -30,7 +30,8 @@ class ExamstoreConan(ConanFile):
     settings = "os", "arch", "compiler", "build_type"
     # No fPIC option: the library is always compiled as position-independent code.
     options = {"shared": [True, False]}
-    default_options = {"shared": False, "boost/*:header_only": True}
+    # hiredis with TLS (hiredis_ssl), for rediss:// URLs.
+    default_options = {"shared": False, "boost/*:header_only": True, "hiredis/*:with_ssl": True}
     exports_sources = "CMakeLists.txt", "LICENSE", "cmake/*", "include/*", "src/*"
 
     # The options scripts/consumer-test.sh builds and tests the install with (plus
@@ -47,9 +48,12 @@ class ExamstoreConan(ConanFile):
         cmake_layout(self)
 
     def requirements(self):
-        # Linked PRIVATE: only a static examstore passes them on to the consumer's link.
-        self.requires("hiredis/[>=1.0 <2]")
-        self.requires("libpqxx/[>=7.7 <8]")
+        # Linked PRIVATE: only a static examstore passes them on to the consumer's link. The
+        # lower bounds are the versions CI builds and tests against (libpqxx 7.10.0, hiredis
+        # 1.2.0, from Debian 13's sources: docs/packaging.md); Debian 12's libpqxx 6.4 and hiredis
+        # 0.14 are tested too, but Conan Center does not carry them.
+        self.requires("hiredis/[>=1.2 <2]")
+        self.requires("libpqxx/[>=7.10 <8]")
         self.requires("libpq/[>=15 <18]")
         self.requires("libsodium/[>=1.0.18 <2]")
         self.requires("fmt/[>=9 <11]")

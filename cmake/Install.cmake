@@ -19,6 +19,9 @@ if(_examstore_type STREQUAL "SHARED_LIBRARY" AND NOT APPLE)
        /prefix/${CMAKE_INSTALL_BINDIR} /prefix/${CMAKE_INSTALL_LIBDIR})
   set_target_properties(examstore_cli PROPERTIES INSTALL_RPATH "$ORIGIN/${_examstore_bin_to_lib}")
 endif()
+# Client libraries linked from outside the loader's default paths (a private prefix, as
+# scripts/newer-deps.sh makes) are still found by the installed library and tool.
+set_target_properties(examstore examstore_cli PROPERTIES INSTALL_RPATH_USE_LINK_PATH TRUE)
 
 install(TARGETS examstore EXPORT examstoreTargets
         ARCHIVE DESTINATION ${CMAKE_INSTALL_LIBDIR}

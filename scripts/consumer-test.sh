@@ -14,8 +14,11 @@
 #
 # Only the library and the tool are built (about 2 minutes a variant on 2 cores). Environment:
 # EXAMSTORE_JOBS (build parallelism, default 2), CXX (default g++), EXAMSTORE_KEEP_TMP=1 keeps
-# the temporary folder (logs, prefixes) for a post-mortem. Exits non-zero when a check fails;
-# the last line is `N passed, M failed`.
+# the temporary folder (logs, prefixes) for a post-mortem, EXAMSTORE_CONSUMER_STATIC_LIBS=PREFIX
+# builds the static variant and its consumers against the client libraries of PREFIX (its
+# lib/pkgconfig goes first on PKG_CONFIG_PATH; scripts/test.sh passes scripts/newer-deps.sh's
+# libpqxx 7 / hiredis 1.x) and checks that the consumers load them. Exits non-zero when a check
+# fails; the last line is `N passed, M failed`.
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -221,7 +224,7 @@ pkg_config_consumer() {
   shared_pc=$(pc_dir "$2") || problem "no examstore.pc in the shared prefix" || return 1
 
   # The static prefix: --static brings the private dependencies; plain --libs must not.
-  export PKG_CONFIG_PATH="$static_pc${PKG_CONFIG_PATH_BEFORE:+:$PKG_CONFIG_PATH_BEFORE}"
+  export PKG_CONFIG_PATH="$static_pc${STATIC_PC_PATH:+:$STATIC_PC_PATH}"
   run "pkg-config: pkg-config --modversion examstore" pkg-config --modversion examstore || return 1
   [ "$(pkg-config --modversion examstore)" = "$VERSION" ] ||
     problem "pkg-config: examstore.pc has version $(pkg-config --modversion examstore), not $VERSION" ||
@@ -241,8 +244,10 @@ pkg_config_consumer() {
   # shellcheck disable=SC2046  # word splitting of pkg-config's output is the point
   run "pkg-config: $CXX main.cpp \$(pkg-config --cflags --libs --static examstore)" \
     "$CXX" -std=c++17 -O2 tests/consumer/main.cpp -o "$exe" \
-    $(pkg-config --cflags --libs --static examstore) || return 1
+    $(pkg-config --cflags --libs --static examstore) \
+    ${STATIC_LIBS:+-Wl,-rpath,$STATIC_LIBS/lib} || return 1
   check_consumer_output "pkg-config static" "$exe" || return 1
+  check_loads_static_libs "pkg-config static" "$exe" || return 1
 
   # The shared prefix: libexamstore alone; the run finds it through an rpath.
   export PKG_CONFIG_PATH="$shared_pc${PKG_CONFIG_PATH_BEFORE:+:$PKG_CONFIG_PATH_BEFORE}"
@@ -276,10 +281,24 @@ check() {
   echo "${results[-1]}"
 }
 
+# check_loads_static_libs NAME EXE: with EXAMSTORE_CONSUMER_STATIC_LIBS, EXE loads libpqxx and
+# hiredis from that prefix
+check_loads_static_libs() {
+  local lib
+  [ -n "$STATIC_LIBS" ] || return 0
+  ldd "$2" >"$TMP/ldd.txt" || problem "$1: ldd $2 failed" || return 1
+  for lib in libpqxx libhiredis.so; do
+    grep -qE "^[[:space:]]*$lib[^ ]* => $STATIC_LIBS/lib/" "$TMP/ldd.txt" ||
+      problem "$1: $lib is not loaded from $STATIC_LIBS/lib: $(grep -E 'pqxx|hiredis' "$TMP/ldd.txt")" ||
+      return 1
+  done
+}
+
 static_variant() {
   install_variant static "$TMP/prefix-static" || return 1
   check_installed_files static "$TMP/prefix-static" static || return 1
-  cmake_consumer static-cmake "$TMP/prefix-static" static
+  cmake_consumer static-cmake "$TMP/prefix-static" static || return 1
+  check_loads_static_libs static-cmake "$TMP/consumer-static-cmake/consumer"
 }
 shared_variant() {
   install_variant shared "$TMP/prefix-shared" -DBUILD_SHARED_LIBS=ON || return 1
@@ -291,7 +310,14 @@ shared_variant() {
 PKG_CONFIG_PATH_BEFORE=${PKG_CONFIG_PATH:-}
 echo "consumer-test: examstore $VERSION, installed under $TMP (options: ${PACKAGE_OPTIONS[*]})"
 t_all=$SECONDS
-check static-cmake static_variant
+STATIC_LIBS=${EXAMSTORE_CONSUMER_STATIC_LIBS:-}
+# What PKG_CONFIG_PATH is while the static variant is built and consumed.
+STATIC_PC_PATH=${STATIC_LIBS:+$STATIC_LIBS/lib/pkgconfig}
+STATIC_PC_PATH=$STATIC_PC_PATH${PKG_CONFIG_PATH_BEFORE:+${STATIC_PC_PATH:+:}$PKG_CONFIG_PATH_BEFORE}
+if [ -n "$STATIC_LIBS" ]; then
+  echo "consumer-test: the static variant uses the client libraries of $STATIC_LIBS"
+fi
+PKG_CONFIG_PATH=$STATIC_PC_PATH check static-cmake static_variant
 check shared-cmake shared_variant
 check pkg-config pkg_config_consumer "$TMP/prefix-static" "$TMP/prefix-shared"
 check packaging scripts/check-packaging.sh

@@ -1,27 +1,35 @@
 #!/usr/bin/env bash
-# scripts/test.sh [--quick|--no-sanitizers] [--no-lint] [--no-consumer]: builds examstore and
-# runs its test suite against a throwaway Redis and PostgreSQL, with a Sentinel group, a Redis
-# Cluster and a PostgreSQL replica beside them (scripts/servers.sh).
+# scripts/test.sh [--quick|--no-sanitizers] [--no-lint] [--no-consumer] [--no-newer]: builds
+# examstore and runs its test suite against a throwaway Redis and PostgreSQL, with a Sentinel
+# group, a Redis Cluster and a PostgreSQL replica beside them (scripts/servers.sh).
 #
-# Phases, each in a fresh build folder, Debug with warnings as errors:
-#   plain     build/test   every test
-#   consumer  scripts/consumer-test.sh: Release installs (static, shared) into a temporary
-#             prefix, tests/consumer built against them; one test per check  skipped by --quick
-#   lint      scripts/lint.sh (clang-format + clang-tidy)             skipped by --no-lint
-#   asan      build/asan   EXAMSTORE_SANITIZE=address (ASan + UBSan)  skipped by --quick
-#   tsan      build/tsan   EXAMSTORE_SANITIZE=thread, [concurrency]   skipped by --quick
+# Two sets of client libraries are built and tested against: Debian 12's (libpqxx 6.4, hiredis
+# 0.14) and the newer ones users get from vcpkg, Conan, Debian 13 or Ubuntu 24.04 (libpqxx 7.10,
+# hiredis 1.2 with TLS), built from Debian 13's sources into a cached prefix by
+# scripts/newer-deps.sh. Phases, each in a fresh build folder, Debug with warnings as errors
+# (docs/testing.md says why each runs what it runs):
+#   plain      build/test        Debian 12 libraries: every test
+#   consumer   scripts/consumer-test.sh: Release installs (static against the newer libraries,
+#              shared against Debian 12's) into a temporary prefix, tests/consumer built against
+#              them; one test per check                                   skipped by --quick
+#   lint       scripts/lint.sh (clang-format + clang-tidy)                skipped by --no-lint
+#   asan-newer build/asan-newer  newer libraries, ASan + UBSan: every test skipped by --quick
+#   tsan       build/tsan        Debian 12 libraries, TSan: [concurrency] skipped by --quick
 #
-#   --quick, --no-sanitizers   only the plain phase (no consumer, no lint)
+#   --quick, --no-sanitizers   only the plain phase (no consumer, no lint, no newer libraries)
 #   --no-lint                  skip the lint phase
 #   --no-consumer              skip the consumer phase
+#   --no-newer                 build the ASan phase (build/asan) and the consumer against Debian
+#                              12's libraries: for a machine that cannot reach Debian's archive
+#                              (CI never uses it: the newer libraries are what users get)
 #
 # Environment: EXAMSTORE_JOBS (build and ctest parallelism, default 2); PG_FSYNC (default off
 # here: the test cluster is thrown away); the ports and folder of scripts/servers.sh;
-# ASAN_OPTIONS, UBSAN_OPTIONS, LSAN_OPTIONS, TSAN_OPTIONS replace the defaults below. Leak and
-# race suppressions for the dependencies are read from tests/lsan.supp and tests/tsan.supp
-# when they exist.
-# Exits non-zero on any failure. The last line is the total over the phases, in the form
-# `N passed, M failed`.
+# EXAMSTORE_NEWER_DEPS_DIR (scripts/newer-deps.sh's cache); ASAN_OPTIONS, UBSAN_OPTIONS,
+# LSAN_OPTIONS, TSAN_OPTIONS replace the defaults below. Leak and race suppressions for the
+# dependencies are read from tests/lsan.supp and tests/tsan.supp when they exist.
+# Prints each phase's time as it ends and all of them at the end. Exits non-zero on any failure.
+# The last line is the total over the phases, in the form `N passed, M failed`.
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -30,18 +38,21 @@ cd "$ROOT"
 sanitizers=1
 lint=1
 consumer=1
+newer=1
 for arg in "$@"; do
   case "$arg" in
     --quick | --no-sanitizers) sanitizers=0 ;;
     --no-lint) lint=0 ;;
     --no-consumer) consumer=0 ;;
-    -h | --help) sed -n '2,24p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
-    *) echo "test.sh: unknown option '$arg' (use --quick, --no-sanitizers, --no-lint, --no-consumer)" >&2
+    --no-newer) newer=0 ;;
+    -h | --help) sed -n '2,33p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    *) echo "test.sh: unknown option '$arg' (use --quick, --no-sanitizers, --no-lint, --no-consumer, --no-newer)" >&2
        exit 2 ;;
   esac
 done
 [ "$sanitizers" = 1 ] || lint=0       # the lint runs before the sanitizer phases only
 [ "$sanitizers" = 1 ] || consumer=0   # --quick: the plain phase alone
+[ "$sanitizers" = 1 ] || newer=0
 
 JOBS=${EXAMSTORE_JOBS:-2}
 export PG_FSYNC=${PG_FSYNC:-off}
@@ -130,7 +141,23 @@ build_dir() {
   run_child cmake --build "$dir" -j "$JOBS"
 }
 
-# run_phase NAME DIR CMAKE_ARGS...: a full phase; sanitizer options come from the environment
+# check_libraries DIR PREFIX: DIR's test binary loads libpqxx and hiredis from PREFIX/lib, not
+# Debian's copies under /usr (whose headers and libraries are installed too)
+check_libraries() {
+  local bin=$1/tests/examstore_tests loaded lib
+  loaded=$(ldd "$bin") || { echo "test.sh: ldd $bin failed"; return 1; }
+  for lib in libpqxx libhiredis.so; do
+    if ! grep -qE "^[[:space:]]*$lib[^ ]* => $2/lib/" <<<"$loaded"; then
+      echo "test.sh: $bin does not load $lib from $2/lib; it loads:"
+      grep -E 'pqxx|hiredis' <<<"$loaded" | sed 's/^/  /'
+      return 1
+    fi
+  done
+  echo "test.sh: $bin loads $(grep -E 'pqxx|hiredis' <<<"$loaded" | awk '{print $3}' | tr '\n' ' ')"
+}
+
+# run_phase NAME DIR CMAKE_ARGS...: a full phase; sanitizer options come from the environment,
+# and so does EXPECT_PREFIX (when set, the build must use the client libraries of that prefix)
 run_phase() {
   local name=$1 dir=$2
   shift 2
@@ -138,6 +165,10 @@ run_phase() {
   section "$name: configure + build in $dir"
   t0=$SECONDS
   build_dir "$name" "$dir" "$@"
+  if [ -n "${EXPECT_PREFIX:-}" ]; then
+    step="$name: which libraries ($dir)"
+    check_libraries "$dir" "$EXPECT_PREFIX"
+  fi
   t_build=$((SECONDS - t0))
 
   section "$name: ctest ($dir)"
@@ -178,7 +209,20 @@ t_all=$SECONDS
 section "dependencies"
 step="dependencies (scripts/deps.sh --servers)"
 run_child scripts/deps.sh --servers
-echo "test.sh: dependencies present"
+summaries+=("test.sh: dependencies: present in $((SECONDS - t_all)) s")
+echo "${summaries[-1]}"
+
+NEWER_PREFIX=""
+if [ "$newer" = 1 ]; then
+  section "newer libraries: libpqxx 7 and hiredis 1.x from Debian 13's sources (scripts/newer-deps.sh)"
+  step="newer libraries (scripts/newer-deps.sh)"
+  t0=$SECONDS
+  run_child scripts/newer-deps.sh
+  NEWER_PREFIX=$(scripts/newer-deps.sh --print-prefix)
+  newer_pc=$NEWER_PREFIX/lib/pkgconfig
+  summaries+=("test.sh: newer libraries: libpqxx $(PKG_CONFIG_PATH=$newer_pc pkg-config --modversion libpqxx), hiredis $(PKG_CONFIG_PATH=$newer_pc pkg-config --modversion hiredis) in $NEWER_PREFIX, ready in $((SECONDS - t0)) s")
+  echo "${summaries[-1]}"
+fi
 
 run_phase plain build/test
 
@@ -193,7 +237,8 @@ if [ "$consumer" = 1 ]; then
   # Shown as it runs and kept in the log, whose closing line `N passed, M failed` counts one test
   # per check (static-cmake, shared-cmake, pkg-config, packaging).
   # shellcheck disable=SC2016  # $1 is expanded by the inner bash
-  run_child bash -o pipefail -c 'scripts/consumer-test.sh 2>&1 | tee "$1"' consumer-test "$log" ||
+  EXAMSTORE_CONSUMER_STATIC_LIBS=$NEWER_PREFIX \
+    run_child bash -o pipefail -c 'scripts/consumer-test.sh 2>&1 | tee "$1"' consumer-test "$log" ||
     rc=$?
   line=$(grep -E '^[0-9]+ passed, [0-9]+ failed$' "$log" | tail -n1 || true)
   if [ -z "$line" ]; then
@@ -236,12 +281,20 @@ if [ "$sanitizers" = 1 ]; then
   if [ -f tests/tsan.supp ]; then
     tsan_options="$tsan_options:suppressions=$ROOT/tests/tsan.supp"
   fi
-  ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=1} \
-  UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1} \
-  LSAN_OPTIONS=$lsan_options \
-    run_phase asan build/asan -DEXAMSTORE_SANITIZE=address
+  export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=1}
+  export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
+  if [ "$newer" = 1 ]; then
+    # The whole suite once more, on the libraries vcpkg and Conan users get, under ASan + UBSan:
+    # one phase checks both the newer libraries and memory safety (docs/testing.md).
+    PKG_CONFIG_PATH="$NEWER_PREFIX/lib/pkgconfig${PKG_CONFIG_PATH:+:$PKG_CONFIG_PATH}" \
+    EXPECT_PREFIX=$NEWER_PREFIX LSAN_OPTIONS=$lsan_options \
+      run_phase asan-newer build/asan-newer -DEXAMSTORE_SANITIZE=address
+  else
+    LSAN_OPTIONS=$lsan_options run_phase asan build/asan -DEXAMSTORE_SANITIZE=address
+  fi
+  # The benchmarks are not run here: not built either.
   TSAN_OPTIONS=$tsan_options \
-    run_phase tsan build/tsan -DEXAMSTORE_SANITIZE=thread
+    run_phase tsan build/tsan -DEXAMSTORE_SANITIZE=thread -DEXAMSTORE_BUILD_BENCHMARKS=OFF
 fi
 
 section "summary"
