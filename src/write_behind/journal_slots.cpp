@@ -1,7 +1,6 @@
 #include "write_behind/journal_slots.hpp"
 
 #include <dirent.h>
-#include <libpq-fe.h>
 #include <pwd.h>
 #include <unistd.h>
 
@@ -10,10 +9,10 @@
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
-#include <map>
 #include <optional>
 #include <utility>
 
+#include "db/pg_target.hpp"
 #include "examstore/error.hpp"
 #include "write_behind/op.hpp"
 
@@ -24,57 +23,16 @@ constexpr std::string_view kOpen = "write_behind journal open";
 // More processes of one identity than this on one host is a configuration error, not a load.
 constexpr int kMaxSlots = 256;
 
-// The effective user's name and home folder from the password database ("" when unknown).
-struct Account {
-  std::string name;
-  std::string home;
-};
-Account account() {
+// The effective user's home folder from the password database ("" when unknown).
+std::string account_home() {
   std::array<char, 4096> buf{};
   passwd pw{};
   passwd* found = nullptr;
-  Account a;
-  if (::getpwuid_r(::geteuid(), &pw, buf.data(), buf.size(), &found) == 0 && found != nullptr) {
-    if (found->pw_name != nullptr) a.name = found->pw_name;
-    if (found->pw_dir != nullptr) a.home = found->pw_dir;
+  if (::getpwuid_r(::geteuid(), &pw, buf.data(), buf.size(), &found) == 0 && found != nullptr &&
+      found->pw_dir != nullptr) {
+    return found->pw_dir;
   }
-  return a;
-}
-
-std::string env_or_empty(const char* name) {
-  const char* v = std::getenv(name);
-  return v != nullptr ? v : "";
-}
-
-// The connection parameters libpq would use to pick the server and database, by keyword.
-std::map<std::string, std::string> target_of(const std::string& conninfo) {
-  std::map<std::string, std::string> given;
-  if (PQconninfoOption* opts = PQconninfoParse(conninfo.c_str(), nullptr)) {
-    for (PQconninfoOption* o = opts; o->keyword != nullptr; ++o) {
-      if (o->val != nullptr && *o->val != '\0') given[o->keyword] = o->val;
-    }
-    PQconninfoFree(opts);
-  }
-  auto pick = [&](const char* keyword, const char* env_name) {
-    auto it = given.find(keyword);
-    return it != given.end() ? it->second : env_or_empty(env_name);
-  };
-  std::map<std::string, std::string> t;
-  t["service"] = pick("service", "PGSERVICE");
-  t["host"] = pick("host", "PGHOST");
-  t["hostaddr"] = pick("hostaddr", "PGHOSTADDR");
-  t["port"] = pick("port", "PGPORT");
-  t["dbname"] = pick("dbname", "PGDATABASE");
-  if (t["dbname"].empty()) {
-    // libpq's default database is the user's name.
-    std::string user = pick("user", "PGUSER");
-    t["dbname"] = user.empty() ? account().name : user;
-  }
-  if (t["host"].empty() && t["hostaddr"].empty() && t["service"].empty()) {
-    t["host"] = "local-socket";
-  }
-  if (t["port"].empty() && t["service"].empty()) t["port"] = "5432";
-  return t;
+  return "";
 }
 
 std::uint64_t fnv1a(std::string_view s) {
@@ -116,7 +74,7 @@ std::string root_for(const WriteBehindOptions& options) {
   std::string root = default_journal_root([](const char* name) { return std::getenv(name); });
   if (root.empty()) {
     // No HOME in the environment (some service managers): the account's home folder.
-    const std::string home = account().home;
+    const std::string home = account_home();
     if (!home.empty() && home.front() == '/') root = home + "/.local/state/examstore/journal";
   }
   return root;
@@ -190,17 +148,20 @@ JournalIdentity journal_identity(const Config& config) {
     id.label = file_name_safe("memory." + config.key_prefix, 64);
     return id;
   }
-  const auto t = target_of(config.postgres.conninfo);
+  const db::PgTarget t = db::pg_target(config.postgres.conninfo);
   std::string target;
-  for (const char* keyword : {"service", "host", "hostaddr", "port", "dbname"}) {
-    const std::string& v = t.at(keyword);
+  for (const auto& [keyword, v] : {std::pair<const char*, const std::string&>{"service", t.service},
+                                   {"host", t.host},
+                                   {"hostaddr", t.hostaddr},
+                                   {"port", t.port},
+                                   {"dbname", t.dbname}}) {
     if (!v.empty()) target += std::string(target.empty() ? "" : " ") + keyword + "=" + v;
   }
   id.text = "postgresql " + target + prefix;
-  const std::string& host = t.at("host").empty() ? t.at("hostaddr") : t.at("host");
-  id.label = file_name_safe(t.at("dbname") + "@" + (host.empty() ? t.at("service") : host) + "-" +
-                                t.at("port") + "." + config.key_prefix,
-                            64);
+  const std::string& host = t.host.empty() ? t.hostaddr : t.host;
+  id.label = file_name_safe(
+      t.dbname + "@" + (host.empty() ? t.service : host) + "-" + t.port + "." + config.key_prefix,
+      64);
   return id;
 }
 
