@@ -1,12 +1,11 @@
 #include "db/pg_target.hpp"
 
 #include <libpq-fe.h>
-#include <pwd.h>
-#include <unistd.h>
 
-#include <array>
 #include <cstdlib>
 #include <map>
+
+#include "common/os_account.hpp"
 
 namespace examstore::db {
 namespace {
@@ -14,18 +13,6 @@ namespace {
 std::string env_or_empty(const char* name) {
   const char* v = std::getenv(name);
   return v != nullptr ? v : "";
-}
-
-// The effective user's name from the password database ("" when unknown).
-std::string os_user_name() {
-  std::array<char, 4096> buf{};
-  passwd pw{};
-  passwd* found = nullptr;
-  if (::getpwuid_r(::geteuid(), &pw, buf.data(), buf.size(), &found) == 0 && found != nullptr &&
-      found->pw_name != nullptr) {
-    return found->pw_name;
-  }
-  return "";
 }
 
 }  // namespace
@@ -51,7 +38,7 @@ PgTarget pg_target(const std::string& conninfo) {
   if (t.dbname.empty()) {
     // libpq's default database is the user's name.
     const std::string user = pick("user", "PGUSER");
-    t.dbname = user.empty() ? os_user_name() : user;
+    t.dbname = user.empty() ? os_account().name : user;
   }
   if (t.host.empty() && t.hostaddr.empty() && t.service.empty()) t.host = "local-socket";
   if (t.port.empty() && t.service.empty()) t.port = "5432";

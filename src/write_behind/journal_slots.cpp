@@ -1,17 +1,15 @@
 #include "write_behind/journal_slots.hpp"
 
 #include <dirent.h>
-#include <pwd.h>
-#include <unistd.h>
 
 #include <algorithm>
-#include <array>
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
 #include <optional>
 #include <utility>
 
+#include "common/os_account.hpp"
 #include "db/pg_target.hpp"
 #include "examstore/error.hpp"
 #include "write_behind/op.hpp"
@@ -22,18 +20,6 @@ namespace {
 constexpr std::string_view kOpen = "write_behind journal open";
 // More processes of one identity than this on one host is a configuration error, not a load.
 constexpr int kMaxSlots = 256;
-
-// The effective user's home folder from the password database ("" when unknown).
-std::string account_home() {
-  std::array<char, 4096> buf{};
-  passwd pw{};
-  passwd* found = nullptr;
-  if (::getpwuid_r(::geteuid(), &pw, buf.data(), buf.size(), &found) == 0 && found != nullptr &&
-      found->pw_dir != nullptr) {
-    return found->pw_dir;
-  }
-  return "";
-}
 
 std::uint64_t fnv1a(std::string_view s) {
   std::uint64_t h = 14695981039346656037ULL;
@@ -74,7 +60,7 @@ std::string root_for(const WriteBehindOptions& options) {
   std::string root = default_journal_root([](const char* name) { return std::getenv(name); });
   if (root.empty()) {
     // No HOME in the environment (some service managers): the account's home folder.
-    const std::string home = account_home();
+    const std::string home = os_account().home;
     if (!home.empty() && home.front() == '/') root = home + "/.local/state/examstore/journal";
   }
   return root;
