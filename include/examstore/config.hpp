@@ -123,7 +123,9 @@ struct RedisOptions {
 
 /// Options of the PostgreSQL durable tier.
 struct PostgresOptions {
-  /// A libpq connection string or URI, as given (may contain a password: never log it).
+  /// A libpq connection string or URI, as given (may contain a password, an sslpassword and an
+  /// sslkey path: never log it). TLS is libpq's: sslmode, sslrootcert, sslcert, sslkey, ... pass
+  /// through unchanged (docs/configuration.md#tls).
   std::string conninfo;
   /// Maximum pooled connections. Default 4.
   int pool_size = 4;
@@ -344,8 +346,10 @@ struct Config {
 RedisOptions parse_redis_url(std::string_view url, std::string_view field = "redis_url");
 
 /// Checks a postgresql:// URL (or key=value conninfo) and wraps it in options; `replica=`
-/// parameters of a URL become PostgresOptions::replicas and are removed from conninfo.
-/// Throws Error(kInvalidArgument) naming `field` when malformed.
+/// parameters of a URL become PostgresOptions::replicas and are removed from conninfo; every
+/// other parameter (sslmode, sslrootcert, ...) is kept as given. Throws Error(kInvalidArgument)
+/// naming `field` when malformed (an unknown sslmode too), with the password, sslpassword and
+/// sslkey shown as ***.
 PostgresOptions parse_postgres_url(std::string_view url, std::string_view field = "database_url");
 
 }  // namespace examstore

@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "common/config_check.hpp"
+#include "common/conninfo.hpp"
 #include "examstore/error.hpp"
 #include "security/crypto.hpp"
 
@@ -567,6 +568,7 @@ void split_replicas(std::string_view url, std::string_view field, const std::str
   }
   std::string_view query = url.substr(q + 1);
   std::string kept;
+  std::string address_param;  // host=, hostaddr= or port= in the query: the primary's address
   std::vector<std::string> hosts;
   while (true) {
     const auto amp = query.find('&');
@@ -588,11 +590,20 @@ void split_replicas(std::string_view url, std::string_view field, const std::str
     } else if (param.substr(0, 7) == "replica") {
       bad(field, shown, "expected replica=host[:port], got '" + std::string(param) + "'");
     } else {
+      const std::string_view name = param.substr(0, param.find('='));
+      if (name == "host" || name == "hostaddr" || name == "port") address_param = name;
       if (!kept.empty()) kept += '&';
       kept += std::string(param);
     }
     if (amp == std::string_view::npos) break;
     query = query.substr(amp + 1);
+  }
+  if (!hosts.empty() && !address_param.empty()) {
+    // every replica would inherit it and connect to the primary's address
+    bad(field, shown,
+        address_param +
+            "= in the query cannot be combined with replica= (each replica takes "
+            "its address from replica=host[:port])");
   }
   const std::string_view before_query = url.substr(0, q);
   primary = std::string(before_query) + (kept.empty() ? "" : "?" + kept);
@@ -618,10 +629,10 @@ void split_replicas(std::string_view url, std::string_view field, const std::str
 }  // namespace
 
 PostgresOptions parse_postgres_url(std::string_view url, std::string_view field) {
-  const std::string shown = mask_password(url);
   const bool is_uri = url.substr(0, 13) == "postgresql://" || url.substr(0, 11) == "postgres://";
   const bool is_kv =
       url.find("://") == std::string_view::npos && url.find('=') != std::string_view::npos;
+  const std::string shown = is_uri || is_kv ? mask_conninfo_secrets(url, url) : mask_password(url);
   if (!is_uri && !is_kv) {
     bad(field, shown,
         "expected postgresql://user@host:port/dbname, a libpq key=value string, or memory://");
@@ -645,9 +656,21 @@ PostgresOptions parse_postgres_url(std::string_view url, std::string_view field)
     std::string why = err != nullptr ? err : "unparseable connection string";
     PQfreemem(err);
     while (!why.empty() && (why.back() == '\n' || why.back() == ' ')) why.pop_back();
-    bad(field, shown, why);
+    bad(field, shown, mask_conninfo_secrets(why, url));
   }
   for (PQconninfoOption* o = opts; o->keyword != nullptr; ++o) {
+    if (o->val != nullptr && std::string_view(o->keyword) == "sslmode") {
+      // libpq checks it only when connecting; the values are libpq's, spelled exactly
+      static const std::set<std::string_view> kModes = {"disable", "allow",     "prefer",
+                                                        "require", "verify-ca", "verify-full"};
+      if (kModes.count(o->val) == 0) {
+        const std::string mode = o->val;
+        PQconninfoFree(opts);
+        bad(field, shown,
+            "sslmode '" + mode +
+                "' is not one of disable, allow, prefer, require, verify-ca, verify-full");
+      }
+    }
     if (o->val != nullptr && std::string_view(o->keyword) == "port") {
       long long p = 0;
       // libpq accepts a comma-separated list of ports for multiple hosts.
@@ -804,6 +827,7 @@ void validate(const Config& c) {
       bad("redis.wait_replicas", std::to_string(c.redis.wait_replicas),
           "is supported with a standalone or Sentinel hot tier, not with Redis Cluster");
     }
+    validate_redis_tls(c.redis.tls);
   }
   if (c.database_backend == BackendKind::kPostgres) {
     positive_int("postgres.pool_size", c.postgres.pool_size);
@@ -823,7 +847,6 @@ void validate(const Config& c) {
       bad("postgres.replica_wait", std::to_string(c.postgres.replica_wait.count()) + " ms",
           "must be >= 0");
     }
-    validate_redis_tls(c.redis.tls);
   }
   check_key_prefix("key_prefix", c.key_prefix);
   if (c.negative_ttl.count() <= 0)
