@@ -40,10 +40,12 @@ Connection::Connection(const RedisOptions& o, std::string endpoint)
     throw Error(timed_out ? ErrorCode::kTimeout : ErrorCode::kUnavailable, "redis connect", why,
                 endpoint_);
   }
+  bool secured = false;  // the TLS handshake succeeded
   try {
     if (tls) {
       set_timeout(o.connect_timeout);  // bounds the handshake
       start_tls(ctx_, *tls, o.tls, o.host, endpoint_);
+      secured = true;
     }
     set_timeout(o.command_timeout);
     if (!o.password.empty()) {
@@ -61,6 +63,17 @@ Connection::Connection(const RedisOptions& o, std::string endpoint)
     // certificate only then: one round trip now reads both, so that a refusal fails the connect
     // and looks_alive() and the subscriber's poll() never meet unread bytes.
     if (tls_ && o.password.empty() && o.db == 0) command({"PING"}, "redis PING");
+  } catch (const Error& e) {
+    const bool dropped = secured && ctx_->err != 0 && e.code() == ErrorCode::kUnavailable;
+    redisFree(ctx_);
+    ctx_ = nullptr;
+    if (!dropped) throw;
+    // the server has the alert's reason; the reset that often follows it hides it from us
+    throw Error(e.code(), e.operation(),
+                e.message() +
+                    " (the server ended the TLS session after the handshake: does it require a "
+                    "client certificate? see redis.tls.cert_file)",
+                endpoint_, e.outcome_unknown());
   } catch (...) {
     redisFree(ctx_);
     ctx_ = nullptr;

@@ -51,7 +51,9 @@ std::string openssl_reason() {
 // A readable regular file; `shown` is how the message names it (a key's path is not shown).
 void check_file(const char* field, const std::string& path, const std::string& shown) {
   std::error_code ec;
-  if (!std::filesystem::is_regular_file(path, ec)) bad_file(field, shown + " is not a file");
+  if (!std::filesystem::is_regular_file(path, ec)) {
+    bad_file(field, shown + " does not exist or is not a regular file");
+  }
   if (::access(path.c_str(), R_OK) != 0) bad_file(field, shown + " is not readable");
 }
 
@@ -105,12 +107,16 @@ std::shared_ptr<TlsContext> make_context(const RedisTlsOptions& o) {
   }
   if (!o.key_file.empty()) {
     check_file("redis.tls.key_file", o.key_file, "the key file");
-    if (SSL_CTX_use_PrivateKey_file(raw, o.key_file.c_str(), SSL_FILETYPE_PEM) != 1) {
-      bad_file("redis.tls.key_file", "cannot load the private key (" + openssl_reason() +
-                                         "; it must be PEM and unencrypted)");
-    }
-    if (SSL_CTX_check_private_key(raw) != 1) {
+    const bool loaded = SSL_CTX_use_PrivateKey_file(raw, o.key_file.c_str(), SSL_FILETYPE_PEM) == 1;
+    const std::string reason = loaded ? std::string() : openssl_reason();
+    // OpenSSL 3 compares the key with the certificate while loading it, 1.1 only when asked
+    if (reason.find("mismatch") != std::string::npos ||
+        (loaded && !o.cert_file.empty() && SSL_CTX_check_private_key(raw) != 1)) {
       bad_file("redis.tls.key_file", "the private key does not match redis.tls.cert_file");
+    }
+    if (!loaded) {
+      bad_file("redis.tls.key_file",
+               "cannot load the private key (" + reason + "; it must be PEM and unencrypted)");
     }
   }
   return context;
