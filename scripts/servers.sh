@@ -190,36 +190,28 @@ tls_node() {
     --pidfile "$d/redis.pid" --logfile "$d/redis.log" "$@" \
     >"$d/launch.log" 2>&1 9>&- || { cat "$d/launch.log" >&2; log_tail "$d/redis.log"; return 1; }
 }
-tls_cluster_ok() {
-  tls_cli "$REDIS_TLS_CLUSTER_PORT" cluster info | tr -d '\r' | grep -q '^cluster_state:ok'
+tls_cluster_slots() {  # the node has every slot (its state turns ok 2 s after it started)
+  tls_cli "$REDIS_TLS_CLUSTER_PORT" cluster info | tr -d '\r' |
+    grep -q '^cluster_slots_assigned:16384'
 }
 pg_tls_ready() {
   timeout 5 "$PGBIN/pg_isready" -q -h 127.0.0.1 -p "$PG_TLS_PORT" -U postgres 2>/dev/null
 }
-# tls_launch: after initdb, before the primary starts (its fresh data folder is copied while the
-# certificates are made and the TLS Redis servers start); waits for nothing
-tls_launch() {
-  local p s cp_pid
+# tls_launch_redis: the certificates, then the TLS Redis servers (the cluster node first: a
+# one-node cluster turns ok only 2 s after it started, Redis's writable delay); waits for nothing.
+# Runs while initdb runs.
+tls_launch_redis() {
+  local p s
   for p in $REDIS_TLS_PORT $REDIS_MTLS_PORT $REDIS_TLS_SENTINEL_PORT $REDIS_TLS_CLUSTER_PORT \
-    $((REDIS_TLS_CLUSTER_PORT + 10000)) $PG_TLS_PORT; do
-    wait_port_free "$p" "the TLS servers (set EXAMSTORE_TEST_REDIS_TLS_PORT / _PG_TLS_PORT)"
+    $((REDIS_TLS_CLUSTER_PORT + 10000)); do
+    wait_port_free "$p" "the TLS servers (set EXAMSTORE_TEST_REDIS_TLS_PORT)"
   done
-  cp -a "$PGD" "$PGT" &
-  cp_pid=$!
   tls_certs || return 1
-  tls_node "$TLSD/redis-$REDIS_TLS_PORT" "$REDIS_TLS_PORT" optional || return 1
-  tls_node "$TLSD/redis-$REDIS_MTLS_PORT" "$REDIS_MTLS_PORT" yes || return 1
-  # a one-node cluster turns ok 2 s after it started and max(node timeout, 0.5 s) after it has
-  # every slot: give it the slots now, and wait for it last
   tls_node "$TLSD/redis-$REDIS_TLS_CLUSTER_PORT" "$REDIS_TLS_CLUSTER_PORT" optional \
     --tls-cluster yes --cluster-enabled yes --cluster-config-file nodes.conf \
     --cluster-node-timeout 500 || return 1
-  topo_wait 10 "TLS Redis on port $REDIS_TLS_CLUSTER_PORT" listening "$REDIS_TLS_CLUSTER_PORT" ||
-    { log_tail "$TLSD/redis-$REDIS_TLS_CLUSTER_PORT/redis.log"; return 1; }
-  tls_cli "$REDIS_TLS_CLUSTER_PORT" cluster addslotsrange 0 16383 >/dev/null || {
-    echo "servers.sh: CLUSTER ADDSLOTSRANGE failed on TLS port $REDIS_TLS_CLUSTER_PORT" >&2
-    return 1
-  }
+  tls_node "$TLSD/redis-$REDIS_TLS_PORT" "$REDIS_TLS_PORT" optional || return 1
+  tls_node "$TLSD/redis-$REDIS_MTLS_PORT" "$REDIS_MTLS_PORT" yes || return 1
   s=$TLSD/sentinel-$REDIS_TLS_SENTINEL_PORT
   mkdir -p "$s"
   {
@@ -240,8 +232,12 @@ tls_launch() {
   } >"$s/sentinel.conf"
   redis-server "$s/sentinel.conf" --sentinel >/dev/null 2>&1 9>&- ||
     { log_tail "$s/redis.log"; return 1; }
-  # --- PostgreSQL with ssl=on that refuses unencrypted connections
-  wait "$cp_pid" || { echo "servers.sh: could not copy $PGD to $PGT" >&2; return 1; }
+}
+# tls_launch_pg: after initdb, before the primary starts: a copy of its fresh data folder with
+# ssl=on and hostssl-only pg_hba.conf; waits for nothing
+tls_launch_pg() {
+  wait_port_free "$PG_TLS_PORT" "the TLS PostgreSQL (set EXAMSTORE_TEST_PG_TLS_PORT)"
+  cp -a "$PGD" "$PGT" || return 1
   cp "$TLSD/server.crt" "$TLSD/server.key" "$TLSD/ca.crt" "$PGT/"
   printf '%s\n' "local all all trust" "hostssl all all 127.0.0.1/32 trust" \
     "hostssl all all ::1/128 trust" >"$PGT/pg_hba.conf"
@@ -253,17 +249,21 @@ tls_launch() {
     >"$PGDIR/pg-tls-ctl.log" 2>&1 9>&- || { cat "$PGDIR/pg-tls-ctl.log" >&2; return 1; }
 }
 # tls_wait: bounded waits until the TLS servers listen (a TLS redis-server that cannot load its
-# certificates exits) and the PostgreSQL answers; the cluster node takes every slot
+# certificates exits) and the PostgreSQL answers; the cluster node gets every slot. It turns ok
+# about 2 s after it started: tests/integration/tls_test.cpp waits for that, not this script.
 tls_wait() {
   local p
-  for p in $REDIS_TLS_PORT $REDIS_MTLS_PORT; do
+  for p in $REDIS_TLS_CLUSTER_PORT $REDIS_TLS_PORT $REDIS_MTLS_PORT; do
     topo_wait 10 "TLS Redis on port $p" listening "$p" ||
       { log_tail "$TLSD/redis-$p/redis.log"; return 1; }
   done
   topo_wait 10 "the TLS sentinel" listening "$REDIS_TLS_SENTINEL_PORT" ||
     { log_tail "$TLSD/sentinel-$REDIS_TLS_SENTINEL_PORT/redis.log"; return 1; }
+  tls_cli "$REDIS_TLS_CLUSTER_PORT" cluster addslotsrange 0 16383 >/dev/null || {
+    echo "servers.sh: CLUSTER ADDSLOTSRANGE failed on TLS port $REDIS_TLS_CLUSTER_PORT" >&2
+    return 1
+  }
   topo_wait 10 "the TLS PostgreSQL" pg_tls_ready || { log_tail "$PGDIR/pg-tls.log"; return 1; }
-  topo_wait 10 "the TLS cluster node to be ok" tls_cluster_ok || return 1
 }
 tls_stop() {
   local f
@@ -283,7 +283,7 @@ tls_status() {
   for p in $REDIS_TLS_PORT $REDIS_MTLS_PORT $REDIS_TLS_SENTINEL_PORT; do
     if listening "$p"; then line="$line $p:up"; else line="$line $p:down"; rc=1; fi
   done
-  if tls_cluster_ok; then line="$line cluster $REDIS_TLS_CLUSTER_PORT:ok"
+  if tls_cluster_slots; then line="$line cluster $REDIS_TLS_CLUSTER_PORT:up"
   else line="$line cluster $REDIS_TLS_CLUSTER_PORT:down"; rc=1; fi
   echo "redis tls:$line  (folder $TLSD)"
   if [ -n "$PGBIN" ] && pg_tls_ready; then
@@ -464,13 +464,17 @@ do_start() {
   # --- PostgreSQL 15
   local locale_opt=--no-locale
   if locale -a 2>/dev/null | grep -qiE '^c\.utf-?8$'; then locale_opt=--locale=C.UTF-8; fi
-  if ! as_pg timeout 120 "$PGBIN/initdb" -D "$PGD" -U postgres -A trust -E UTF8 "$locale_opt" \
-      --no-sync >"$PGDIR/initdb.log" 2>&1; then
+  local initdb_pid tls_ok=1
+  as_pg timeout 120 "$PGBIN/initdb" -D "$PGD" -U postgres -A trust -E UTF8 "$locale_opt" \
+    --no-sync >"$PGDIR/initdb.log" 2>&1 &
+  initdb_pid=$!
+  tls_launch_redis || tls_ok=0
+  if ! wait "$initdb_pid"; then
     log_tail "$PGDIR/initdb.log"
     do_stop
     die "PostgreSQL initdb failed in $PGD (log: $PGDIR/initdb.log)"
   fi
-  if ! tls_launch; then
+  if [ "$tls_ok" != 1 ] || ! tls_launch_pg; then
     do_stop
     die "the TLS servers did not start (state in $TLSD and $PGT)"
   fi

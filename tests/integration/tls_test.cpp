@@ -26,6 +26,9 @@
 #include "support/tls_env.hpp"
 
 #ifdef EXAMSTORE_HAVE_HIREDIS_SSL
+#include <thread>
+
+#include "cache/redis/redis_connection.hpp"
 #include "cache/redis/redis_tls.hpp"
 #endif
 
@@ -209,7 +212,17 @@ TEST_CASE("rediss-sentinel: the sentinel and the master it names are asked over 
 }
 
 TEST_CASE("rediss-cluster: slot map, nodes and pub/sub over TLS", "[tls][redis][cluster]") {
-  auto store = Store::open(redis_config(trusted(examstore::test::redis_tls_cluster_url())));
+  const std::string url = trusted(examstore::test::redis_tls_cluster_url());
+  // servers.sh does not wait for the one-node cluster's state, ok 2 s after its start
+  const auto deadline = Clock::now() + 10s;
+  for (;;) {
+    examstore::redis::Connection node(examstore::parse_redis_url(url));
+    const auto info = node.command({"CLUSTER", "INFO"}, "redis CLUSTER INFO");
+    if (std::string(info->str, info->len).find("cluster_state:ok") != std::string::npos) break;
+    REQUIRE(Clock::now() < deadline);
+    std::this_thread::sleep_for(50ms);
+  }
+  auto store = Store::open(redis_config(url));
   exercise(*store);
   examstore::Cache& cache = store->cache();
   const std::string prefix = examstore::test::unique_name("tls_slots_");
