@@ -266,17 +266,8 @@ tls_wait() {
   topo_wait 10 "the TLS PostgreSQL" pg_tls_ready || { log_tail "$PGDIR/pg-tls.log"; return 1; }
 }
 tls_stop() {
-  local f
-  if [ -s "$PGT/postmaster.pid" ]; then
-    if [ -n "$PGBIN" ]; then
-      as_pg timeout 30 "$PGBIN/pg_ctl" -D "$PGT" -m immediate -w -t 20 stop >/dev/null 2>&1 || true
-    fi
-    kill_pidfile "$PGT/postmaster.pid" postgres
-  fi
-  [ -d "$TLSD" ] || return 0
-  for f in "$TLSD"/*/redis.pid; do
-    if [ -e "$f" ]; then kill_pidfile "$f" redis-; fi
-  done
+  stop_pg_now "$PGT"
+  stop_redis_in "$TLSD"
 }
 tls_status() {
   local rc=0 line="" p
@@ -396,19 +387,25 @@ topology_start() {
     { log_tail "$PGR/pg.log"; return 1; }
 }
 
-topology_stop() {
-  local f
-  if [ -s "$PGR/data/postmaster.pid" ]; then
-    if [ -n "$PGBIN" ]; then
-      as_pg timeout 30 "$PGBIN/pg_ctl" -D "$PGR/data" -m immediate -w -t 20 stop \
-        >/dev/null 2>&1 || true
-    fi
-    kill_pidfile "$PGR/data/postmaster.pid" postgres
+# stop_pg_now DATA: an immediate stop of the PostgreSQL in DATA, then by its recorded PID
+stop_pg_now() {
+  [ -s "$1/postmaster.pid" ] || return 0
+  if [ -n "$PGBIN" ]; then
+    as_pg timeout 30 "$PGBIN/pg_ctl" -D "$1" -m immediate -w -t 20 stop >/dev/null 2>&1 || true
   fi
-  [ -d "$TOPO" ] || return 0
-  for f in "$TOPO"/*/redis.pid; do
+  kill_pidfile "$1/postmaster.pid" postgres
+}
+# stop_redis_in DIR: every redis-server (sentinels too) recorded in DIR/*/redis.pid
+stop_redis_in() {
+  local f
+  [ -d "$1" ] || return 0
+  for f in "$1"/*/redis.pid; do
     if [ -e "$f" ]; then kill_pidfile "$f" redis-; fi
   done
+}
+topology_stop() {
+  stop_pg_now "$PGR/data"
+  stop_redis_in "$TOPO"
 }
 
 topology_status() {

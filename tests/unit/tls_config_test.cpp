@@ -3,15 +3,16 @@
 // paths) kept out of every message. The servers are exercised in tests/integration/tls_test.cpp.
 #include <catch2/catch.hpp>
 
+#include <functional>
 #include <string>
 
 #include "common/config_check.hpp"
 #include "common/conninfo.hpp"
 #include "examstore/config.hpp"
 #include "examstore/error.hpp"
+#include "support/test_env.hpp"
 
 using examstore::Config;
-using examstore::Error;
 using examstore::ErrorCode;
 using examstore::parse_postgres_url;
 using examstore::parse_redis_url;
@@ -20,16 +21,10 @@ using examstore::RedisTopology;
 namespace {
 
 // Runs f, expects Error(kInvalidArgument), returns its what().
-template <typename F>
-std::string refusal(F&& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    CHECK(e.code() == ErrorCode::kInvalidArgument);
-    return e.what();
-  }
-  FAIL("expected examstore::Error(kInvalidArgument)");
-  return {};
+std::string refusal(const std::function<void()>& f) {
+  std::string why;
+  CHECK(examstore::test::code_of(f, &why) == ErrorCode::kInvalidArgument);
+  return why;
 }
 
 }  // namespace
