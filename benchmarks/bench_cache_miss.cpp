@@ -10,6 +10,8 @@
 
 #include <pqxx/pqxx>
 
+#include "db/pq.hpp"
+
 #include "bench_common.hpp"
 #include "examstore/examstore.hpp"
 
@@ -37,7 +39,7 @@ int main(int argc, char** argv) {
   config.with_redis_url(redis_url).with_database_url(db_url);
   config.key_prefix = "bcm" + std::to_string(::getpid());
   config.migrate_on_open = true;
-  config.write_behind.journal_dir = "";  // no queued writes here
+  config.write_behind.auto_journal = false;  // no queued writes here: no journal
   auto store = Store::open(config);
   bench::RawRedis raw(redis_url);
 
@@ -63,7 +65,7 @@ int main(int argc, char** argv) {
   // Warm up both paths once (connections, plans, the script cache).
   {
     pqxx::nontransaction tx(conn);
-    for (const ExamId id : ids) tx.exec_prepared("bench_exam_get", id);
+    for (const ExamId id : ids) examstore::db::exec_named(tx, "bench_exam_get", id);
   }
   for (const ExamId id : ids) store->exams().get(id);
 
@@ -73,7 +75,7 @@ int main(int argc, char** argv) {
       pqxx::nontransaction tx(conn);
       const auto t0 = bench::Clock::now();
       for (const ExamId id : ids) {
-        const pqxx::result r = tx.exec_prepared("bench_exam_get", id);
+        const pqxx::result r = examstore::db::exec_named(tx, "bench_exam_get", id);
         if (r.size() != 1 || r[0][0].as<std::int64_t>() != id) bench::fail("baseline: wrong row");
         // Convert what the library converts, so both sides produce a usable record.
         Exam e;

@@ -12,6 +12,8 @@
 #include <hiredis/hiredis.h>
 #include <pqxx/pqxx>
 
+#include "db/pq.hpp"
+
 namespace bench {
 
 double seconds_since(Clock::time_point t0) {
@@ -285,7 +287,7 @@ std::map<std::string, std::int64_t> RawRedis::command_calls() {
 void sql_exec(const std::string& url, const std::string& sql) {
   pqxx::connection c(url);
   pqxx::nontransaction tx(c);
-  tx.exec0(sql);
+  examstore::db::exec0(tx, sql);
 }
 
 std::string sql_value(const std::string& url, const std::string& sql) {

@@ -19,7 +19,9 @@
 #include <atomic>
 #include <mutex>
 #include <pqxx/pqxx>
+
 #include <thread>
+#include "db/pq.hpp"
 
 #include "bench_common.hpp"
 #include "examstore/examstore.hpp"
@@ -62,7 +64,7 @@ double raw_commits_per_s(const std::string& url, int threads, double seconds) {
       const auto t0 = bench::Clock::now();
       while (bench::seconds_since(t0) < seconds) {
         pqxx::work tx(c);
-        tx.exec_prepared("bump", static_cast<int>((n * threads + t) % 1000) + 1);
+        examstore::db::exec_named(tx, "bump", static_cast<int>((n * threads + t) % 1000) + 1);
         tx.commit();
         ++n;
       }

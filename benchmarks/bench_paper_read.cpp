@@ -32,7 +32,7 @@ int main(int argc, char** argv) {
   config.with_redis_url(redis_url).with_database_url(db_url);
   config.key_prefix = "bpr" + std::to_string(::getpid());
   config.migrate_on_open = true;
-  config.write_behind.journal_dir = "";  // no queued writes here
+  config.write_behind.auto_journal = false;  // no queued writes here: no journal
   config.near_cache_ttl = std::chrono::minutes(10);
   config.paper_near_cache = near;
   auto store = Store::open(config);

@@ -56,15 +56,16 @@ int main(int argc, char** argv) {
   examstore::db::PgPool replica_pool(with, &telemetry);
 
   plain_pool.transact("setup", [](pqxx::work& tx) {
-    tx.exec0("DROP TABLE IF EXISTS bench_replica");
-    tx.exec0("CREATE TABLE bench_replica (id bigint PRIMARY KEY, v text NOT NULL)");
-    tx.exec0("INSERT INTO bench_replica SELECT g, 'row ' || g FROM generate_series(1, 1000) g");
+    examstore::db::exec0(tx, "DROP TABLE IF EXISTS bench_replica");
+    examstore::db::exec0(tx, "CREATE TABLE bench_replica (id bigint PRIMARY KEY, v text NOT NULL)");
+    examstore::db::exec0(
+        tx, "INSERT INTO bench_replica SELECT g, 'row ' || g FROM generate_series(1, 1000) g");
   });
   std::int64_t next_id = 1'000'000;
   auto insert = [&](examstore::db::PgPool& pool, bool lsn_in_tx) {
     return [&pool, &next_id, lsn_in_tx](std::int64_t) {
       pool.transact("bench insert", [&](pqxx::work& tx) {
-        tx.exec_params0("INSERT INTO bench_replica (id, v) VALUES ($1, 'x')", ++next_id);
+        examstore::db::exec0(tx, "INSERT INTO bench_replica (id, v) VALUES ($1, 'x')", ++next_id);
         if (lsn_in_tx) tx.exec("SELECT pg_current_wal_insert_lsn()");
       });
     };
@@ -72,7 +73,8 @@ int main(int argc, char** argv) {
   auto read = [](examstore::db::PgPool& pool) {
     return [&pool](std::int64_t i) {
       pool.read_lag_tolerant("bench read", [&](pqxx::work& tx) {
-        const auto r = tx.exec_params("SELECT v FROM bench_replica WHERE id = $1", i % 1000 + 1);
+        const auto r =
+            examstore::db::exec(tx, "SELECT v FROM bench_replica WHERE id = $1", i % 1000 + 1);
         bench::check(r.size() == 1, "row found");
       });
     };
@@ -92,7 +94,8 @@ int main(int argc, char** argv) {
     bench::note("round " + std::to_string(round + 1) + " done");
   }
   const auto m = telemetry.postgres_replicas.snapshot();
-  plain_pool.transact("cleanup", [](pqxx::work& tx) { tx.exec0("DROP TABLE bench_replica"); });
+  plain_pool.transact("cleanup",
+                      [](pqxx::work& tx) { examstore::db::exec0(tx, "DROP TABLE bench_replica"); });
 
   auto us = [](double per_s) { return 1e6 / per_s; };
   bench::JsonLine line;

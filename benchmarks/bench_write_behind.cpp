@@ -22,6 +22,8 @@
 
 #include <pqxx/pqxx>
 
+#include "db/pq.hpp"
+
 #include "bench_common.hpp"
 #include "examstore/examstore.hpp"
 
@@ -72,8 +74,8 @@ Fixture load_fixture(const std::string& db_url) {
       tx.exec("SELECT id FROM exams WHERE name = 'write-behind bench' ORDER BY id LIMIT 1");
   bench::check(!e.empty(), "no bench exam: run with --setup first");
   f.exam = e[0][0].as<std::int64_t>();
-  for (const auto& r : tx.exec_params(
-           "SELECT student_id FROM exam_attendance WHERE exam_id = $1 ORDER BY seat", f.exam)) {
+  for (const auto& r : examstore::db::exec(
+           tx, "SELECT student_id FROM exam_attendance WHERE exam_id = $1 ORDER BY seat", f.exam)) {
     f.students.push_back(r[0].as<std::int64_t>());
   }
   bench::check(!f.students.empty(), "the bench exam has no students");

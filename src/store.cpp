@@ -57,7 +57,13 @@ std::unique_ptr<Store> Store::open(const Config& config) {
   if (config.migrate_on_open) i.database->migrate_up(std::nullopt);
   db::Stores& stores = i.database->stores();
   i.sink = wb::make_store_sink(stores);
-  i.queue = std::make_unique<wb::WriteBehindQueue>(config.write_behind, *i.sink, &i.telemetry->log);
+  // Without a journal_dir, a Store on PostgreSQL takes a journal slot of its own database and key
+  // prefix (write_behind/journal_slots.hpp); the in-memory database has nothing to replay into.
+  const wb::JournalPlacement placement{
+      wb::journal_identity(config),
+      config.database_backend == BackendKind::kPostgres && config.write_behind.auto_journal};
+  i.queue = std::make_unique<wb::WriteBehindQueue>(config.write_behind, *i.sink, &i.telemetry->log,
+                                                   placement);
   i.seats = std::make_unique<repo::SeatMaps>(*stores.students);
   i.keys =
       std::make_unique<keys::KeySchema>(config.key_prefix.empty() ? "" : config.key_prefix + ":");
@@ -130,6 +136,7 @@ void Store::apply_application_role(std::string_view role,
 
 void Store::flush(std::chrono::milliseconds timeout) { impl_->queue->flush(timeout); }
 WriteBehindMetrics Store::write_behind_metrics() { return impl_->queue->metrics(); }
+const std::string& Store::journal_dir() const { return impl_->queue->journal_dir(); }
 
 MetricsSnapshot Store::metrics() {
   MetricsSnapshot m;

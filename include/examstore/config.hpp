@@ -332,6 +332,7 @@ struct Config {
   ///   EXAMSTORE_CONNECT_TIMEOUT_MS, EXAMSTORE_COMMAND_TIMEOUT_MS   positive integers (ms)
   ///   EXAMSTORE_CACHE_TTL_S                                 positive integer (seconds)
   ///   EXAMSTORE_JOURNAL_DIR                                 write_behind.journal_dir
+  ///   EXAMSTORE_JOURNAL_ROOT                                write_behind.journal_root
   ///   EXAMSTORE_KEY_PREFIX                                  key_prefix
   ///   EXAMSTORE_DATA_KEYS          "id:base64key,id2:base64key" (security.personal_data.keys)
   ///   EXAMSTORE_DATA_KEY_ACTIVE    security.personal_data.active_key

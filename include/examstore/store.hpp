@@ -122,6 +122,9 @@ class Store {
   void flush(std::chrono::milliseconds timeout = std::chrono::seconds(30));
   /// The queue's counters.
   WriteBehindMetrics write_behind_metrics();
+  /// The folder of the write-behind journal this store holds: write_behind.journal_dir, or the
+  /// slot it took under write_behind.journal_root (docs/write-behind.md). Empty without one.
+  const std::string& journal_dir() const;
   /// Writes PostgreSQL rejected for good, oldest first.
   std::vector<DeadLetterInfo> dead_letters(int limit = 100);
   /// Queues a dead letter again (committed durability: returns once it is written, or throws

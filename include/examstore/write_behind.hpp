@@ -24,10 +24,12 @@ enum class Durability {
   /// the batch commits (at most max_delay plus the time PostgreSQL is unreachable).
   kCached,
   /// Also appended to the local journal (write(2) done; fdatasync too when journal_sync). Survives
-  /// a crash of the process: the journal is replayed when the store opens again. The default.
-  /// Needs WriteBehindOptions::journal_dir on PostgreSQL (else kInvalidArgument). On the
-  /// in-memory database, where nothing outlives the process anyway, it means kCached when no
-  /// journal is configured.
+  /// a crash of the process: the journal is replayed when a store opens again on the same
+  /// journal_dir or, by default, when any store of the same database and key prefix opens on this
+  /// host (or by `examstore drain`). The default. On PostgreSQL a Store has a journal unless
+  /// WriteBehindOptions::auto_journal is turned off with no journal_dir (then kJournaled throws
+  /// kInvalidArgument). On the in-memory database, where nothing outlives the process anyway,
+  /// it means kCached unless journal_dir is set.
   kJournaled,
   /// Committed to PostgreSQL. Survives anything PostgreSQL survives; as slow as a commit, and it
   /// waits while PostgreSQL is down (up to commit_timeout).
@@ -61,9 +63,25 @@ struct WriteBehindOptions {
   /// How long a kCommitted call waits for its commit before Error(kTimeout) with
   /// outcome_unknown() (the write stays queued and is still committed later). Default 30 s.
   std::chrono::milliseconds commit_timeout{30000};
-  /// Directory of the journal (created if missing; one process at a time, guarded by a lock
-  /// file). Empty: no journal, and kJournaled calls fail with kInvalidArgument.
+  /// Directory of the journal, used as given (created if missing; one process at a time, guarded
+  /// by a lock file: a second store on it fails with kResourceExhausted). Empty (the default): on
+  /// PostgreSQL the Store takes a slot under journal_root; on the in-memory database there is no
+  /// journal. A directory holding another database's or key prefix's journal is refused with
+  /// kDataIntegrity. See docs/write-behind.md.
   std::string journal_dir;
+  /// Where a Store on PostgreSQL with an empty journal_dir keeps its journal:
+  /// "<journal_root>/<database>@<host>-<port>.<key prefix>-<hash>/slot-<n>", the lowest slot no
+  /// live process holds, so several processes of one application on one host each get their own,
+  /// and a crashed process's slot is replayed by the next store that opens (or by
+  /// `examstore drain`). A local folder: not tmpfs when journal_sync must survive power loss,
+  /// nor one a restart wipes (systemd's PrivateTmp). Empty (the default):
+  /// $STATE_DIRECTORY/examstore-journal (systemd StateDirectory=), else
+  /// $XDG_STATE_HOME/examstore/journal, else $HOME/.local/state/examstore/journal.
+  std::string journal_root;
+  /// Whether a Store on PostgreSQL with an empty journal_dir takes a slot under journal_root.
+  /// Default true. false: no journal, and kJournaled calls fail with kInvalidArgument (for
+  /// hosts without a writable local disk; choose kCached or kCommitted per call).
+  bool auto_journal = true;
   /// fdatasync every group commit of the journal: survives power loss too, at the disk's cost.
   /// Default false (a process crash is survived without it).
   bool journal_sync = false;

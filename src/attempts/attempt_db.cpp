@@ -179,16 +179,16 @@ void write_revisions(pqxx::work& tx, const std::vector<AnswerRevision>& revs, bo
     t.add(to_micros(r.saved_at));
     m.add(static_cast<std::int64_t>(r.since_previous.count()));
   }
-  tx.exec_params0(insert_revisions_sql(), a.str(), q.str(), s.str(), ans.str(), t.str(), m.str());
+  db::exec0(tx, insert_revisions_sql(), a.str(), q.str(), s.str(), ans.str(), t.str(), m.str());
   if (open_only) {
     // Waits for a submit holding an attempt's row lock; the upsert below, a new statement,
     // then sees the submitted state (READ COMMITTED) and leaves that attempt's answers alone.
     // Locked in id order; a deadlock with a many-row update (mark_overdue) is retried by PgPool.
-    tx.exec_params("SELECT 1 FROM attempts WHERE id = ANY($1::bigint[]) ORDER BY id FOR SHARE",
-                   a.str());
+    db::exec(tx, "SELECT 1 FROM attempts WHERE id = ANY($1::bigint[]) ORDER BY id FOR SHARE",
+             a.str());
   }
-  tx.exec_params0(upsert_answers_sql(open_only), a.str(), q.str(), s.str(), ans.str(), t.str(),
-                  m.str());
+  db::exec0(tx, upsert_answers_sql(open_only), a.str(), q.str(), s.str(), ans.str(), t.str(),
+            m.str());
 }
 
 // Applies a start to a row that has none: started_at, deadline = base + extra_time.
@@ -210,24 +210,27 @@ class PgAttemptStore final : public AttemptStore {
     std::vector<Attempt> out;
     pool_.transact(op, [&](pqxx::work& tx) {
       out.clear();
-      const auto paper = tx.exec_params(
-          "SELECT id FROM papers WHERE school = $1 AND department = $2 AND major = $3 AND "
-          "course = $4",
-          plan.paper.school, plan.paper.department, plan.paper.major, plan.paper.course);
+      const auto paper =
+          db::exec(tx,
+                   "SELECT id FROM papers WHERE school = $1 AND department = $2 AND major = $3 AND "
+                   "course = $4",
+                   plan.paper.school, plan.paper.department, plan.paper.major, plan.paper.course);
       if (paper.empty()) {
         throw Error(ErrorCode::kNotFound, op, "no paper " + plan.paper.str());
       }
-      if (tx.exec_params("SELECT 1 FROM exams WHERE id = $1", plan.exam_id).empty()) {
+      if (db::exec(tx, "SELECT 1 FROM exams WHERE id = $1", plan.exam_id).empty()) {
         throw Error(ErrorCode::kNotFound, op, check::exam_label(plan.exam_id));
       }
-      const auto missing = tx.exec_params(
-          "SELECT u.s FROM unnest($1::bigint[]) WITH ORDINALITY AS u(s, o)"
-          " WHERE NOT EXISTS (SELECT 1 FROM students WHERE id = u.s) ORDER BY u.o LIMIT 1",
-          ids.str());
+      const auto missing =
+          db::exec(tx,
+                   "SELECT u.s FROM unnest($1::bigint[]) WITH ORDINALITY AS u(s, o)"
+                   " WHERE NOT EXISTS (SELECT 1 FROM students WHERE id = u.s) ORDER BY u.o LIMIT 1",
+                   ids.str());
       if (!missing.empty()) {
         throw Error(ErrorCode::kNotFound, op, check::student_label(missing[0][0].as<StudentId>()));
       }
-      const auto live = tx.exec_params(
+      const auto live = db::exec(
+          tx,
           "SELECT u.s FROM unnest($1::bigint[]) WITH ORDINALITY AS u(s, o)"
           " WHERE EXISTS (SELECT 1 FROM attempts a WHERE a.exam_id = $2 AND a.student_id = u.s"
           " AND a.state <> 'voided') ORDER BY u.o LIMIT 1",
@@ -239,7 +242,8 @@ class PgAttemptStore final : public AttemptStore {
       }
       // One statement for every student; a duplicate in the plan hits the unique index (23505
       // -> kConflict) and rolls everything back.
-      const auto rows = tx.exec_params(
+      const auto rows = db::exec(
+          tx,
           "WITH ins AS (INSERT INTO attempts (exam_id, student_id, paper_id, duration)"
           " SELECT $2, u.s, $3, $4 FROM unnest($1::bigint[]) AS u(s) RETURNING *)"
           " SELECT " +
@@ -255,10 +259,11 @@ class PgAttemptStore final : public AttemptStore {
     std::optional<Attempt> out;
     pool_.transact("attempt get", [&](pqxx::work& tx) {
       out.reset();
-      const auto r = tx.exec_params("SELECT " + attempt_columns() + kAttemptFrom +
-                                        "WHERE a.exam_id = $1 AND a.student_id = $2"
-                                        " AND a.state <> 'voided'",
-                                    exam, student);
+      const auto r = db::exec(tx,
+                              "SELECT " + attempt_columns() + kAttemptFrom +
+                                  "WHERE a.exam_id = $1 AND a.student_id = $2"
+                                  " AND a.state <> 'voided'",
+                              exam, student);
       if (!r.empty()) out = read_attempt(r[0]);
     });
     return out;
@@ -268,7 +273,8 @@ class PgAttemptStore final : public AttemptStore {
     std::vector<Attempt> out;
     pool_.transact("attempts of student", [&](pqxx::work& tx) {
       out.clear();
-      const auto rows = tx.exec_params(
+      const auto rows = db::exec(
+          tx,
           "SELECT " + attempt_columns() + kAttemptFrom + "WHERE a.student_id = $1 ORDER BY a.id",
           student);
       for (const auto& r : rows) out.push_back(read_attempt(r));
@@ -280,8 +286,8 @@ class PgAttemptStore final : public AttemptStore {
     std::vector<Attempt> out;
     pool_.transact("attempts of exam", [&](pqxx::work& tx) {
       out.clear();
-      const auto rows = tx.exec_params(
-          "SELECT " + attempt_columns() + kAttemptFrom + "WHERE a.exam_id = $1 ORDER BY a.id",
+      const auto rows = db::exec(
+          tx, "SELECT " + attempt_columns() + kAttemptFrom + "WHERE a.exam_id = $1 ORDER BY a.id",
           exam);
       for (const auto& r : rows) out.push_back(read_attempt(r));
     });
@@ -307,8 +313,8 @@ class PgAttemptStore final : public AttemptStore {
           " WHERE id = $1 AND state = ANY($5::text[]) RETURNING *)"
           " SELECT " +
           attempt_columns() + " FROM u a JOIN papers p ON p.id = a.paper_id";
-      const auto r = tx.exec_params(sql, id, t, d, std::string(to_string(to)), states_text(from),
-                                    start.has_value());
+      const auto r = db::exec(tx, sql, id, t, d, std::string(to_string(to)), states_text(from),
+                              start.has_value());
       if (!r.empty()) {
         out = read_attempt(r[0]);
         return;
@@ -335,7 +341,7 @@ class PgAttemptStore final : public AttemptStore {
         " FROM unnest($1::bigint[], $2::bigint[], $3::bigint[]) AS u(id, t, d)"
         " WHERE a.id = u.id AND a.state = 'not_started'";
     pool_.transact("attempt start apply",
-                   [&](pqxx::work& tx) { tx.exec_params0(sql, id.str(), t.str(), d.str()); });
+                   [&](pqxx::work& tx) { db::exec0(tx, sql, id.str(), t.str(), d.str()); });
   }
 
   void insert_revisions(const std::vector<AnswerRevision>& revisions) override {
@@ -360,11 +366,11 @@ class PgAttemptStore final : public AttemptStore {
       const auto t = s.start ? to_micros(s.start->started_at) : 0;
       const auto d = s.start ? to_micros(s.start->base_deadline) : 0;
       const std::string set_start = s.start ? ", " + start_set_sql() : std::string();
-      tx.exec_params0(
-          "UPDATE attempts SET state = 'submitted', version = version + 1,"
-          " updated_at = now(), submitted_at = " +
-              ts("$4") + ", receipt = $5" + set_start + " WHERE id = $1",
-          s.attempt_id, t, d, to_micros(s.submitted_at), s.receipt);
+      db::exec0(tx,
+                "UPDATE attempts SET state = 'submitted', version = version + 1,"
+                " updated_at = now(), submitted_at = " +
+                    ts("$4") + ", receipt = $5" + set_start + " WHERE id = $1",
+                s.attempt_id, t, d, to_micros(s.submitted_at), s.receipt);
       out = get_by_id(tx, op, s.attempt_id);
     });
     return out;
@@ -374,10 +380,10 @@ class PgAttemptStore final : public AttemptStore {
     const std::string op = "attempt set_extra_time";
     Attempt out;
     pool_.transact(op, [&](pqxx::work& tx) {
-      tx.exec_params0(
-          "UPDATE attempts SET deadline = deadline + ($2 - extra_time) * interval '1 second',"
-          " extra_time = $2, version = version + 1, updated_at = now() WHERE id = $1",
-          id, static_cast<std::int64_t>(extra.count()));
+      db::exec0(tx,
+                "UPDATE attempts SET deadline = deadline + ($2 - extra_time) * interval '1 second',"
+                " extra_time = $2, version = version + 1, updated_at = now() WHERE id = $1",
+                id, static_cast<std::int64_t>(extra.count()));
       out = get_by_id(tx, op, id);
     });
     return out;
@@ -387,7 +393,8 @@ class PgAttemptStore final : public AttemptStore {
     std::vector<StudentId> out;
     pool_.transact("attempts mark_overdue", [&](pqxx::work& tx) {
       out.clear();
-      const auto r = tx.exec_params(
+      const auto r = db::exec(
+          tx,
           "UPDATE attempts SET state = 'overdue', version = version + 1, updated_at = now()"
           " WHERE exam_id = $1 AND state = 'in_progress' AND deadline + $3 * interval '1 second' "
           "< " +
@@ -417,7 +424,8 @@ class PgAttemptStore final : public AttemptStore {
     std::vector<PaperKey> out;
     pool_.transact("attempts recent papers", [&](pqxx::work& tx) {
       out.clear();
-      const auto r = tx.exec_params(
+      const auto r = db::exec(
+          tx,
           "SELECT DISTINCT p.school, p.department, p.major, p.course FROM papers p"
           " JOIN attempts a ON a.paper_id = p.id WHERE a.exam_id IN ("
           "  SELECT e.id FROM exams e WHERE EXISTS (SELECT 1 FROM attempts x WHERE x.exam_id ="
@@ -433,9 +441,10 @@ class PgAttemptStore final : public AttemptStore {
 
  private:
   static Attempt get_by_id(pqxx::work& tx, const std::string& op, AttemptId id, bool lock = false) {
-    const auto r = tx.exec_params("SELECT " + attempt_columns() + kAttemptFrom + "WHERE a.id = $1" +
-                                      (lock ? " FOR UPDATE OF a" : ""),
-                                  id);
+    const auto r = db::exec(tx,
+                            "SELECT " + attempt_columns() + kAttemptFrom + "WHERE a.id = $1" +
+                                (lock ? " FOR UPDATE OF a" : ""),
+                            id);
     if (r.empty()) throw Error(ErrorCode::kNotFound, op, "no " + attempt_label(id));
     return read_attempt(r[0]);
   }
@@ -445,7 +454,7 @@ class PgAttemptStore final : public AttemptStore {
     std::vector<SavedAnswer> out;
     pool_.transact(op, [&](pqxx::work& tx) {
       out.clear();
-      for (const auto& r : tx.exec_params(sql, id)) out.push_back(read_answer(r));
+      for (const auto& r : db::exec(tx, sql, id)) out.push_back(read_answer(r));
     });
     return out;
   }

@@ -70,8 +70,9 @@ const char* const kUsage =
     "                      (default: $EXAMSTORE_REDIS_URL, else memory://)\n"
     "  --database URL      durable tier: postgresql://user@host:port/db or memory://\n"
     "                      (default: $EXAMSTORE_DATABASE_URL, else memory://)\n"
-    "  --journal-dir DIR   write-behind journal (default: $EXAMSTORE_JOURNAL_DIR, else\n"
-    "                      ./examstore-journal)\n"
+    "  --journal-dir DIR   write-behind journal (default: $EXAMSTORE_JOURNAL_DIR, else on\n"
+    "                      PostgreSQL a slot under $EXAMSTORE_JOURNAL_ROOT or\n"
+    "                      ~/.local/state/examstore/journal; docs/write-behind.md)\n"
     "  --json              print machine-readable JSON\n"
     "  -h, --help          print this help\n"
     "\n"
@@ -112,8 +113,7 @@ Args parse_args(int argc, char** argv) {
 
 std::string journal_dir_of(const Args& args, const Config& config) {
   if (args.journal_dir) return *args.journal_dir;
-  if (!config.write_behind.journal_dir.empty()) return config.write_behind.journal_dir;
-  return "examstore-journal";
+  return config.write_behind.journal_dir;
 }
 
 std::map<std::string, std::string> command_options(const Args& args, std::size_t first,

@@ -50,7 +50,8 @@ std::string json_string(std::string_view s);
 extern const char* const kUsage;
 
 /// The journal directory for commands that write: --journal-dir, else $EXAMSTORE_JOURNAL_DIR,
-/// else "./examstore-journal".
+/// else "": the Store's own placement (on PostgreSQL a slot of the database and key prefix under
+/// write_behind.journal_root, which `drain` empties together with every other free slot).
 std::string journal_dir_of(const Args& args, const Config& config);
 /// Parses "--name value" pairs after the command word; throws UsageError for unknown names.
 /// `flags` are names that take no value (their value reads as "1").

@@ -64,10 +64,7 @@ int cmd_simulate(const Args& args) {
                             : std::random_device{}();
 
   Config config = make_config(args);
-  // On the in-memory database nothing outlives the process, so a journal only when asked for.
-  if (config.database_backend == BackendKind::kPostgres || args.journal_dir) {
-    config.write_behind.journal_dir = journal_dir_of(args, config);
-  }
+  config.write_behind.journal_dir = journal_dir_of(args, config);
   config.migrate_on_open = config.database_backend == BackendKind::kPostgres;
   const auto interval = std::chrono::milliseconds(static_cast<std::int64_t>(interval_s * 1000));
   config.presence.missing_after =

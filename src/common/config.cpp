@@ -768,6 +768,7 @@ Config Config::from_env() {
     c.redis.command_timeout = std::chrono::milliseconds(*n);
   }
   if (const char* v = env("EXAMSTORE_JOURNAL_DIR")) c.write_behind.journal_dir = v;
+  if (const char* v = env("EXAMSTORE_JOURNAL_ROOT")) c.write_behind.journal_root = v;
   if (const char* v = env("EXAMSTORE_KEY_PREFIX")) {
     c.key_prefix = v;
     check_key_prefix("EXAMSTORE_KEY_PREFIX", c.key_prefix);  // name the variable, as the others

@@ -26,13 +26,13 @@ class AdvisoryLock {
  public:
   explicit AdvisoryLock(pqxx::connection& c) : c_(c) {
     pqxx::nontransaction nt(c_);
-    nt.exec_params("SELECT pg_advisory_lock($1, $2)", kLockClass, kLockMigrations);
+    db::exec(nt, "SELECT pg_advisory_lock($1, $2)", kLockClass, kLockMigrations);
   }
   ~AdvisoryLock() {
     if (!c_.is_open()) return;  // the server released it with the session
     try {
       pqxx::nontransaction nt(c_);
-      nt.exec_params("SELECT pg_advisory_unlock($1, $2)", kLockClass, kLockMigrations);
+      db::exec(nt, "SELECT pg_advisory_unlock($1, $2)", kLockClass, kLockMigrations);
     } catch (...) {  // the session is going away; the server releases the lock with it
     }
   }
@@ -170,8 +170,8 @@ std::vector<int> Migrator::up(std::optional<int> max_steps) {
                         "') failed and was rolled back: " + e.what(),
                     pool_.endpoint());
       }
-      tx.exec_params("INSERT INTO schema_migrations (version, name, checksum) VALUES ($1, $2, $3)",
-                     m.version, m.name, migration_checksum(m));
+      db::exec(tx, "INSERT INTO schema_migrations (version, name, checksum) VALUES ($1, $2, $3)",
+               m.version, m.name, migration_checksum(m));
       tx.commit();
       done.push_back(m.version);
     }
@@ -197,7 +197,7 @@ std::vector<int> Migrator::down(int steps) {
                                   [version](const Migration& x) { return x.version == version; });
       pqxx::work tx(c);
       tx.exec(m->down);
-      tx.exec_params("DELETE FROM schema_migrations WHERE version = $1", version);
+      db::exec(tx, "DELETE FROM schema_migrations WHERE version = $1", version);
       tx.commit();
       done.push_back(version);
     }

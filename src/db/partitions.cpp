@@ -68,7 +68,8 @@ void check_options(const PartitionOptions& o) {
 
 // Refuses a database without migration 0009 and a role that does not own the table.
 void check_table(pqxx::work& tx, const std::string& table, const std::string& backend) {
-  const auto r = tx.exec_params(
+  const auto r = db::exec(
+      tx,
       "SELECT c.relkind = 'p', pg_has_role(current_user, c.relowner, 'USAGE'), current_user"
       " FROM pg_class c WHERE c.oid = to_regclass($1)",
       table);
@@ -99,11 +100,11 @@ TablePlan plan_table(pqxx::work& tx, const std::string& table, const PartitionOp
   TablePlan plan;
   std::set<Month> attached;
   std::string& default_name = plan.default_name;
-  for (const auto& row :
-       tx.exec_params("SELECT c.relname, pg_get_expr(c.relpartbound, c.oid) = 'DEFAULT'"
-                      " FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid"
-                      " WHERE i.inhparent = to_regclass($1)",
-                      table)) {
+  for (const auto& row : db::exec(tx,
+                                  "SELECT c.relname, pg_get_expr(c.relpartbound, c.oid) = 'DEFAULT'"
+                                  " FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid"
+                                  " WHERE i.inhparent = to_regclass($1)",
+                                  table)) {
     const auto name = row[0].as<std::string>();
     if (row[1].as<bool>()) default_name = name;
     if (const auto m = month_of_name(table, name)) attached.insert(*m);
@@ -145,11 +146,12 @@ void create_partition(pqxx::work& tx, const std::string& table, const std::strin
   tx.exec("CREATE TABLE " + part + " (LIKE " + parent +
           " INCLUDING DEFAULTS INCLUDING CONSTRAINTS)");
   if (rows_in_default > 0) {
-    tx.exec_params("WITH moved AS (DELETE FROM " + tx.quote_name(default_name) +
-                       " WHERE occurred_at >= $1::timestamptz AND occurred_at < $2::timestamptz"
-                       " RETURNING *) INSERT INTO " +
-                       part + " SELECT * FROM moved",
-                   month_start(m), month_start(m + 1));
+    db::exec(tx,
+             "WITH moved AS (DELETE FROM " + tx.quote_name(default_name) +
+                 " WHERE occurred_at >= $1::timestamptz AND occurred_at < $2::timestamptz"
+                 " RETURNING *) INSERT INTO " +
+                 part + " SELECT * FROM moved",
+             month_start(m), month_start(m + 1));
   }
   tx.exec("ALTER TABLE " + parent + " ATTACH PARTITION " + part + " FOR VALUES FROM (" + from +
           ") TO (" + to + ")");
@@ -172,7 +174,7 @@ PartitionReport maintain_partitions(PgPool& pool, const PartitionOptions& option
     try {
       // Fail rather than queue the application's queries behind our locks for long.
       tx.exec("SET LOCAL lock_timeout = '5s'");
-      tx.exec_params("SELECT pg_advisory_xact_lock($1, $2)", kLockClass, kLockPartitions);
+      db::exec(tx, "SELECT pg_advisory_xact_lock($1, $2)", kLockClass, kLockPartitions);
       for (const auto& table : partitioned_tables()) {
         check_table(tx, table, pool.endpoint());
         const TablePlan plan = plan_table(tx, table, options, now);

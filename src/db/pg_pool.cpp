@@ -7,21 +7,22 @@
 #include <exception>
 #include <random>
 #include <thread>
+#include <unordered_set>
 
 namespace examstore::db {
 
 struct PooledConnection {
   explicit PooledConnection(const std::string& conninfo) : conn(conninfo), quiet(conn) {}
 
-  struct QuietNotices final : pqxx::errorhandler {
-    explicit QuietNotices(pqxx::connection_base& c) : pqxx::errorhandler(c) {}
-    bool operator()(const char*) noexcept override { return false; }
-  };
   pqxx::connection conn;
   QuietNotices quiet;  // after conn: unregistered before the connection closes
+  std::unordered_set<std::string> prepared;  // statement names prepared on conn
 };
 
 namespace {
+
+// The connection of the innermost ConnectionScope of this thread.
+thread_local PooledConnection* active_connection = nullptr;
 
 bool starts_with(const std::string& s, std::string_view p) {
   return s.compare(0, p.size(), p) == 0;
@@ -91,11 +92,12 @@ void rethrow_as_error(const std::string& operation, const std::string& backend) 
         ErrorCode::kPermissionDenied, operation,
         trim(e.what()) + " (the database role lacks this privilege: see examstore db roles)",
         backend);
+  } catch (const pqxx::transaction_rollback& e) {
+    // Before sql_error: libpqxx 7 derives transaction_rollback from it, 6.4 does not.
+    throw Error(ErrorCode::kConflict, operation, trim(e.what()), backend);
   } catch (const pqxx::sql_error& e) {
     throw Error(code_for_sqlstate(e.sqlstate()), operation,
                 trim(e.what()) + " [SQLSTATE " + e.sqlstate() + "]", backend);
-  } catch (const pqxx::transaction_rollback& e) {
-    throw Error(ErrorCode::kConflict, operation, trim(e.what()), backend);
   } catch (const pqxx::conversion_error& e) {
     throw Error(ErrorCode::kDataIntegrity, operation, trim(e.what()), backend);
   } catch (const std::exception& e) {
@@ -111,6 +113,21 @@ PgPool::Lease::~Lease() {
   if (conn_) pool_->release(std::move(conn_), discard_);
 }
 pqxx::connection& PgPool::Lease::conn() { return conn_->conn; }
+
+ConnectionScope::ConnectionScope(PgPool::Lease& lease) : previous_(active_connection) {
+  active_connection = lease.conn_.get();
+}
+ConnectionScope::~ConnectionScope() { active_connection = previous_; }
+
+bool prepare_once(TxConnection& conn, const std::string& name, const std::string& sql) {
+  PooledConnection* const pooled = active_connection;
+  if (pooled == nullptr || &pooled->conn != &conn) return false;
+  if (pooled->prepared.count(name) == 0) {
+    conn.prepare(name, sql);  // libpqxx 7 prepares on the server here; 6.4 records it
+    pooled->prepared.insert(name);
+  }
+  return true;
+}
 
 PgPool::PgPool(PostgresOptions options, obs::Telemetry* telemetry)
     : options_(std::move(options)),
@@ -220,6 +237,7 @@ void PgPool::transact_impl(const std::string& operation, const Body& body) {
     std::exception_ptr failure;  // a failure that is safe to retry
     {
       Lease lease = acquire();
+      const ConnectionScope scope(lease);
       count(&obs::PoolCounters::commands);
       obs::Timer timer(counters_);
       try {
@@ -245,8 +263,15 @@ void PgPool::transact_impl(const std::string& operation, const Body& body) {
       } catch (const pqxx::broken_connection&) {
         lease.discard();
         failure = std::current_exception();
-      } catch (const pqxx::transaction_rollback&) {  // serialization failure, deadlock
+      } catch (const pqxx::serialization_failure&) {
         failure = std::current_exception();
+      } catch (const pqxx::deadlock_detected&) {
+        failure = std::current_exception();
+      } catch (const pqxx::transaction_rollback&) {
+        // Before sql_error (libpqxx 7 derives it from sql_error): the other rollbacks, such as
+        // statement_completion_unknown, are not known to be safe to repeat.
+        count(&obs::PoolCounters::errors);
+        rethrow_as_error(operation, endpoint_);
       } catch (const pqxx::sql_error& e) {
         if (!retryable_sqlstate(e.sqlstate())) {
           count(&obs::PoolCounters::errors);
@@ -254,7 +279,8 @@ void PgPool::transact_impl(const std::string& operation, const Body& body) {
         }
         lease.discard();  // 08xxx / 57P01: the session is gone or going
         failure = std::current_exception();
-      } catch (const pqxx::pqxx_exception&) {
+      } catch (const std::exception& e) {
+        if (!is_libpqxx_error(e)) throw;
         count(&obs::PoolCounters::errors);
         rethrow_as_error(operation, endpoint_);
       }
@@ -314,6 +340,7 @@ void PgPool::read(const std::string& operation,
 void PgPool::with_connection(const std::string& operation,
                              const std::function<void(pqxx::connection&)>& body) {
   Lease lease = acquire();
+  const ConnectionScope scope(lease);
   count(&obs::PoolCounters::commands);
   // Session-level work may write without a transaction the pool sees commit: once it is done
   // (or failed), the next replica read asks the primary how far its WAL is.
@@ -333,7 +360,8 @@ void PgPool::with_connection(const std::string& operation,
     count(&obs::PoolCounters::errors);
     log_.log(LogLevel::kWarn, "postgres", "{}: connection to {} lost", operation, endpoint_);
     rethrow_as_error(operation, endpoint_);
-  } catch (const pqxx::pqxx_exception&) {
+  } catch (const std::exception& e) {
+    if (!is_libpqxx_error(e)) throw;
     if (!lease.conn().is_open()) lease.discard();
     count(&obs::PoolCounters::errors);
     rethrow_as_error(operation, endpoint_);

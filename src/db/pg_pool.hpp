@@ -1,8 +1,10 @@
 // db/pg_pool.hpp: the PostgreSQL connection pool and the transaction retry rule.
 //
-// libpqxx 6.4 has no pool and a connection is not thread-safe, so the pool hands each caller a
+// libpqxx has no pool and a connection is not thread-safe, so the pool hands each caller a
 // connection of its own for the length of one transaction. Connections are made lazily, checked
-// on checkout (a closed one is replaced), and dropped after any broken_connection.
+// on checkout (a closed one is replaced), and dropped after any broken_connection. Each keeps
+// the names of the statements prepared on it (exec_prepared in db/pq.hpp): a statement is
+// prepared once per connection, and again on the fresh connection that replaces a broken one.
 //
 // The retry rule (transact):
 //   - the transaction body may run more than once, so it must not have effects outside the
@@ -33,6 +35,7 @@
 
 #include <pqxx/pqxx>
 
+#include "db/pq.hpp"
 #include "examstore/config.hpp"
 #include "examstore/error.hpp"
 #include "obs/telemetry.hpp"
@@ -52,8 +55,8 @@ struct PgPoolStats {
   long long retries = 0;    ///< transaction attempts repeated under the retry rule
 };
 
-/// A pooled connection: libpqxx's connection plus a handler that keeps server notices off
-/// stderr (library code never writes to the terminal).
+/// A pooled connection: libpqxx's connection, a handler that keeps server notices off stderr
+/// (library code never writes to the terminal), and the statements prepared on it.
 struct PooledConnection;
 
 class ReplicaSet;
@@ -78,6 +81,7 @@ class PgPool {
 
    private:
     friend class PgPool;
+    friend class ConnectionScope;
     Lease(PgPool* pool, std::unique_ptr<PooledConnection> conn);
     PgPool* pool_;
     std::unique_ptr<PooledConnection> conn_;
@@ -150,14 +154,18 @@ class PgPool {
   std::unique_ptr<ReplicaSet> replicas_;  // null without replicas; last: it uses this pool
 };
 
-/// Executes the statement `sql` prepared under `name` on the transaction's connection,
-/// preparing it there on first use (libpqxx keeps prepared statements per connection and
-/// prepares again after a reconnect). `name` must always come with the same `sql`.
-template <typename Tx, typename... Args>
-pqxx::result exec_prepared(Tx& tx, const std::string& name, const std::string& sql,
-                           Args&&... args) {
-  tx.conn().prepare(name, sql);
-  return tx.exec_prepared(name, std::forward<Args>(args)...);
-}
+/// Marks a lease's connection as the one the running thread executes statements on, for as
+/// long as it lives, so that exec_prepared (db/pq.hpp) prepares each statement once on it.
+/// Scopes nest (the inner one wins until it ends); one thread.
+class ConnectionScope {
+ public:
+  explicit ConnectionScope(PgPool::Lease& lease);
+  ~ConnectionScope();
+  ConnectionScope(const ConnectionScope&) = delete;
+  ConnectionScope& operator=(const ConnectionScope&) = delete;
+
+ private:
+  PooledConnection* previous_;
+};
 
 }  // namespace examstore::db

@@ -134,6 +134,7 @@ ReplicaSet::Outcome ReplicaSet::read_on(Replica& r, std::uint64_t target,
     if (e.code() != ErrorCode::kResourceExhausted) mark_down(r, e.message());
     return Outcome::kFailed;
   }
+  const ConnectionScope scope(*lease);
   try {
     // One READ COMMITTED transaction: each later statement's snapshot includes what was
     // replayed when the position was read.

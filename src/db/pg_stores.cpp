@@ -181,10 +181,11 @@ class PgExamStore final : public ExamStore {
     check::new_exam(op, in);
     Exam out;
     pool_.transact(op, [&](pqxx::work& tx) {
-      out = read_exam(tx.exec_params1(
-          "INSERT INTO exams (name, starts_at, ends_at, config) VALUES ($1, " + ts("$2") + ", " +
-              ts("$3") + ", $4::json) RETURNING " + exam_columns(),
-          in.name, to_micros(in.starts_at), to_micros(in.ends_at), in.config));
+      out = read_exam(
+          db::exec1(tx,
+                    "INSERT INTO exams (name, starts_at, ends_at, config) VALUES ($1, " + ts("$2") +
+                        ", " + ts("$3") + ", $4::json) RETURNING " + exam_columns(),
+                    in.name, to_micros(in.starts_at), to_micros(in.ends_at), in.config));
     });
     return out;
   }
@@ -227,25 +228,26 @@ class PgExamStore final : public ExamStore {
     Exam out;
     pool_.transact(op, [&](pqxx::work& tx) {
       // The row lock orders concurrent updates, so the expected-version check cannot race.
-      const auto cur = tx.exec_params(
-          "SELECT config_version, config FROM exams WHERE id = $1 FOR NO KEY UPDATE", id);
+      const auto cur = db::exec(
+          tx, "SELECT config_version, config FROM exams WHERE id = $1 FOR NO KEY UPDATE", id);
       if (cur.empty()) check::not_found(op, check::exam_label(id));
       const auto stored = cur[0][0].as<std::int64_t>();
       if (expected_config_version && *expected_config_version != stored) {
         check::config_version_moved(op, id, stored, *expected_config_version);
       }
-      out = read_exam(tx.exec_params1(
-          "WITH upd AS ("
-          "  UPDATE exams SET config = $2::json, config_version = config_version + 1,"
-          "                   version = version + 1, updated_at = now()"
-          "  WHERE id = $1 RETURNING *),"
-          " log AS ("
-          "  INSERT INTO exam_config_changes"
-          "    (exam_id, version, changed_by, changed_at, old_config, new_config)"
-          "  SELECT id, config_version, $3, updated_at, $4::json, config FROM upd)"
-          " SELECT " +
-              exam_columns() + " FROM upd",
-          id, config, changed_by, std::string(cur[0][1].c_str())));
+      out = read_exam(
+          db::exec1(tx,
+                    "WITH upd AS ("
+                    "  UPDATE exams SET config = $2::json, config_version = config_version + 1,"
+                    "                   version = version + 1, updated_at = now()"
+                    "  WHERE id = $1 RETURNING *),"
+                    " log AS ("
+                    "  INSERT INTO exam_config_changes"
+                    "    (exam_id, version, changed_by, changed_at, old_config, new_config)"
+                    "  SELECT id, config_version, $3, updated_at, $4::json, config FROM upd)"
+                    " SELECT " +
+                        exam_columns() + " FROM upd",
+                    id, config, changed_by, std::string(cur[0][1].c_str())));
     });
     return out;
   }
@@ -254,10 +256,11 @@ class PgExamStore final : public ExamStore {
     std::vector<ConfigChange> out;
     pool_.transact("exam config_history", [&](pqxx::work& tx) {
       out.clear();
-      const auto r = tx.exec_params("SELECT version, changed_by, " + us("changed_at") +
-                                        ", old_config, new_config FROM exam_config_changes"
-                                        " WHERE exam_id = $1 ORDER BY version",
-                                    id);
+      const auto r = db::exec(tx,
+                              "SELECT version, changed_by, " + us("changed_at") +
+                                  ", old_config, new_config FROM exam_config_changes"
+                                  " WHERE exam_id = $1 ORDER BY version",
+                              id);
       for (const auto& row : r) {
         ConfigChange c;
         c.version = row[0].as<std::int64_t>();
@@ -276,17 +279,17 @@ class PgExamStore final : public ExamStore {
     check::status(op, to);
     Exam out;
     pool_.transact(op, [&](pqxx::work& tx) {
-      const auto cur =
-          tx.exec_params("SELECT status FROM exams WHERE id = $1 FOR NO KEY UPDATE", id);
+      const auto cur = db::exec(tx, "SELECT status FROM exams WHERE id = $1 FOR NO KEY UPDATE", id);
       if (cur.empty()) check::not_found(op, check::exam_label(id));
       const ExamStatus from =
           parsed(parse_exam_status(cur[0][0].c_str()), cur[0][0], "exam status");
       if (!is_legal_transition(from, to)) check::illegal_transition(op, id, from, to);
       out = read_exam(
-          tx.exec_params1("UPDATE exams SET status = $2, version = version + 1, updated_at = now()"
-                          " WHERE id = $1 RETURNING " +
-                              exam_columns(),
-                          id, std::string(to_string(to))));
+          db::exec1(tx,
+                    "UPDATE exams SET status = $2, version = version + 1, updated_at = now()"
+                    " WHERE id = $1 RETURNING " +
+                        exam_columns(),
+                    id, std::string(to_string(to))));
     });
     return out;
   }
@@ -320,10 +323,11 @@ class PgStudentStore final : public StudentStore {
     check::positive_id(op, "id", id);
     Student out;
     pool_.transact(op, [&](pqxx::work& tx) {
-      if (!tx.exec_params("SELECT 1 FROM students WHERE id = $1", id).empty()) {
+      if (!db::exec(tx, "SELECT 1 FROM students WHERE id = $1", id).empty()) {
         check::conflict(op, check::student_label(id) + " exists already");
       }
-      const auto r = tx.exec_params(
+      const auto r = db::exec(
+          tx,
           "INSERT INTO students (id, external_no, name, class_name, email, phone, email_bidx)"
           " VALUES ($1, $2, $3, NULLIF($4, ''), NULLIF($5, ''), NULLIF($6, ''), NULLIF($7, ''))"
           " ON CONFLICT (external_no) DO NOTHING"
@@ -346,10 +350,11 @@ class PgStudentStore final : public StudentStore {
     std::vector<Student> out;
     pool_.transact(op, [&](pqxx::work& tx) {
       out.clear();
-      const auto rows = tx.exec_params(std::string("SELECT ") + kStudentColumns +
-                                           " FROM students WHERE email_bidx = $1"
-                                           " ORDER BY id LIMIT $2",
-                                       email_bidx, limit);
+      const auto rows = db::exec(tx,
+                                 std::string("SELECT ") + kStudentColumns +
+                                     " FROM students WHERE email_bidx = $1"
+                                     " ORDER BY id LIMIT $2",
+                                 email_bidx, limit);
       for (const auto& r : rows) out.push_back(read_student(r));
     });
     return out;
@@ -360,10 +365,10 @@ class PgStudentStore final : public StudentStore {
     check::personal_update(op, u);
     Student out;
     pool_.transact(op, [&](pqxx::work& tx) {
-      const auto cur = tx.exec_params(
-          "SELECT erased_at IS NOT NULL FROM students WHERE id = $1"
-          " FOR UPDATE",
-          id);
+      const auto cur = db::exec(tx,
+                                "SELECT erased_at IS NOT NULL FROM students WHERE id = $1"
+                                " FOR UPDATE",
+                                id);
       if (cur.empty()) check::not_found(op, check::student_label(id));
       if (cur[0][0].as<bool>()) check::conflict(op, check::student_label(id) + " is erased");
       Params p;
@@ -392,7 +397,7 @@ class PgStudentStore final : public StudentStore {
     ErasureOutcome out = ErasureOutcome::kAbsent;
     pool_.transact(op, [&](pqxx::work& tx) {
       const auto cur =
-          tx.exec_params("SELECT erased_at IS NOT NULL FROM students WHERE id = $1 FOR UPDATE", id);
+          db::exec(tx, "SELECT erased_at IS NOT NULL FROM students WHERE id = $1 FOR UPDATE", id);
       if (cur.empty()) {
         out = ErasureOutcome::kAbsent;
         return;
@@ -402,10 +407,10 @@ class PgStudentStore final : public StudentStore {
         return;
       }
       const std::string anonymous = "erased-" + std::to_string(id);
-      tx.exec_params0(
-          "UPDATE students SET name = $2, external_no = $2, email = NULL, phone = NULL,"
-          " email_bidx = NULL, erased_at = now(), updated_at = now() WHERE id = $1",
-          id, anonymous);
+      db::exec0(tx,
+                "UPDATE students SET name = $2, external_no = $2, email = NULL, phone = NULL,"
+                " email_bidx = NULL, erased_at = now(), updated_at = now() WHERE id = $1",
+                id, anonymous);
       out = ErasureOutcome::kErased;
     });
     return out;
@@ -414,7 +419,7 @@ class PgStudentStore final : public StudentStore {
   std::optional<bool> erased(StudentId id) override {
     std::optional<bool> out;
     pool_.transact("student erased", [&](pqxx::work& tx) {
-      const auto r = tx.exec_params("SELECT erased_at IS NOT NULL FROM students WHERE id = $1", id);
+      const auto r = db::exec(tx, "SELECT erased_at IS NOT NULL FROM students WHERE id = $1", id);
       out = r.empty() ? std::nullopt : std::optional<bool>(r[0][0].as<bool>());
     });
     return out;
@@ -424,7 +429,8 @@ class PgStudentStore final : public StudentStore {
     std::vector<SealedFields> out;
     pool_.transact("student sealed_after", [&](pqxx::work& tx) {
       out.clear();
-      const auto rows = tx.exec_params(
+      const auto rows = db::exec(
+          tx,
           "SELECT id, email, phone, email_bidx FROM students"
           " WHERE id > $1 AND (email IS NOT NULL OR phone IS NOT NULL) ORDER BY id LIMIT $2",
           after_id, limit);
@@ -441,13 +447,14 @@ class PgStudentStore final : public StudentStore {
     pool_.transact("student reseal", [&](pqxx::work& tx) {
       changed.clear();
       for (const Reseal& r : batch) {
-        const auto done = tx.exec_params(
-            "UPDATE students SET email = NULLIF($2, ''), phone = NULLIF($3, ''),"
-            " email_bidx = NULLIF($4, ''), updated_at = now()"
-            " WHERE id = $1 AND coalesce(email, '') = $5 AND coalesce(phone, '') = $6"
-            " AND coalesce(email_bidx, '') = $7 RETURNING id",
-            r.old.id, r.now.email, r.now.phone, r.now.email_bidx, r.old.email, r.old.phone,
-            r.old.email_bidx);
+        const auto done =
+            db::exec(tx,
+                     "UPDATE students SET email = NULLIF($2, ''), phone = NULLIF($3, ''),"
+                     " email_bidx = NULLIF($4, ''), updated_at = now()"
+                     " WHERE id = $1 AND coalesce(email, '') = $5 AND coalesce(phone, '') = $6"
+                     " AND coalesce(email_bidx, '') = $7 RETURNING id",
+                     r.old.id, r.now.email, r.now.phone, r.now.email_bidx, r.old.email, r.old.phone,
+                     r.old.email_bidx);
         if (!done.empty()) changed.push_back(r.old.id);
       }
     });
@@ -458,10 +465,11 @@ class PgStudentStore final : public StudentStore {
     std::vector<Attendance> out;
     pool_.transact("attendance of student", [&](pqxx::work& tx) {
       out.clear();
-      const auto rows = tx.exec_params("SELECT " + attendance_columns() +
-                                           " FROM exam_attendance WHERE student_id = $1"
-                                           " ORDER BY exam_id",
-                                       student);
+      const auto rows = db::exec(tx,
+                                 "SELECT " + attendance_columns() +
+                                     " FROM exam_attendance WHERE student_id = $1"
+                                     " ORDER BY exam_id",
+                                 student);
       for (const auto& r : rows) out.push_back(read_attendance(r));
     });
     return out;
@@ -479,22 +487,21 @@ class PgStudentStore final : public StudentStore {
     pool_.transact(op, [&](pqxx::work& tx) {
       // Locking the exam row serialises enrollments of one exam, so max(seat) + 1 is dense and
       // race-free (NO KEY UPDATE: it does not block the foreign-key checks of other writers).
-      if (tx.exec_params("SELECT 1 FROM exams WHERE id = $1 FOR NO KEY UPDATE", exam).empty()) {
+      if (db::exec(tx, "SELECT 1 FROM exams WHERE id = $1 FOR NO KEY UPDATE", exam).empty()) {
         check::not_found(op, check::exam_label(exam));
       }
-      if (tx.exec_params("SELECT 1 FROM students WHERE id = $1", student).empty()) {
+      if (db::exec(tx, "SELECT 1 FROM students WHERE id = $1", student).empty()) {
         check::not_found(op, check::student_label(student));
       }
-      auto r = tx.exec_params(
-          "INSERT INTO exam_attendance (exam_id, student_id, seat)"
-          " SELECT $1::bigint, $2::bigint, COALESCE(max(seat) + 1, 0)"
-          " FROM exam_attendance WHERE exam_id = $1::bigint"
-          " ON CONFLICT (exam_id, student_id) DO NOTHING RETURNING seat",
-          exam, student);
+      auto r = db::exec(tx,
+                        "INSERT INTO exam_attendance (exam_id, student_id, seat)"
+                        " SELECT $1::bigint, $2::bigint, COALESCE(max(seat) + 1, 0)"
+                        " FROM exam_attendance WHERE exam_id = $1::bigint"
+                        " ON CONFLICT (exam_id, student_id) DO NOTHING RETURNING seat",
+                        exam, student);
       if (r.empty()) {
-        r = tx.exec_params(
-            "SELECT seat FROM exam_attendance WHERE exam_id = $1 AND student_id = $2", exam,
-            student);
+        r = db::exec(tx, "SELECT seat FROM exam_attendance WHERE exam_id = $1 AND student_id = $2",
+                     exam, student);
       }
       seat = r.at(0)[0].as<int>();
     });
@@ -505,8 +512,9 @@ class PgStudentStore final : public StudentStore {
     std::vector<std::pair<int, StudentId>> out;
     pool_.transact("student seats", [&](pqxx::work& tx) {
       out.clear();
-      const auto r = tx.exec_params(
-          "SELECT seat, student_id FROM exam_attendance WHERE exam_id = $1 ORDER BY seat", exam);
+      const auto r = db::exec(
+          tx, "SELECT seat, student_id FROM exam_attendance WHERE exam_id = $1 ORDER BY seat",
+          exam);
       out.reserve(r.size());
       for (const auto& row : r) out.emplace_back(row[0].as<int>(), row[1].as<std::int64_t>());
     });
@@ -583,8 +591,8 @@ class PgStudentStore final : public StudentStore {
         " SELECT m.exam_id, m.student_id, (SELECT count(*) FROM applied)"
         " FROM (VALUES (1)) AS one LEFT JOIN missing m ON true";
     pool_.transact(op, [&](pqxx::work& tx) {
-      const auto r = tx.exec_params1(sql, exam.str(), student.str(), version.str(), status.str(),
-                                     login.str(), logout.str(), ip.str(), heartbeat.str());
+      const auto r = db::exec1(tx, sql, exam.str(), student.str(), version.str(), status.str(),
+                               login.str(), logout.str(), ip.str(), heartbeat.str());
       if (!r[0].is_null()) {
         check::not_enrolled(op, r[0].as<std::int64_t>(), r[1].as<std::int64_t>());
       }
@@ -595,10 +603,11 @@ class PgStudentStore final : public StudentStore {
     std::optional<Attendance> out;
     pool_.transact("student attendance", [&](pqxx::work& tx) {
       out.reset();
-      const auto r = tx.exec_params("SELECT " + attendance_columns() +
-                                        " FROM exam_attendance"
-                                        " WHERE exam_id = $1 AND student_id = $2",
-                                    exam, student);
+      const auto r = db::exec(tx,
+                              "SELECT " + attendance_columns() +
+                                  " FROM exam_attendance"
+                                  " WHERE exam_id = $1 AND student_id = $2",
+                              exam, student);
       if (!r.empty()) out = read_attendance(r[0]);
     });
     return out;
@@ -626,8 +635,8 @@ class PgStudentStore final : public StudentStore {
     std::optional<Student> out;
     pool_.transact(op, [&](pqxx::work& tx) {
       out.reset();
-      const auto r = tx.exec_params(
-          std::string("SELECT ") + kStudentColumns + " FROM students WHERE " + where, key);
+      const auto r = db::exec(
+          tx, std::string("SELECT ") + kStudentColumns + " FROM students WHERE " + where, key);
       if (!r.empty()) out = read_student(r[0]);
     });
     return out;
@@ -646,7 +655,7 @@ class PgViolationStore final : public ViolationStore {
     const char* sequence = which == IdSequence::kViolation ? "violation_id_seq" : "event_id_seq";
     IdBlock block{0, kIdBlockSize};
     pool_.transact("reserve ids", [&](pqxx::work& tx) {
-      block.first = tx.exec_params1("SELECT nextval($1::regclass)", sequence)[0].as<std::int64_t>();
+      block.first = db::exec1(tx, "SELECT nextval($1::regclass)", sequence)[0].as<std::int64_t>();
     });
     return block;
   }
@@ -693,9 +702,9 @@ class PgViolationStore final : public ViolationStore {
         " ORDER BY u.id, u.ord"
         " ON CONFLICT (id, occurred_at) DO NOTHING";
     pool_.transact(op, [&](pqxx::work& tx) {
-      tx.exec_params0(sql, id.str(), exam.str(), student.str(), kind.str(), severity.str(),
-                      reason.str(), shot.str(), occurred.str(), state.str(), reviewed_by.str(),
-                      reviewed_at.str(), note.str());
+      db::exec0(tx, sql, id.str(), exam.str(), student.str(), kind.str(), severity.str(),
+                reason.str(), shot.str(), occurred.str(), state.str(), reviewed_by.str(),
+                reviewed_at.str(), note.str());
     });
   }
 
@@ -724,8 +733,8 @@ class PgViolationStore final : public ViolationStore {
         " ORDER BY u.id, u.ord"
         " ON CONFLICT (id, occurred_at) DO NOTHING";
     pool_.transact(op, [&](pqxx::work& tx) {
-      tx.exec_params0(sql, id.str(), exam.str(), student.str(), kind.str(), payload.str(),
-                      occurred.str());
+      db::exec0(tx, sql, id.str(), exam.str(), student.str(), kind.str(), payload.str(),
+                occurred.str());
     });
   }
 
@@ -734,7 +743,7 @@ class PgViolationStore final : public ViolationStore {
     pool_.transact("violation get", [&](pqxx::work& tx) {
       out.reset();
       const auto r =
-          tx.exec_params("SELECT " + violation_columns() + " FROM violations WHERE id = $1", id);
+          db::exec(tx, "SELECT " + violation_columns() + " FROM violations WHERE id = $1", id);
       if (!r.empty()) out = read_violation(r[0]);
     });
     return out;
@@ -759,10 +768,10 @@ class PgViolationStore final : public ViolationStore {
     ViolationStats s;
     pool_.read_lag_tolerant("violation stats", [&](pqxx::work& tx) {
       s = ViolationStats{};
-      const auto r = tx.exec_params(
-          "SELECT kind, severity, count(*) FROM violations WHERE exam_id = $1"
-          " GROUP BY kind, severity",
-          exam);
+      const auto r = db::exec(tx,
+                              "SELECT kind, severity, count(*) FROM violations WHERE exam_id = $1"
+                              " GROUP BY kind, severity",
+                              exam);
       for (const auto& row : r) {
         const auto kind = parsed(parse_violation_kind(row[0].c_str()), row[0], "violation kind");
         const auto count = row[2].as<std::int64_t>();
@@ -780,7 +789,8 @@ class PgViolationStore final : public ViolationStore {
     check::review(op, state, reviewer, note);
     Violation out;
     pool_.transact(op, [&](pqxx::work& tx) {
-      const auto r = tx.exec_params(
+      const auto r = db::exec(
+          tx,
           "UPDATE violations SET state = $2, reviewed_by = $3, review_note = NULLIF($4, ''),"
           " reviewed_at = now() WHERE id = $1 RETURNING " +
               violation_columns(),
@@ -825,10 +835,10 @@ class PgDeadLetterStore final : public DeadLetterStore {
     check::text(op, "error", error);
     check::text(op, "sqlstate", sqlstate);
     pool_.transact(op, [&](pqxx::work& tx) {
-      tx.exec_params0(
-          "INSERT INTO dead_letters (queue, payload, error, sqlstate)"
-          " VALUES ($1, $2, $3, NULLIF($4, ''))",
-          queue, payload, error, sqlstate);
+      db::exec0(tx,
+                "INSERT INTO dead_letters (queue, payload, error, sqlstate)"
+                " VALUES ($1, $2, $3, NULLIF($4, ''))",
+                queue, payload, error, sqlstate);
     });
   }
 
@@ -852,8 +862,8 @@ class PgDeadLetterStore final : public DeadLetterStore {
     std::optional<DeadLetter> out;
     pool_.transact("dead letter take", [&](pqxx::work& tx) {
       out.reset();
-      const auto r = tx.exec_params(
-          "DELETE FROM dead_letters WHERE id = $1 RETURNING " + dead_letter_columns(), id);
+      const auto r = db::exec(
+          tx, "DELETE FROM dead_letters WHERE id = $1 RETURNING " + dead_letter_columns(), id);
       if (!r.empty()) out = read_dead_letter(r[0]);
     });
     return out;
@@ -862,7 +872,7 @@ class PgDeadLetterStore final : public DeadLetterStore {
   bool drop(std::int64_t id) override {
     bool dropped = false;
     pool_.transact("dead letter drop", [&](pqxx::work& tx) {
-      dropped = tx.exec_params("DELETE FROM dead_letters WHERE id = $1", id).affected_rows() > 0;
+      dropped = db::exec(tx, "DELETE FROM dead_letters WHERE id = $1", id).affected_rows() > 0;
     });
     return dropped;
   }

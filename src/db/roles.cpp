@@ -84,7 +84,7 @@ void apply_application_role(PgPool& pool, std::string_view role,
     tx.exec(sql);
     if (password) {
       // ALTER ROLE takes no parameters: quote the password on the server with format(%L).
-      tx.exec_params("SELECT set_config('examstore.role_password', $1, true)", *password);
+      db::exec(tx, "SELECT set_config('examstore.role_password', $1, true)", *password);
       tx.exec("DO $$ BEGIN EXECUTE format('ALTER ROLE " + std::string(role) +
               " PASSWORD %L', current_setting('examstore.role_password')); END $$");
     }

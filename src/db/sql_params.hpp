@@ -8,7 +8,7 @@
 #include <string_view>
 #include <vector>
 
-#include <pqxx/pqxx>
+#include "db/pq.hpp"
 
 namespace examstore::db {
 
@@ -22,10 +22,7 @@ class SqlParams {
   std::string add(std::int64_t value) { return add(std::to_string(value)); }
 
   pqxx::result exec(pqxx::transaction_base& tx, const std::string& sql) const {
-    std::vector<const char*> ptrs;
-    ptrs.reserve(values_.size());
-    for (const auto& v : values_) ptrs.push_back(v.c_str());
-    return tx.exec_params(sql, pqxx::prepare::make_dynamic_params(ptrs));
+    return exec_dynamic(tx, sql, values_);
   }
 
  private:

@@ -98,16 +98,6 @@ const std::string kSubmissionFrom =
     " FROM submissions s JOIN grading_tasks t"
     " ON t.submission_id = s.id ";
 
-std::vector<std::string> read_text_array(const pqxx::field& f) {
-  std::vector<std::string> out;
-  auto parser = f.as_array();
-  for (auto item = parser.get_next(); item.first != pqxx::array_parser::juncture::done;
-       item = parser.get_next()) {
-    if (item.first == pqxx::array_parser::juncture::string_value) out.push_back(item.second);
-  }
-  return out;
-}
-
 examstore::Submission read_submission(const pqxx::row& r) {
   examstore::Submission s;
   s.id = r[0].as<SubmissionId>();
@@ -123,7 +113,7 @@ examstore::Submission read_submission(const pqxx::row& r) {
   s.grade_level = r[10].as<std::string>();
   s.evaluations = r[11].as<std::string>();
   s.annotations = r[12].as<std::string>();
-  s.answer_files = read_text_array(r[13]);
+  s.answer_files = db::text_array(r[13]);
   return s;
 }
 
@@ -228,11 +218,11 @@ class PgGradingStore final : public GradingStore {
   SchoolClass create_class(const NewClass& c, TimePoint now) override {
     SchoolClass out;
     pool_.transact("grading create_class", [&](pqxx::work& tx) {
-      const auto id = tx.exec_params1(
-                            "INSERT INTO classes (name, teacher, subject, created_at)"
-                            " VALUES ($1, $2, $3, " +
-                                ts("$4") + ") RETURNING id",
-                            c.name, c.teacher, c.subject, to_micros(now))[0]
+      const auto id = db::exec1(tx,
+                                "INSERT INTO classes (name, teacher, subject, created_at)"
+                                " VALUES ($1, $2, $3, " +
+                                    ts("$4") + ") RETURNING id",
+                                c.name, c.teacher, c.subject, to_micros(now))[0]
                           .as<ClassId>();
       out = get_class_tx(tx, id).value();
     });
@@ -252,18 +242,20 @@ class PgGradingStore final : public GradingStore {
     std::int64_t added = 0;
     pool_.transact(op, [&](pqxx::work& tx) {
       require_class(tx, op, id, true);
-      const auto missing = tx.exec_params(
-          "SELECT u.s FROM unnest($1::bigint[]) WITH ORDINALITY AS u(s, o)"
-          " WHERE NOT EXISTS (SELECT 1 FROM students WHERE id = u.s) ORDER BY u.o LIMIT 1",
-          ids.str());
+      const auto missing =
+          db::exec(tx,
+                   "SELECT u.s FROM unnest($1::bigint[]) WITH ORDINALITY AS u(s, o)"
+                   " WHERE NOT EXISTS (SELECT 1 FROM students WHERE id = u.s) ORDER BY u.o LIMIT 1",
+                   ids.str());
       if (!missing.empty()) {
         check::not_found(op, check::student_label(missing[0][0].as<StudentId>()));
       }
       added = static_cast<std::int64_t>(
-          tx.exec_params("INSERT INTO class_members (class_id, student_id)"
-                         " SELECT DISTINCT $1::bigint, u.s FROM unnest($2::bigint[]) AS u(s)"
-                         " ON CONFLICT DO NOTHING",
-                         id, ids.str())
+          db::exec(tx,
+                   "INSERT INTO class_members (class_id, student_id)"
+                   " SELECT DISTINCT $1::bigint, u.s FROM unnest($2::bigint[]) AS u(s)"
+                   " ON CONFLICT DO NOTHING",
+                   id, ids.str())
               .affected_rows());
     });
     return added;
@@ -276,11 +268,11 @@ class PgGradingStore final : public GradingStore {
     std::int64_t removed = 0;
     pool_.transact(op, [&](pqxx::work& tx) {
       require_class(tx, op, id, true);
-      removed =
-          static_cast<std::int64_t>(tx.exec_params("DELETE FROM class_members WHERE class_id = $1"
+      removed = static_cast<std::int64_t>(db::exec(tx,
+                                                   "DELETE FROM class_members WHERE class_id = $1"
                                                    " AND student_id = ANY($2::bigint[])",
                                                    id, ids.str())
-                                        .affected_rows());
+                                              .affected_rows());
     });
     return removed;
   }
@@ -291,8 +283,8 @@ class PgGradingStore final : public GradingStore {
     pool_.transact(op, [&](pqxx::work& tx) {
       out.clear();
       require_class(tx, op, id, false);
-      for (const auto& r : tx.exec_params(
-               "SELECT student_id FROM class_members WHERE class_id = $1 ORDER BY student_id",
+      for (const auto& r : db::exec(
+               tx, "SELECT student_id FROM class_members WHERE class_id = $1 ORDER BY student_id",
                id)) {
         out.push_back(r[0].as<StudentId>());
       }
@@ -304,8 +296,8 @@ class PgGradingStore final : public GradingStore {
     std::vector<ClassId> out;
     pool_.transact("grading classes_of", [&](pqxx::work& tx) {
       out.clear();
-      for (const auto& r : tx.exec_params(
-               "SELECT class_id FROM class_members WHERE student_id = $1 ORDER BY class_id",
+      for (const auto& r : db::exec(
+               tx, "SELECT class_id FROM class_members WHERE student_id = $1 ORDER BY class_id",
                student)) {
         out.push_back(r[0].as<ClassId>());
       }
@@ -318,7 +310,8 @@ class PgGradingStore final : public GradingStore {
     Assignment out;
     pool_.transact(op, [&](pqxx::work& tx) {
       require_class(tx, op, a.class_id, true);
-      out = read_assignment(tx.exec_params1(
+      out = read_assignment(db::exec1(
+          tx,
           "INSERT INTO assignments (class_id, teacher, subject, title, description, rubric_text,"
           " rubric_json, question_count, max_score, mode, deadline, created_at)"
           " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9::float8, $10, " +
@@ -335,7 +328,7 @@ class PgGradingStore final : public GradingStore {
     pool_.transact("grading get_assignment", [&](pqxx::work& tx) {
       out.reset();
       const auto r =
-          tx.exec_params("SELECT " + kAssignmentColumns + " FROM assignments WHERE id = $1", id);
+          db::exec(tx, "SELECT " + kAssignmentColumns + " FROM assignments WHERE id = $1", id);
       if (!r.empty()) out = read_assignment(r[0]);
     });
     return out;
@@ -347,7 +340,8 @@ class PgGradingStore final : public GradingStore {
     pool_.transact(op, [&](pqxx::work& tx) {
       out.clear();
       require_class(tx, op, id, false);
-      for (const auto& r : tx.exec_params(
+      for (const auto& r : db::exec(
+               tx,
                "SELECT " + kAssignmentColumns + " FROM assignments WHERE class_id = $1 ORDER BY id",
                id)) {
         out.push_back(read_assignment(r));
@@ -362,42 +356,42 @@ class PgGradingStore final : public GradingStore {
     for (const auto& f : s.answer_files) files.add(f);
     examstore::Submission out;
     pool_.transact(op, [&](pqxx::work& tx) {
-      if (tx.exec_params("SELECT 1 FROM students WHERE id = $1", s.student_id).empty()) {
+      if (db::exec(tx, "SELECT 1 FROM students WHERE id = $1", s.student_id).empty()) {
         check::not_found(op, check::student_label(s.student_id));
       }
-      const auto a = tx.exec_params(
-          "SELECT class_id, " + us("deadline") + " FROM assignments WHERE id = $1 FOR SHARE",
+      const auto a = db::exec(
+          tx, "SELECT class_id, " + us("deadline") + " FROM assignments WHERE id = $1 FOR SHARE",
           s.assignment_id);
       if (a.empty()) check::not_found(op, assignment_label(s.assignment_id));
       const ClassId class_id = a[0][0].as<ClassId>();
-      if (tx.exec_params("SELECT 1 FROM class_members WHERE class_id = $1 AND student_id = $2",
-                         class_id, s.student_id)
+      if (db::exec(tx, "SELECT 1 FROM class_members WHERE class_id = $1 AND student_id = $2",
+                   class_id, s.student_id)
               .empty()) {
         check::conflict(op, check::student_label(s.student_id) + " is not a member of " +
                                 class_label(class_id));
       }
-      if (!tx.exec_params("SELECT 1 FROM submissions WHERE assignment_id = $1 AND student_id = $2",
-                          s.assignment_id, s.student_id)
+      if (!db::exec(tx, "SELECT 1 FROM submissions WHERE assignment_id = $1 AND student_id = $2",
+                    s.assignment_id, s.student_id)
                .empty()) {
         check::conflict(op, check::student_label(s.student_id) + " has already submitted " +
                                 assignment_label(s.assignment_id));
       }
       const std::int64_t at = to_micros(s.submitted_at);
       const bool late = at > a[0][1].as<std::int64_t>();
-      const auto id = tx.exec_params1(
-                            "INSERT INTO submissions (assignment_id, student_id,"
-                            " answer_files, submitted_at, late) VALUES ($1, $2,"
-                            " $3::text[], " +
-                                ts("$4") + ", $5) RETURNING id",
-                            s.assignment_id, s.student_id, files.str(), at, late)[0]
+      const auto id = db::exec1(tx,
+                                "INSERT INTO submissions (assignment_id, student_id,"
+                                " answer_files, submitted_at, late) VALUES ($1, $2,"
+                                " $3::text[], " +
+                                    ts("$4") + ", $5) RETURNING id",
+                                s.assignment_id, s.student_id, files.str(), at, late)[0]
                           .as<SubmissionId>();
-      tx.exec_params0(
-          "INSERT INTO grading_tasks (submission_id, assignment_id, class_id, student_id,"
-          " max_tries, available_at, created_at) VALUES ($1, $2, $3, $4, $5, " +
-              ts("$6") + ", " + ts("$7") + ")",
-          id, s.assignment_id, class_id, s.student_id, max_tries, at, to_micros(now));
-      out = read_submission(tx.exec_params1(
-          "SELECT " + kSubmissionColumns + kSubmissionFrom + "WHERE s.id = $1", id));
+      db::exec0(tx,
+                "INSERT INTO grading_tasks (submission_id, assignment_id, class_id, student_id,"
+                " max_tries, available_at, created_at) VALUES ($1, $2, $3, $4, $5, " +
+                    ts("$6") + ", " + ts("$7") + ")",
+                id, s.assignment_id, class_id, s.student_id, max_tries, at, to_micros(now));
+      out = read_submission(
+          db::exec1(tx, "SELECT " + kSubmissionColumns + kSubmissionFrom + "WHERE s.id = $1", id));
     });
     return out;
   }
@@ -407,7 +401,7 @@ class PgGradingStore final : public GradingStore {
     pool_.transact("grading get_submission", [&](pqxx::work& tx) {
       out.reset();
       const auto r =
-          tx.exec_params("SELECT " + kSubmissionColumns + kSubmissionFrom + "WHERE s.id = $1", id);
+          db::exec(tx, "SELECT " + kSubmissionColumns + kSubmissionFrom + "WHERE s.id = $1", id);
       if (!r.empty()) out = read_submission(r[0]);
     });
     return out;
@@ -418,12 +412,12 @@ class PgGradingStore final : public GradingStore {
     std::vector<examstore::Submission> out;
     pool_.transact(op, [&](pqxx::work& tx) {
       out.clear();
-      if (tx.exec_params("SELECT 1 FROM assignments WHERE id = $1", id).empty()) {
+      if (db::exec(tx, "SELECT 1 FROM assignments WHERE id = $1", id).empty()) {
         check::not_found(op, assignment_label(id));
       }
       static const std::string sql = "SELECT " + kSubmissionColumns + kSubmissionFrom +
                                      "WHERE s.assignment_id = $1 ORDER BY s.id";
-      for (const auto& r : tx.exec_params(sql, id)) {
+      for (const auto& r : db::exec(tx, sql, id)) {
         out.push_back(read_submission(r));
       }
     });
@@ -434,19 +428,20 @@ class PgGradingStore final : public GradingStore {
     const std::string op = "grading create_exam_tasks";
     std::int64_t created = 0;
     pool_.transact(op, [&](pqxx::work& tx) {
-      if (tx.exec_params("SELECT 1 FROM exams WHERE id = $1", exam).empty()) {
+      if (db::exec(tx, "SELECT 1 FROM exams WHERE id = $1", exam).empty()) {
         check::not_found(op, check::exam_label(exam));
       }
       created = static_cast<std::int64_t>(
-          tx.exec_params("INSERT INTO grading_tasks (attempt_id, exam_id, student_id, max_tries,"
-                         " available_at, created_at) SELECT a.id, a.exam_id, a.student_id, $2, " +
-                             ts("$3") + ", " + ts("$3") +
-                             " FROM attempts a WHERE a.exam_id = $1"
-                             " AND a.state IN ('submitted', 'overdue', 'graded')"
-                             " AND NOT EXISTS (SELECT 1 FROM grading_tasks t"
-                             " WHERE t.attempt_id = a.id) ORDER BY a.id"
-                             " ON CONFLICT (attempt_id) DO NOTHING",
-                         exam, max_tries, to_micros(now))
+          db::exec(tx,
+                   "INSERT INTO grading_tasks (attempt_id, exam_id, student_id, max_tries,"
+                   " available_at, created_at) SELECT a.id, a.exam_id, a.student_id, $2, " +
+                       ts("$3") + ", " + ts("$3") +
+                       " FROM attempts a WHERE a.exam_id = $1"
+                       " AND a.state IN ('submitted', 'overdue', 'graded')"
+                       " AND NOT EXISTS (SELECT 1 FROM grading_tasks t"
+                       " WHERE t.attempt_id = a.id) ORDER BY a.id"
+                       " ON CONFLICT (attempt_id) DO NOTHING",
+                   exam, max_tries, to_micros(now))
               .affected_rows());
     });
     return created;
@@ -457,7 +452,7 @@ class PgGradingStore final : public GradingStore {
     pool_.transact("grading get_task", [&](pqxx::work& tx) {
       out.reset();
       const auto r =
-          tx.exec_params("SELECT " + kTaskColumns + " FROM grading_tasks WHERE id = $1", id);
+          db::exec(tx, "SELECT " + kTaskColumns + " FROM grading_tasks WHERE id = $1", id);
       if (!r.empty()) out = read_task(r[0]);
     });
     return out;
@@ -484,10 +479,10 @@ class PgGradingStore final : public GradingStore {
     std::vector<std::int64_t> out;
     pool_.transact(op, [&](pqxx::work& tx) {
       out.clear();
-      const auto r = tx.exec_params(
-          "SELECT a.question_count FROM grading_tasks t LEFT JOIN assignments a"
-          " ON a.id = t.assignment_id WHERE t.id = $1",
-          id);
+      const auto r = db::exec(tx,
+                              "SELECT a.question_count FROM grading_tasks t LEFT JOIN assignments a"
+                              " ON a.id = t.assignment_id WHERE t.id = $1",
+                              id);
       if (r.empty()) check::not_found(op, task_label(id));
       if (r[0][0].is_null()) return;
       const int n = r[0][0].as<int>();
@@ -533,7 +528,7 @@ class PgGradingStore final : public GradingStore {
     std::optional<Lease> out;
     pool_.transact("grading claim", [&](pqxx::work& tx) {
       out.reset();
-      tx.exec_params0(exhaust, to_micros(now));
+      db::exec0(tx, exhaust, to_micros(now));
       const auto r = p.exec(tx, take);
       if (r.empty()) return;
       Lease l;
@@ -550,7 +545,8 @@ class PgGradingStore final : public GradingStore {
     const std::string op = "grading renew";
     Lease out;
     pool_.transact(op, [&](pqxx::work& tx) {
-      const auto r = tx.exec_params(
+      const auto r = db::exec(
+          tx,
           "UPDATE grading_tasks SET lease_expires_at = " + ts("$3") +
               " + $4 * interval '1 second' WHERE id = $1 AND token = $2 AND state = 'running'"
               " RETURNING " +
@@ -569,12 +565,12 @@ class PgGradingStore final : public GradingStore {
     CompletionEffect out;
     pool_.transact(op, [&](pqxx::work& tx) {
       out = CompletionEffect();
-      const auto row = tx.exec_params(
-          "SELECT " + kTaskColumns + " FROM grading_tasks WHERE id = $1 FOR UPDATE", c.task_id);
+      const auto row = db::exec(
+          tx, "SELECT " + kTaskColumns + " FROM grading_tasks WHERE id = $1 FOR UPDATE", c.task_id);
       if (row.empty()) check::not_found(op, task_label(c.task_id));
       const GradingTask t = read_task(row[0]);
-      const auto done = tx.exec_params(
-          "SELECT " + kRunColumns + " FROM grading_runs WHERE task_id = $1 AND token = $2",
+      const auto done = db::exec(
+          tx, "SELECT " + kRunColumns + " FROM grading_runs WHERE task_id = $1 AND token = $2",
           c.task_id, c.token);
       if (!done.empty()) {
         out.receipt = read_receipt(done[0]);
@@ -584,11 +580,11 @@ class PgGradingStore final : public GradingStore {
       }
       grading_rules::require_lease(op, t.id, t.state, t.token, c.token);
       write_completion(tx, t, c);
-      out.receipt = read_receipt(tx.exec_params1(
-          "SELECT " + kRunColumns + " FROM grading_runs WHERE task_id = $1 AND run = $2", t.id,
+      out.receipt = read_receipt(db::exec1(
+          tx, "SELECT " + kRunColumns + " FROM grading_runs WHERE task_id = $1 AND run = $2", t.id,
           t.run));
-      out.task = read_task(tx.exec_params1(
-          "SELECT " + kTaskColumns + " FROM grading_tasks WHERE id = $1", c.task_id));
+      out.task = read_task(
+          db::exec1(tx, "SELECT " + kTaskColumns + " FROM grading_tasks WHERE id = $1", c.task_id));
     });
     return out;
   }
@@ -598,15 +594,16 @@ class PgGradingStore final : public GradingStore {
     const std::string op = "grading fail";
     GradingTask out;
     pool_.transact(op, [&](pqxx::work& tx) {
-      const auto r = tx.exec_params(
-          "UPDATE grading_tasks SET"
-          " state = CASE WHEN tries < max_tries THEN 'pending' ELSE 'failed' END,"
-          " available_at = CASE WHEN tries < max_tries THEN " +
-              ts("$4") +
-              " + $5 * interval '1 second' ELSE available_at END, last_error = $3"
-              " WHERE id = $1 AND token = $2 AND state = 'running' RETURNING " +
-              kTaskColumns,
-          id, token, reason, to_micros(now), static_cast<std::int64_t>(backoff.count()));
+      const auto r =
+          db::exec(tx,
+                   "UPDATE grading_tasks SET"
+                   " state = CASE WHEN tries < max_tries THEN 'pending' ELSE 'failed' END,"
+                   " available_at = CASE WHEN tries < max_tries THEN " +
+                       ts("$4") +
+                       " + $5 * interval '1 second' ELSE available_at END, last_error = $3"
+                       " WHERE id = $1 AND token = $2 AND state = 'running' RETURNING " +
+                       kTaskColumns,
+                   id, token, reason, to_micros(now), static_cast<std::int64_t>(backoff.count()));
       if (r.empty()) refuse(tx, op, id, token);
       out = read_task(r[0]);
     });
@@ -617,14 +614,15 @@ class PgGradingStore final : public GradingStore {
     const std::string op = "grading regrade";
     GradingTask out;
     pool_.transact(op, [&](pqxx::work& tx) {
-      const auto r = tx.exec_params("SELECT state FROM grading_tasks WHERE id = $1 FOR UPDATE", id);
+      const auto r = db::exec(tx, "SELECT state FROM grading_tasks WHERE id = $1 FOR UPDATE", id);
       if (r.empty()) check::not_found(op, task_label(id));
       const GradingState state = read_state(r[0][0]);
       if (state != GradingState::kCompleted && state != GradingState::kFailed) {
         check::conflict(op, task_label(id) + " is " + grading_rules::state_name(state) +
                                 ": only a completed or failed task can be regraded");
       }
-      out = read_task(tx.exec_params1(
+      out = read_task(db::exec1(
+          tx,
           "UPDATE grading_tasks SET state = 'pending', run = run + 1, tries = 0,"
           " available_at = " +
               ts("$3") + ", completed_at = NULL, last_error = $2 WHERE id = $1 RETURNING " +
@@ -654,10 +652,11 @@ class PgGradingStore final : public GradingStore {
       out.clear();
       require_task(tx, op, id);
       for (const auto& r :
-           tx.exec_params("SELECT question, kind, knowledge_point, note FROM grading_errors"
-                          " WHERE task_id = $1 AND run = (SELECT max(run) FROM grading_runs"
-                          " WHERE task_id = $1) ORDER BY question, kind COLLATE \"C\", ord",
-                          id)) {
+           db::exec(tx,
+                    "SELECT question, kind, knowledge_point, note FROM grading_errors"
+                    " WHERE task_id = $1 AND run = (SELECT max(run) FROM grading_runs"
+                    " WHERE task_id = $1) ORDER BY question, kind COLLATE \"C\", ord",
+                    id)) {
         out.push_back({r[0].as<std::int64_t>(), r[1].as<std::string>(), r[2].as<std::string>(),
                        r[3].as<std::string>()});
       }
@@ -700,7 +699,7 @@ class PgGradingStore final : public GradingStore {
       out.computed_at = check::truncate(now);
       out.distribution.assign(10, 0);
       require_scope(tx, op, scope);
-      for (const auto& r : tx.exec_params(sql.at(static_cast<std::size_t>(scope.kind)), scope.id)) {
+      for (const auto& r : db::exec(tx, sql.at(static_cast<std::size_t>(scope.kind)), scope.id)) {
         switch (r[0].as<int>()) {
           case 0:
             out.count = r[2].as<std::int64_t>();
@@ -748,7 +747,7 @@ class PgGradingStore final : public GradingStore {
       out.clear();
       static const std::string sql = "SELECT " + kSubmissionColumns + kSubmissionFrom +
                                      "WHERE s.student_id = $1 ORDER BY s.id";
-      for (const auto& r : tx.exec_params(sql, student)) out.push_back(read_submission(r));
+      for (const auto& r : db::exec(tx, sql, student)) out.push_back(read_submission(r));
     });
     return out;
   }
@@ -759,7 +758,7 @@ class PgGradingStore final : public GradingStore {
       out.clear();
       static const std::string sql =
           "SELECT " + kTaskColumns + " FROM grading_tasks WHERE student_id = $1 ORDER BY id";
-      for (const auto& r : tx.exec_params(sql, student)) out.push_back(read_task(r));
+      for (const auto& r : db::exec(tx, sql, student)) out.push_back(read_task(r));
     });
     return out;
   }
@@ -769,13 +768,13 @@ class PgGradingStore final : public GradingStore {
     std::int64_t changed = 0;
     pool_.transact(op, [&](pqxx::work& tx) {
       // The same checks as the function makes, for errors that name the student.
-      const auto r = tx.exec_params(
-          "SELECT erased_at IS NOT NULL FROM students WHERE id = $1 FOR SHARE", student);
+      const auto r = db::exec(
+          tx, "SELECT erased_at IS NOT NULL FROM students WHERE id = $1 FOR SHARE", student);
       if (r.empty()) check::not_found(op, check::student_label(student));
       if (!r[0][0].as<bool>())
         check::conflict(op, check::student_label(student) + " is not erased");
       changed =
-          tx.exec_params1("SELECT examstore_erase_grading_text($1)", student)[0].as<std::int64_t>();
+          db::exec1(tx, "SELECT examstore_erase_grading_text($1)", student)[0].as<std::int64_t>();
     });
     return changed;
   }
@@ -813,24 +812,23 @@ class PgGradingStore final : public GradingStore {
 
  private:
   static std::optional<SchoolClass> get_class_tx(pqxx::work& tx, ClassId id) {
-    const auto r =
-        tx.exec_params("SELECT " + kClassColumns + " FROM classes c WHERE c.id = $1", id);
+    const auto r = db::exec(tx, "SELECT " + kClassColumns + " FROM classes c WHERE c.id = $1", id);
     if (r.empty()) return std::nullopt;
     return read_class(r[0]);
   }
 
   // kNotFound naming the class; `lock` keeps it from changing under a write that refers to it.
   static void require_class(pqxx::work& tx, const std::string& op, ClassId id, bool lock) {
-    if (tx.exec_params(
-              std::string("SELECT 1 FROM classes WHERE id = $1") + (lock ? " FOR KEY SHARE" : ""),
-              id)
+    if (db::exec(
+            tx, std::string("SELECT 1 FROM classes WHERE id = $1") + (lock ? " FOR KEY SHARE" : ""),
+            id)
             .empty()) {
       check::not_found(op, class_label(id));
     }
   }
 
   static void require_task(pqxx::work& tx, const std::string& op, GradingTaskId id) {
-    if (tx.exec_params("SELECT 1 FROM grading_tasks WHERE id = $1", id).empty()) {
+    if (db::exec(tx, "SELECT 1 FROM grading_tasks WHERE id = $1", id).empty()) {
       check::not_found(op, task_label(id));
     }
   }
@@ -844,12 +842,12 @@ class PgGradingStore final : public GradingStore {
         require_class(tx, op, scope.id, false);
         return;
       case ScopeKind::kAssignment:
-        if (tx.exec_params("SELECT 1 FROM assignments WHERE id = $1", scope.id).empty()) {
+        if (db::exec(tx, "SELECT 1 FROM assignments WHERE id = $1", scope.id).empty()) {
           check::not_found(op, assignment_label(scope.id));
         }
         return;
       case ScopeKind::kExam:
-        if (tx.exec_params("SELECT 1 FROM exams WHERE id = $1", scope.id).empty()) {
+        if (db::exec(tx, "SELECT 1 FROM exams WHERE id = $1", scope.id).empty()) {
           check::not_found(op, check::exam_label(scope.id));
         }
         return;
@@ -859,7 +857,7 @@ class PgGradingStore final : public GradingStore {
   // Why a fenced update matched nothing: kNotFound, or kConflict by the fencing rule.
   [[noreturn]] static void refuse(pqxx::work& tx, const std::string& op, GradingTaskId id,
                                   std::int64_t token) {
-    const auto r = tx.exec_params("SELECT state, token FROM grading_tasks WHERE id = $1", id);
+    const auto r = db::exec(tx, "SELECT state, token FROM grading_tasks WHERE id = $1", id);
     if (r.empty()) check::not_found(op, task_label(id));
     grading_rules::require_lease(op, id, read_state(r[0][0]), r[0][1].as<std::int64_t>(), token);
     check::conflict(op, task_label(id) + " changed meanwhile");
@@ -878,16 +876,16 @@ class PgGradingStore final : public GradingStore {
       strategy.add(g.strategy);
     }
     const std::int64_t now = to_micros(c.now);
-    tx.exec_params0(
-        "INSERT INTO grading_results (task_id, run, question, score, max_score, feedback,"
-        " strategy, grader_kind, grader_name, model, model_version, prompt_sha256, token,"
-        " created_at) SELECT $1, $2, u.q, u.s, u.m, u.f, u.st, $8, $9, $10, $11, $12, $13, " +
-            ts("$14") +
-            " FROM unnest($3::bigint[], $4::float8[], $5::float8[], $6::text[], $7::text[])"
-            " AS u(q, s, m, f, st)",
-        t.id, t.run, q.str(), score.str(), max.str(), feedback.str(), strategy.str(),
-        grading_rules::kind_name(c.grader.kind), c.grader.name, c.grader.model,
-        c.grader.model_version, c.grader.prompt_sha256, c.token, now);
+    db::exec0(tx,
+              "INSERT INTO grading_results (task_id, run, question, score, max_score, feedback,"
+              " strategy, grader_kind, grader_name, model, model_version, prompt_sha256, token,"
+              " created_at) SELECT $1, $2, u.q, u.s, u.m, u.f, u.st, $8, $9, $10, $11, $12, $13, " +
+                  ts("$14") +
+                  " FROM unnest($3::bigint[], $4::float8[], $5::float8[], $6::text[], $7::text[])"
+                  " AS u(q, s, m, f, st)",
+              t.id, t.run, q.str(), score.str(), max.str(), feedback.str(), strategy.str(),
+              grading_rules::kind_name(c.grader.kind), c.grader.name, c.grader.model,
+              c.grader.model_version, c.grader.prompt_sha256, c.token, now);
     const auto& errors = c.outcome.errors;
     if (!errors.empty()) {
       ArrayText eq(errors.size()), kind(errors.size()), kp(errors.size()), note(errors.size());
@@ -897,34 +895,37 @@ class PgGradingStore final : public GradingStore {
         kp.add(e.knowledge_point);
         note.add(e.note);
       }
-      tx.exec_params0(
+      db::exec0(
+          tx,
           "INSERT INTO grading_errors (task_id, run, ord, question, kind, knowledge_point, note)"
           " SELECT $1, $2, u.o, u.q, u.k, u.p, u.n FROM unnest($3::bigint[], $4::text[],"
           " $5::text[], $6::text[]) WITH ORDINALITY AS u(q, k, p, n, o)",
           t.id, t.run, eq.str(), kind.str(), kp.str(), note.str());
     }
-    tx.exec_params0(
+    db::exec0(
+        tx,
         "INSERT INTO grading_runs (task_id, run, token, total_score, max_score, percentage,"
         " grade_level, completed_at) VALUES ($1, $2, $3, $4::float8, $5::float8, $6::float8, $7, " +
             ts("$8") + ")",
         t.id, t.run, c.token, num(c.total_score), num(c.max_score), num(c.percentage),
         c.outcome.grade_level, now);
-    tx.exec_params0("UPDATE grading_tasks SET state = 'completed', completed_at = " + ts("$2") +
-                        " WHERE id = $1",
-                    t.id, now);
+    db::exec0(tx,
+              "UPDATE grading_tasks SET state = 'completed', completed_at = " + ts("$2") +
+                  " WHERE id = $1",
+              t.id, now);
     if (t.submission_id) {
-      tx.exec_params0(
-          "UPDATE submissions SET total_score = $2::float8, max_score = $3::float8,"
-          " percentage = $4::float8, grade_level = $5, evaluations = $6, annotations = $7"
-          " WHERE id = $1",
-          *t.submission_id, num(c.total_score), num(c.max_score), num(c.percentage),
-          c.outcome.grade_level, c.outcome.evaluations, c.outcome.annotations);
+      db::exec0(tx,
+                "UPDATE submissions SET total_score = $2::float8, max_score = $3::float8,"
+                " percentage = $4::float8, grade_level = $5, evaluations = $6, annotations = $7"
+                " WHERE id = $1",
+                *t.submission_id, num(c.total_score), num(c.max_score), num(c.percentage),
+                c.outcome.grade_level, c.outcome.evaluations, c.outcome.annotations);
     }
     if (t.attempt_id) {
-      tx.exec_params0(
-          "UPDATE attempts SET state = 'graded', version = version + 1, updated_at = now()"
-          " WHERE id = $1 AND state IN ('submitted', 'overdue')",
-          *t.attempt_id);
+      db::exec0(tx,
+                "UPDATE attempts SET state = 'graded', version = version + 1, updated_at = now()"
+                " WHERE id = $1 AND state IN ('submitted', 'overdue')",
+                *t.attempt_id);
     }
   }
 
@@ -937,7 +938,7 @@ class PgGradingStore final : public GradingStore {
     pool_.transact(op, [&](pqxx::work& tx) {
       out.clear();
       require_task(tx, op, id);
-      for (const auto& r : tx.exec_params(sql, id)) {
+      for (const auto& r : db::exec(tx, sql, id)) {
         out.push_back(read_result(r));
       }
     });

@@ -119,7 +119,8 @@ class PgOrderStore final : public OrderStore {
     Committed out;
     pool_.transact("paper load", [&](pqxx::work& tx) {
       out = Committed{};
-      const auto r = tx.exec_params(
+      const auto r = db::exec(
+          tx,
           "SELECT id, version FROM papers WHERE school = $1 AND department = $2 AND major = $3 "
           "AND course = $4",
           paper.school, paper.department, paper.major, paper.course);
@@ -135,11 +136,12 @@ class PgOrderStore final : public OrderStore {
              const std::function<std::vector<PaperItem>(std::vector<PaperItem>)>& edit) override {
     Edit out;
     pool_.transact(kApply, [&](pqxx::work& tx) {
-      tx.exec_params(
-          "INSERT INTO papers (school, department, major, course) VALUES ($1, $2, $3, $4) "
-          "ON CONFLICT (school, department, major, course) DO NOTHING",
-          paper.school, paper.department, paper.major, paper.course);
-      const auto row = tx.exec_params1(
+      db::exec(tx,
+               "INSERT INTO papers (school, department, major, course) VALUES ($1, $2, $3, $4) "
+               "ON CONFLICT (school, department, major, course) DO NOTHING",
+               paper.school, paper.department, paper.major, paper.course);
+      const auto row = db::exec1(
+          tx,
           "SELECT id, version FROM papers WHERE school = $1 AND department = $2 AND major = $3 "
           "AND course = $4 FOR UPDATE",
           paper.school, paper.department, paper.major, paper.course);
@@ -159,16 +161,16 @@ class PgOrderStore final : public OrderStore {
       }
       qids += '}';
       versions += '}';
-      tx.exec_params("DELETE FROM paper_items WHERE paper_id = $1", id);
-      tx.exec_params(
-          "INSERT INTO paper_items (paper_id, position, question_id, question_version) "
-          "SELECT $1, t.ord - 1, t.q, t.v FROM unnest($2::bigint[], $3::integer[]) "
-          "WITH ORDINALITY AS t(q, v, ord)",
-          id, qids, versions);
-      out.version = tx.exec_params1(
-                          "UPDATE papers SET version = version + 1, updated_at = now() "
-                          "WHERE id = $1 RETURNING version",
-                          id)[0]
+      db::exec(tx, "DELETE FROM paper_items WHERE paper_id = $1", id);
+      db::exec(tx,
+               "INSERT INTO paper_items (paper_id, position, question_id, question_version) "
+               "SELECT $1, t.ord - 1, t.q, t.v FROM unnest($2::bigint[], $3::integer[]) "
+               "WITH ORDINALITY AS t(q, v, ord)",
+               id, qids, versions);
+      out.version = db::exec1(tx,
+                              "UPDATE papers SET version = version + 1, updated_at = now() "
+                              "WHERE id = $1 RETURNING version",
+                              id)[0]
                         .as<std::int64_t>();
     });
     return out;
@@ -177,11 +179,12 @@ class PgOrderStore final : public OrderStore {
  private:
   static std::vector<PaperItem> read_items(pqxx::work& tx, std::int64_t paper_id) {
     std::vector<PaperItem> items;
-    const auto r = tx.exec_params(
-        "SELECT pi.question_id, pi.question_version, qv.type FROM paper_items pi "
-        "JOIN question_versions qv ON qv.question_id = pi.question_id "
-        "AND qv.version = pi.question_version WHERE pi.paper_id = $1 ORDER BY pi.position",
-        paper_id);
+    const auto r =
+        db::exec(tx,
+                 "SELECT pi.question_id, pi.question_version, qv.type FROM paper_items pi "
+                 "JOIN question_versions qv ON qv.question_id = pi.question_id "
+                 "AND qv.version = pi.question_version WHERE pi.paper_id = $1 ORDER BY pi.position",
+                 paper_id);
     items.reserve(r.size());
     for (const auto& f : r) {
       PaperItem item;

@@ -281,7 +281,8 @@ class PgQuestionStore final : public QuestionStore {
     pool_.transact(op, [&](pqxx::work& tx) {
       std::map<std::string, std::int64_t> points;
       // the row lock taken here orders concurrent edits of one question
-      const auto r = tx.exec_params(
+      const auto r = db::exec(
+          tx,
           "UPDATE questions SET current_version = current_version + 1, updated_at = " + ts("$2") +
               " WHERE id = $1 RETURNING current_version",
           id, us);
@@ -296,11 +297,12 @@ class PgQuestionStore final : public QuestionStore {
     std::optional<Question> out;
     pool_.transact("question get", [&](pqxx::work& tx) {
       out.reset();
-      const auto r = tx.exec_params("SELECT " + version_columns() +
-                                        " FROM questions q JOIN question_versions v ON "
-                                        "v.question_id = q.id AND v.version = q.current_version "
-                                        "WHERE q.id = $1",
-                                    id);
+      const auto r = db::exec(tx,
+                              "SELECT " + version_columns() +
+                                  " FROM questions q JOIN question_versions v ON "
+                                  "v.question_id = q.id AND v.version = q.current_version "
+                                  "WHERE q.id = $1",
+                              id);
       if (!r.empty()) out = read_question(r[0]);
     });
     return out;
@@ -310,10 +312,11 @@ class PgQuestionStore final : public QuestionStore {
     std::optional<Question> out;
     pool_.transact("question get_version", [&](pqxx::work& tx) {
       out.reset();
-      const auto r = tx.exec_params("SELECT " + version_columns() +
-                                        " FROM question_versions v "
-                                        "WHERE v.question_id = $1 AND v.version = $2",
-                                    id, version);
+      const auto r = db::exec(tx,
+                              "SELECT " + version_columns() +
+                                  " FROM question_versions v "
+                                  "WHERE v.question_id = $1 AND v.version = $2",
+                              id, version);
       if (!r.empty()) out = read_question(r[0]);
     });
     return out;
@@ -356,7 +359,7 @@ class PgQuestionStore final : public QuestionStore {
     std::set<QuestionId> out;
     pool_.transact("question import", [&](pqxx::work& tx) {
       out.clear();
-      const auto r = tx.exec_params("SELECT id FROM questions WHERE id = ANY($1::bigint[])", array);
+      const auto r = db::exec(tx, "SELECT id FROM questions WHERE id = ANY($1::bigint[])", array);
       for (const auto& row : r) out.insert(row[0].as<std::int64_t>());
     });
     return out;
@@ -390,24 +393,27 @@ class PgQuestionStore final : public QuestionStore {
   static QuestionId insert_question(pqxx::work& tx, const std::string& op, const CheckedDraft& d,
                                     std::int64_t us) {
     if (d.draft.id) {
-      const auto r = tx.exec_params(
-          "INSERT INTO questions (id, created_at, updated_at) VALUES ($1, " + ts("$2") + ", " +
-              ts("$2") + ") ON CONFLICT (id) DO NOTHING RETURNING id",
-          *d.draft.id, us);
+      const auto r =
+          db::exec(tx,
+                   "INSERT INTO questions (id, created_at, updated_at) VALUES ($1, " + ts("$2") +
+                       ", " + ts("$2") + ") ON CONFLICT (id) DO NOTHING RETURNING id",
+                   *d.draft.id, us);
       if (r.empty()) exists_conflict(op, *d.draft.id);
       return *d.draft.id;
     }
-    const auto r = tx.exec_params("INSERT INTO questions (created_at, updated_at) VALUES (" +
-                                      ts("$1") + ", " + ts("$1") + ") RETURNING id",
-                                  us);
+    const auto r = db::exec(tx,
+                            "INSERT INTO questions (created_at, updated_at) VALUES (" + ts("$1") +
+                                ", " + ts("$1") + ") RETURNING id",
+                            us);
     return r[0][0].as<std::int64_t>();
   }
 
   // Race-free: nextval() hands this transaction a value no other one gets, so the sequence only
   // moves forward past every id stored so far, whatever runs concurrently.
   static void move_sequence_past(pqxx::work& tx, QuestionId id) {
-    tx.exec_params(
-        "SELECT setval('question_id_seq', GREATEST($1::bigint, nextval('question_id_seq')))", id);
+    db::exec(tx,
+             "SELECT setval('question_id_seq', GREATEST($1::bigint, nextval('question_id_seq')))",
+             id);
   }
 
   static std::int64_t point_id(pqxx::work& tx, const std::string& path,
@@ -417,12 +423,12 @@ class PgQuestionStore final : public QuestionStore {
       auto it = points.find(prefix);
       if (it == points.end()) {
         const std::string name = prefix.substr(prefix.rfind('/') + 1);
-        tx.exec_params(
-            "INSERT INTO knowledge_points (parent_id, name, path) "
-            "VALUES (NULLIF($1::bigint, 0), $2, $3) ON CONFLICT (path) DO NOTHING",
-            parent, name, prefix);
+        db::exec(tx,
+                 "INSERT INTO knowledge_points (parent_id, name, path) "
+                 "VALUES (NULLIF($1::bigint, 0), $2, $3) ON CONFLICT (path) DO NOTHING",
+                 parent, name, prefix);
         // a statement of its own: it sees a point another transaction committed meanwhile
-        const auto r = tx.exec_params("SELECT id FROM knowledge_points WHERE path = $1", prefix);
+        const auto r = db::exec(tx, "SELECT id FROM knowledge_points WHERE path = $1", prefix);
         it = points.emplace(prefix, r[0][0].as<std::int64_t>()).first;
       }
       parent = it->second;
@@ -433,18 +439,18 @@ class PgQuestionStore final : public QuestionStore {
   static void insert_version(pqxx::work& tx, QuestionId id, int version, const CheckedDraft& c,
                              std::int64_t us, std::map<std::string, std::int64_t>& points) {
     const QuestionDraft& d = c.draft;
-    tx.exec_params(
-        "INSERT INTO question_versions (question_id, version, type, stem, options, answer, "
-        "score, difficulty, subject, media, author, created_at) VALUES ($1, $2, $3, $4, "
-        "$5::json, $6::json, $7::bigint / 100.0, $8, $9, $10::json, $11, " +
-            ts("$12") + ")",
-        id, version, std::string(to_string(d.type)), d.stem, string_array(d.options), d.answer,
-        c.score_cents, d.difficulty, d.subject, string_array(d.media), d.author, us);
+    db::exec(tx,
+             "INSERT INTO question_versions (question_id, version, type, stem, options, answer, "
+             "score, difficulty, subject, media, author, created_at) VALUES ($1, $2, $3, $4, "
+             "$5::json, $6::json, $7::bigint / 100.0, $8, $9, $10::json, $11, " +
+                 ts("$12") + ")",
+             id, version, std::string(to_string(d.type)), d.stem, string_array(d.options), d.answer,
+             c.score_cents, d.difficulty, d.subject, string_array(d.media), d.author, us);
     for (const auto& path : d.knowledge_points) {
-      tx.exec_params(
-          "INSERT INTO question_knowledge_points (question_id, version, point_id) "
-          "VALUES ($1, $2, $3)",
-          id, version, point_id(tx, path, points));
+      db::exec(tx,
+               "INSERT INTO question_knowledge_points (question_id, version, point_id) "
+               "VALUES ($1, $2, $3)",
+               id, version, point_id(tx, path, points));
     }
   }
 

@@ -54,7 +54,7 @@ struct Context {
   /// process, so without a journal kJournaled means kCached there (documented in
   /// write_behind.hpp); on PostgreSQL it stays kJournaled (and fails without a journal).
   Durability effective(Durability d) const {
-    if (d == Durability::kJournaled && config.write_behind.journal_dir.empty() &&
+    if (d == Durability::kJournaled && !queue.has_journal() &&
         config.database_backend == BackendKind::kMemory) {
       return Durability::kCached;
     }
@@ -62,7 +62,7 @@ struct Context {
   }
   /// The durability of presence transitions: journaled when a journal exists, else cached.
   Durability presence_durability() const {
-    return config.write_behind.journal_dir.empty() ? Durability::kCached : Durability::kJournaled;
+    return queue.has_journal() ? Durability::kJournaled : Durability::kCached;
   }
 };
 

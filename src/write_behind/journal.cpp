@@ -117,6 +117,98 @@ std::optional<std::uint64_t> segment_number(const std::string& name) {
   return n;
 }
 
+Error in_use(const std::string& dir, const std::string& lock_path) {
+  return Error(
+      ErrorCode::kResourceExhausted, std::string(kOpen),
+      "journal directory " + dir + " is in use by another queue (" + lock_path + " is locked)");
+}
+
+// Creates `dir` if needed and returns the fd of its LOCK, locked. A holder that removes an empty
+// directory (Options::remove_when_empty) unlinks LOCK before it lets go: a process that opened
+// the old LOCK and locked it afterwards holds a lock on nothing, sees that the path names
+// another file (or none), and starts again.
+int lock_directory(const std::string& dir) {
+  constexpr int kAttempts = 100;
+  const std::string lock_path = dir + "/LOCK";
+  for (int attempt = 1;; ++attempt) {
+    const bool last = attempt == kAttempts;
+    std::error_code ec;
+    std::filesystem::create_directories(dir, ec);
+    if (ec) {
+      // A parent removed between its creation and the child's: start again.
+      if (ec == std::errc::no_such_file_or_directory && !last) continue;
+      throw Error(ErrorCode::kUnavailable, std::string(kOpen),
+                  "cannot create journal directory " + dir + ": " + ec.message());
+    }
+    const int fd = ::open(lock_path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+    if (fd < 0) {
+      const int err = errno;
+      if (err == ENOENT && !last) continue;  // the directory was just removed by its holder
+      throw Error(ErrorCode::kUnavailable, std::string(kOpen),
+                  "cannot open " + lock_path + ": " + errno_text(err));
+    }
+    if (::flock(fd, LOCK_EX | LOCK_NB) != 0) {
+      const int err = errno;
+      ::close(fd);
+      if (err == EWOULDBLOCK) {
+        throw in_use(dir, lock_path);
+      }
+      throw Error(ErrorCode::kUnavailable, std::string(kOpen),
+                  "cannot lock " + lock_path + ": " + errno_text(err));
+    }
+    struct stat held {};
+    struct stat named {};
+    if (::fstat(fd, &held) == 0 && ::stat(lock_path.c_str(), &named) == 0 &&
+        held.st_dev == named.st_dev && held.st_ino == named.st_ino) {
+      return fd;
+    }
+    ::close(fd);
+    if (last) {
+      throw Error(ErrorCode::kUnavailable, std::string(kOpen),
+                  "journal directory " + dir + " kept being removed while it was being locked");
+    }
+  }
+}
+
+// Checks (or, in a directory without one, writes) the IDENTITY file, under the lock and before
+// any segment is read, so records are never handed to a store they do not belong to.
+void check_identity(const std::string& dir, const std::string& identity) {
+  if (identity.empty()) return;
+  const std::string path = dir + "/IDENTITY";
+  const std::string expected = identity + "\n";
+  std::string found;
+  int err = 0;
+  if (read_file(path, &found, &err)) {
+    if (found == expected) return;
+    std::string theirs = found;
+    while (!theirs.empty() && theirs.back() == '\n') theirs.pop_back();
+    throw Error(ErrorCode::kDataIntegrity, std::string(kOpen),
+                "journal directory " + dir + " holds the journal of " +
+                    (theirs.empty() ? std::string("an unknown store (empty IDENTITY)") : theirs) +
+                    ", not of " + identity +
+                    ": its records are not replayed here (drain it with the configuration that "
+                    "wrote it, or give this store another journal directory)");
+  }
+  if (err != ENOENT) {
+    throw Error(ErrorCode::kUnavailable, std::string(kOpen),
+                "cannot read " + path + ": " + errno_text(err));
+  }
+  // Written to a temporary file, synced and renamed: a crash leaves no IDENTITY or a whole one,
+  // never an empty one that would make the directory refuse its own records.
+  const std::string tmp = path + ".tmp";
+  const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  err = fd < 0 ? errno : write_all(fd, expected);
+  if (err == 0 && ::fsync(fd) != 0) err = errno;
+  if (fd >= 0) ::close(fd);
+  if (err == 0 && ::rename(tmp.c_str(), path.c_str()) != 0) err = errno;
+  if (err == 0) err = sync_dir(dir);
+  if (err != 0) {
+    ::unlink(tmp.c_str());
+    throw Error(ErrorCode::kUnavailable, std::string(kOpen),
+                "cannot write " + path + ": " + errno_text(err));
+  }
+}
+
 }  // namespace
 
 std::uint32_t crc32(std::string_view data) {
@@ -144,30 +236,9 @@ std::string Journal::segment_path(std::uint64_t number) const {
 
 std::unique_ptr<Journal> Journal::open(Options options, std::vector<Record>* replay) {
   const std::string dir = options.dir;
-  std::error_code ec;
-  std::filesystem::create_directories(dir, ec);
-  if (ec) {
-    throw Error(ErrorCode::kUnavailable, std::string(kOpen),
-                "cannot create journal directory " + dir + ": " + ec.message());
-  }
   std::unique_ptr<Journal> j(new Journal(std::move(options)));
-
-  const std::string lock_path = dir + "/LOCK";
-  j->lock_fd_ = ::open(lock_path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
-  if (j->lock_fd_ < 0) {
-    throw Error(ErrorCode::kUnavailable, std::string(kOpen),
-                "cannot open " + lock_path + ": " + errno_text(errno));
-  }
-  if (::flock(j->lock_fd_, LOCK_EX | LOCK_NB) != 0) {
-    const int err = errno;
-    if (err == EWOULDBLOCK) {
-      throw Error(
-          ErrorCode::kResourceExhausted, std::string(kOpen),
-          "journal directory " + dir + " is in use by another queue (" + lock_path + " is locked)");
-    }
-    throw Error(ErrorCode::kUnavailable, std::string(kOpen),
-                "cannot lock " + lock_path + ": " + errno_text(err));
-  }
+  j->lock_fd_ = lock_directory(dir);
+  check_identity(dir, j->options_.identity);
 
   std::vector<std::pair<std::uint64_t, std::string>> files;
   DIR* d = ::opendir(dir.c_str());
@@ -250,6 +321,7 @@ std::unique_ptr<Journal> Journal::open(Options options, std::vector<Record>* rep
   j->open_active_locked();
   if (j->failed_) throw *j->failed_;
   if (replay != nullptr) *replay = std::move(records);
+  j->opened_ = true;
   return j;
 }
 
@@ -400,13 +472,24 @@ Journal::~Journal() {
   std::lock_guard<std::mutex> lock(mu_);
   if (active_fd_ >= 0) ::close(active_fd_);
   bool deleted = false;
+  bool all_gone = true;
   for (const auto& [first, seg] : segments_) {
-    if (seg.live == 0) deleted = ::unlink(seg.path.c_str()) == 0 || deleted;
+    const bool gone = seg.live == 0 && ::unlink(seg.path.c_str()) == 0;
+    deleted = deleted || gone;
+    all_gone = all_gone && gone;
   }
   // When every segment is gone the next open starts numbering again from 1: with `sync` the
   // deletions are made durable first, so that a power loss cannot bring back an old segment
   // next to new ones with the same sequence numbers.
   if (deleted && options_.sync) sync_dir(options_.dir);
+  if (opened_ && all_gone && options_.remove_when_empty) {
+    // LOCK goes last, while still locked: see lock_directory().
+    ::unlink((options_.dir + "/IDENTITY").c_str());
+    ::unlink((options_.dir + "/LOCK").c_str());
+    if (::rmdir(options_.dir.c_str()) == 0) {
+      ::rmdir(std::filesystem::path(options_.dir).parent_path().c_str());
+    }
+  }
   if (lock_fd_ >= 0) ::close(lock_fd_);
 }
 

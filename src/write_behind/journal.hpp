@@ -1,8 +1,15 @@
 // write_behind/journal.hpp: the write-behind queue's local append-only journal.
 //
-// A directory holds a lock file and segment files. Only one Journal at a time may open a
-// directory (flock on LOCK, held until the Journal is destroyed; per open file, so a second
-// Journal in the same process is refused too).
+// A directory holds a lock file, an IDENTITY file and segment files. Only one Journal at a time
+// may open a directory (flock on LOCK, held until the Journal is destroyed; per open file, so a
+// second Journal in the same process is refused too). A directory removed by its holder while
+// another process waited on the old LOCK is detected after flock (the LOCK path no longer names
+// the locked file) and opened afresh.
+//
+// IDENTITY names what the records belong to (the database and key prefix, written by the
+// Store): a directory whose IDENTITY differs from Options::identity is refused before anything
+// is read, so a journal is never replayed into the wrong database. A directory without one (a
+// new one, or one written before IDENTITY existed) is given Options::identity.
 //
 // Segment "wal-<number, 16 digits>.log": an 8-byte header "EXWBJ001", then records
 //     [u32 length][u32 crc32][payload]           (little endian; crc32 = IEEE, of the payload)
@@ -52,6 +59,11 @@ class Journal {
     /// The active segment is also replaced once it holds this many bytes and none of its
     /// records is uncommitted, so an idle journal keeps little to replay. Default 64 KiB.
     std::size_t idle_segment_bytes = std::size_t{64} << 10;
+    /// What the records belong to, kept in the IDENTITY file. Empty: not checked, not written.
+    std::string identity;
+    /// Remove the directory (and its parent, when that is left empty) when the Journal is
+    /// destroyed holding nothing uncommitted: for directories the library chose itself.
+    bool remove_when_empty = false;
   };
 
   struct Record {
@@ -62,9 +74,11 @@ class Journal {
   /// Opens (creating it if needed) and locks the directory and reads every surviving record,
   /// oldest first, into `*replay`; truncates torn tails. Throws Error(kResourceExhausted) naming
   /// the directory when another Journal holds it, Error(kUnavailable) when it cannot be
-  /// created, read or locked, Error(kDataIntegrity) when a segment is not a journal segment.
+  /// created, read or locked, Error(kDataIntegrity) when a segment is not a journal segment or
+  /// the directory's IDENTITY is not options.identity (nothing is read or changed then).
   static std::unique_ptr<Journal> open(Options options, std::vector<Record>* replay);
-  /// Closes the files and releases the lock; deletes the segments holding nothing uncommitted.
+  /// Closes the files and releases the lock; deletes the segments holding nothing uncommitted
+  /// (and the directory with Options::remove_when_empty when no segment is left).
   ~Journal();
   Journal(const Journal&) = delete;
   Journal& operator=(const Journal&) = delete;
@@ -110,6 +124,7 @@ class Journal {
 
   Options options_;
   int lock_fd_ = -1;
+  bool opened_ = false;  // open() succeeded: only then may the destructor remove the directory
 
   mutable std::mutex mu_;  // guards everything below
   std::condition_variable writers_cv_;

@@ -102,6 +102,8 @@ struct WriteBehindQueue::Impl {
 
   // Set at construction; reset by close() once the io thread has stopped (under mu).
   std::unique_ptr<Journal> journal;
+  // Set at construction, constant after it.
+  std::string journal_dir;
 
   // The io thread's own: only it touches the timer.
   asio::io_context io;
@@ -240,31 +242,39 @@ void WriteBehindQueue::Impl::pump() {
   }
 }
 
-WriteBehindQueue::WriteBehindQueue(WriteBehindOptions options, Sink& sink, const obs::Logger* log) {
+WriteBehindQueue::WriteBehindQueue(WriteBehindOptions options, Sink& sink, const obs::Logger* log,
+                                   const JournalPlacement& placement) {
   check_options(options);
   auto impl = std::make_unique<Impl>(std::move(options), sink, log ? *log : obs::Logger::silent());
-  if (!impl->options.journal_dir.empty()) {
-    std::vector<Journal::Record> records;
-    impl->journal = Journal::open(
-        Journal::Options{impl->options.journal_dir, impl->options.journal_sync}, &records);
+  OpenedJournal opened = open_journal(impl->options, placement);
+  if (opened.journal) {
+    impl->journal = std::move(opened.journal);
+    impl->journal_dir = impl->journal->dir();
+    if (impl->options.journal_dir.empty()) {
+      impl->log.log(LogLevel::kInfo, "write_behind", "journal in {}", impl->journal_dir);
+    }
     const auto now = Clock::now();
-    for (Journal::Record& r : records) {
+    for (Journal::Record& r : opened.records) {
       Op op;
       try {
         op = decode(r.data);
       } catch (const Error& e) {
         throw Error(ErrorCode::kDataIntegrity, "write_behind replay",
-                    "record " + std::to_string(r.seq) + " of the journal in " +
-                        impl->options.journal_dir + ": " + e.message());
+                    "record " + std::to_string(r.seq) + " of the journal in " + impl->journal_dir +
+                        ": " + e.message());
       }
       // Replayed ops were acknowledged before the restart: they are taken whatever the capacity.
       impl->core.push(std::move(op), r.seq, now, /*reserved=*/false);
     }
-    impl->replayed = static_cast<std::int64_t>(records.size());
+    impl->replayed = static_cast<std::int64_t>(opened.records.size());
     if (impl->replayed > 0) {
       impl->log.log(LogLevel::kInfo, "write_behind",
                     "replaying {} journaled write(s) from {} that were not committed",
-                    impl->replayed, impl->options.journal_dir);
+                    impl->replayed, impl->journal_dir);
+    }
+    for (const std::string& dir : opened.taken_from) {
+      impl->log.log(LogLevel::kInfo, "write_behind",
+                    "took over the journal slot {} left by a process that stopped", dir);
     }
   }
   impl->start();
@@ -290,9 +300,11 @@ WriteBehindQueue::~WriteBehindQueue() {
 
 void WriteBehindQueue::enqueue(std::vector<Op> ops, Durability durability) {
   Impl& q = *impl_;
-  if (durability == Durability::kJournaled && q.options.journal_dir.empty()) {
+  if (durability == Durability::kJournaled && q.journal_dir.empty()) {
     throw Error(ErrorCode::kInvalidArgument, std::string(kEnqueue),
-                "durability journaled needs write_behind.journal_dir");
+                "durability journaled needs a journal, and this store has none "
+                "(write_behind.journal_dir is empty and write_behind.auto_journal is off): choose "
+                "kCached or kCommitted, or configure a journal");
   }
   std::unique_lock<std::mutex> lock(q.mu);
   q.throw_if_unusable_locked();
@@ -469,5 +481,9 @@ WriteBehindMetrics WriteBehindQueue::metrics() const {
   m.replayed = q.replayed;
   return m;
 }
+
+bool WriteBehindQueue::has_journal() const { return !impl_->journal_dir.empty(); }
+
+const std::string& WriteBehindQueue::journal_dir() const { return impl_->journal_dir; }
 
 }  // namespace examstore::wb

@@ -9,7 +9,7 @@
 //   - enqueue() returns only when the write is acknowledged at the requested Durability;
 //   - every acknowledged write is eventually committed exactly once (idempotent sink) or
 //     dead-lettered with its error, never silently dropped; with a journal, also across a crash
-//     of the process (the next queue opened on the same journal_dir replays it);
+//     of the process (the next queue opened on the same journal replays it: journal_slots.hpp);
 //   - a transient failure (Error::retryable()) retries the whole batch with backoff + jitter;
 //     any other failure splits the batch in halves until the bad operation is alone, then
 //     dead-letters it, and the rest commits;
@@ -28,6 +28,7 @@
 #include "common/log.hpp"
 #include "examstore/error.hpp"
 #include "examstore/write_behind.hpp"
+#include "write_behind/journal_slots.hpp"
 #include "write_behind/op.hpp"
 
 namespace examstore::wb {
@@ -48,11 +49,13 @@ std::unique_ptr<Sink> make_store_sink(db::Stores& stores);
 
 class WriteBehindQueue {
  public:
-  /// Opens the journal when options.journal_dir is set (kResourceExhausted naming the dir when
-  /// another process holds it; kUnavailable when it cannot be created) and re-queues every
+  /// Opens the journal that options.journal_dir or `placement` call for (open_journal():
+  /// kResourceExhausted naming the dir when another process holds it; kUnavailable when it
+  /// cannot be created; kDataIntegrity when it belongs to another identity) and re-queues every
   /// journaled op not yet committed. `sink` must outlive the queue, and so must `log` (retries,
-  /// dead letters and the replay are reported there; nullptr: silent).
-  WriteBehindQueue(WriteBehindOptions options, Sink& sink, const obs::Logger* log = nullptr);
+  /// dead letters, the journal's place and the replay are reported there; nullptr: silent).
+  WriteBehindQueue(WriteBehindOptions options, Sink& sink, const obs::Logger* log = nullptr,
+                   const JournalPlacement& placement = {});
   /// Drains (close(options.drain_timeout)), never throws.
   ~WriteBehindQueue();
   WriteBehindQueue(const WriteBehindQueue&) = delete;
@@ -76,6 +79,10 @@ class WriteBehindQueue {
   std::vector<Op> pending_of(Op::Kind kind) const;
 
   WriteBehindMetrics metrics() const;
+  /// Whether kJournaled writes have a journal (fixed at construction).
+  bool has_journal() const;
+  /// The journal's directory ("" without one); stays valid after close().
+  const std::string& journal_dir() const;
 
  private:
   struct Impl;

@@ -1735,10 +1735,12 @@ std::string shell_quote(const std::string& s) {
 /// Runs the tool on the pair's backends; exit 2 (bad usage or input) becomes the
 /// kInvalidArgument a library call would have thrown, naming "cli".
 std::string cli(Ctx& c, const std::string& args) {
-  static const test::TempDir dir("hostile-cli");
+  // No EXAMSTORE_JOURNAL_DIR: one folder shared by the pairs would hold several databases' and
+  // key prefixes' journals, which a Store refuses. The tool's Store places its journal itself,
+  // under the test binary's own XDG_STATE_HOME (tests/support/test_env.cpp).
   const bool pg = c.pair.postgres();
-  const std::string env = "EXAMSTORE_KEY_PREFIX=" + c.pair.config().key_prefix +
-                          " EXAMSTORE_JOURNAL_DIR=" + dir.journal() + " ";
+  const std::string env =
+      "env -u EXAMSTORE_JOURNAL_DIR EXAMSTORE_KEY_PREFIX=" + c.pair.config().key_prefix + " ";
   const std::string backends = pg ? " --redis " + shell_quote(test::redis_url()) + " --database " +
                                         shell_quote(c.pair.database_url())
                                   : " --redis memory:// --database memory://";

@@ -11,6 +11,7 @@
 #include <sstream>
 
 #include <catch2/catch.hpp>
+#include <pqxx/pqxx>
 
 #include "examstore/config.hpp"
 #include "repo/keys.hpp"
@@ -64,49 +65,114 @@ std::string flatten(const redisReply* r) {
   }
 }
 
-void add_redis(Snapshot& out, const std::string& prefix) {
-  const RedisOptions o = parse_redis_url(redis_url());
-  std::unique_ptr<redisContext, decltype(&redisFree)> c(redisConnect(o.host.c_str(), o.port),
-                                                        redisFree);
-  REQUIRE(c);
-  REQUIRE(c->err == 0);
-  if (o.db != 0) command(c.get(), {"SELECT", std::to_string(o.db)});
-  std::set<std::string> keys;
+}  // namespace
+
+struct Probe {
+  std::unique_ptr<redisContext, decltype(&redisFree)> redis{nullptr, redisFree};
+  std::unique_ptr<pqxx::connection> pg;
+};
+
+namespace {
+
+Probe& probe_of(Ctx& ctx) {
+  if (!ctx.probe) ctx.probe = std::make_shared<Probe>();
+  Probe& p = *ctx.probe;
+  if (ctx.pair.postgres() && !p.redis) {
+    const RedisOptions o = parse_redis_url(redis_url());
+    p.redis.reset(redisConnect(o.host.c_str(), o.port));
+    REQUIRE(p.redis);
+    REQUIRE(p.redis->err == 0);
+    if (o.db != 0) command(p.redis.get(), {"SELECT", std::to_string(o.db)});
+    p.pg = std::make_unique<pqxx::connection>(ctx.pair.database_url());
+  }
+  return p;
+}
+
+// Sends every command, then reads every reply: one round trip.
+std::vector<ReplyPtr> pipeline(redisContext* c, const std::vector<std::vector<std::string>>& all) {
+  for (const auto& args : all) {
+    std::vector<const char*> argv;
+    std::vector<std::size_t> lens;
+    for (const auto& a : args) {
+      argv.push_back(a.data());
+      lens.push_back(a.size());
+    }
+    REQUIRE(redisAppendCommandArgv(c, static_cast<int>(args.size()), argv.data(), lens.data()) ==
+            REDIS_OK);
+  }
+  std::vector<ReplyPtr> replies;
+  for (std::size_t i = 0; i < all.size(); ++i) {
+    void* r = nullptr;
+    REQUIRE(redisGetReply(c, &r) == REDIS_OK);
+    REQUIRE(r != nullptr);
+    replies.emplace_back(static_cast<redisReply*>(r), freeReplyObject);
+  }
+  return replies;
+}
+
+void add_redis(Snapshot& out, redisContext* c, const std::string& prefix) {
+  std::set<std::string> found;
   std::string cursor = "0";
   do {
-    const auto r = command(c.get(), {"SCAN", cursor, "MATCH", prefix + ":*", "COUNT", "1000"});
+    const auto r = command(c, {"SCAN", cursor, "MATCH", prefix + ":*", "COUNT", "1000"});
     REQUIRE(r->type == REDIS_REPLY_ARRAY);
     cursor = std::string(r->element[0]->str, r->element[0]->len);
     for (std::size_t i = 0; i < r->element[1]->elements; ++i) {
-      keys.emplace(r->element[1]->element[i]->str, r->element[1]->element[i]->len);
+      found.emplace(r->element[1]->element[i]->str, r->element[1]->element[i]->len);
     }
   } while (cursor != "0");
-  for (const auto& k : keys) {
-    const auto t = command(c.get(), {"TYPE", k});
-    const std::string type(t->str, t->len);
-    ReplyPtr v(nullptr, freeReplyObject);
-    if (type == "string") v = command(c.get(), {"GET", k});
-    if (type == "hash") v = command(c.get(), {"HGETALL", k});
-    if (type == "zset") v = command(c.get(), {"ZRANGE", k, "0", "-1", "WITHSCORES"});
-    if (type == "list") v = command(c.get(), {"LRANGE", k, "0", "-1"});
-    if (type == "set") v = command(c.get(), {"SORT", k, "ALPHA"});
+  const std::vector<std::string> keys(found.begin(), found.end());
+  std::vector<std::vector<std::string>> commands;
+  for (const auto& k : keys) commands.push_back({"TYPE", k});
+  std::vector<std::string> types;
+  for (const auto& t : pipeline(c, commands)) types.emplace_back(t->str, t->len);
+  commands.clear();
+  for (std::size_t i = 0; i < keys.size(); ++i) {
+    const std::string& k = keys[i];
+    const std::string& type = types[i];
+    if (type == "string")
+      commands.push_back({"GET", k});
+    else if (type == "hash")
+      commands.push_back({"HGETALL", k});
+    else if (type == "zset")
+      commands.push_back({"ZRANGE", k, "0", "-1", "WITHSCORES"});
+    else if (type == "list")
+      commands.push_back({"LRANGE", k, "0", "-1"});
+    else if (type == "set")
+      commands.push_back({"SORT", k, "ALPHA"});
+    else
+      commands.push_back({"EXISTS", k});  // "none", or a type the suite does not read
+  }
+  const auto values = pipeline(c, commands);
+  for (std::size_t i = 0; i < keys.size(); ++i) {
+    const std::string& type = types[i];
+    const redisReply* v = values[i].get();
+    const bool read =
+        type == "string" || type == "hash" || type == "zset" || type == "list" || type == "set";
     // A key that expired between SCAN and here (a negative-cache marker's TTL running out on
     // a loaded machine) is gone: Redis answers TYPE "none", GET nil, or an empty collection.
-    if (type == "none" ||
-        (v && (v->type == REDIS_REPLY_NIL || (v->type == REDIS_REPLY_ARRAY && v->elements == 0)))) {
+    if (type == "none" || (read && (v->type == REDIS_REPLY_NIL ||
+                                    (v->type == REDIS_REPLY_ARRAY && v->elements == 0)))) {
       continue;
     }
-    out["redis:" + k] = type + " " + (v ? flatten(v.get()) : std::string("?"));
+    out["redis:" + keys[i]] = type + " " + (read ? flatten(v) : std::string("?"));
   }
 }
 
 // ---- PostgreSQL, raw: row count and checksum of every table ----
 
-void add_postgres(Snapshot& out, StorePair& pair) {
+// The first column of the first row ("" when NULL or none).
+std::string value_of(pqxx::connection& c, const std::string& sql) {
+  pqxx::nontransaction tx(c);
+  const pqxx::result r = tx.exec(sql);
+  return r.empty() || r[0][0].is_null() ? "" : r[0][0].c_str();
+}
+
+void add_postgres(Snapshot& out, pqxx::connection& c) {
   static const char* const kTables =
       "SELECT string_agg(table_name, ',' ORDER BY table_name) FROM information_schema.tables "
       "WHERE table_schema = 'public' AND table_type = 'BASE TABLE'";
-  std::stringstream names(pair.query_value(kTables));
+  std::stringstream names(value_of(c, kTables));
   std::string sql;
   std::vector<std::string> tables;
   for (std::string t; std::getline(names, t, ',');) {
@@ -119,8 +185,7 @@ void add_postgres(Snapshot& out, StorePair& pair) {
     tables.push_back(t);
   }
   REQUIRE(!tables.empty());
-  std::stringstream rows(
-      pair.query_value("SELECT string_agg(x, '|' ORDER BY x) FROM (" + sql + ") s"));
+  std::stringstream rows(value_of(c, "SELECT string_agg(x, '|' ORDER BY x) FROM (" + sql + ") s"));
   for (std::string row; std::getline(rows, row, '|');) {
     const auto colon = row.find(':');
     out["pg:" + row.substr(0, colon)] = row.substr(colon + 1);
@@ -338,8 +403,9 @@ Snapshot snapshot(Ctx& ctx) {
   add_view(out, ctx);
   add_hot(out, ctx);
   if (ctx.pair.postgres()) {
-    add_redis(out, ctx.pair.config().key_prefix);
-    add_postgres(out, ctx.pair);
+    Probe& p = probe_of(ctx);
+    add_redis(out, p.redis.get(), ctx.pair.config().key_prefix);
+    add_postgres(out, *p.pg);
   }
   return out;
 }

@@ -17,6 +17,7 @@
 #include <cstdint>
 #include <functional>
 #include <map>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -51,10 +52,15 @@ struct Seed {
   std::int64_t tick = 0;      ///< advanced by the calls that need a fresh, later time
 };
 
+/// The connections a snapshot reads the raw Redis and PostgreSQL state through (made by the
+/// first snapshot, kept for the next ones).
+struct Probe;
+
 /// A pair with its seeded entities.
 struct Ctx {
   StorePair& pair;
   Seed seed;
+  std::shared_ptr<Probe> probe = {};
 };
 
 template <typename V>

@@ -1537,10 +1537,11 @@ TEMPLATE_TEST_CASE("violations: every durability ends with the row in the databa
   CHECK(m.dead_lettered == 0);
 }
 
-TEST_CASE("violations: kJournaled on PostgreSQL without a journal is kInvalidArgument",
+TEST_CASE("violations: kJournaled on PostgreSQL with auto_journal off is kInvalidArgument",
           "[repo][postgres]") {
   examstore::test::TempDatabase db;
   Config c;
+  c.write_behind.auto_journal = false;  // and no journal_dir: the store has no journal
   c.with_redis_url(examstore::test::redis_url());
   c.with_database_url(db.url());
   c.migrate_on_open = true;

@@ -50,7 +50,7 @@ class Admin {
     const auto deadline = Clock::now() + std::chrono::seconds(5);
     while (Clock::now() < deadline) {
       pqxx::nontransaction tx(conn_);
-      if (tx.exec_params1("SELECT count(*) FROM pg_stat_activity WHERE pid = $1", pid)[0]
+      if (examstore::db::exec1(tx, "SELECT count(*) FROM pg_stat_activity WHERE pid = $1", pid)[0]
               .as<int>() == 0) {
         return true;
       }
@@ -63,7 +63,8 @@ class Admin {
   bool terminate(int pid) {
     {
       pqxx::nontransaction tx(conn_);
-      if (!tx.exec_params1("SELECT pg_terminate_backend($1)", pid)[0].as<bool>()) return false;
+      if (!examstore::db::exec1(tx, "SELECT pg_terminate_backend($1)", pid)[0].as<bool>())
+        return false;
     }
     return wait_gone(pid);
   }
@@ -74,7 +75,8 @@ class Admin {
     std::vector<int> pids;
     {
       pqxx::nontransaction tx(conn_);
-      for (const auto& row : tx.exec_params(
+      for (const auto& row : examstore::db::exec(
+               tx,
                "SELECT pid FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()",
                dbname)) {
         pids.push_back(row[0].as<int>());
@@ -91,7 +93,7 @@ class Admin {
 
 void create_items(PgPool& pool) {
   pool.transact("create items", [](pqxx::work& tx) {
-    tx.exec0("CREATE TABLE items (id integer PRIMARY KEY, label text NOT NULL)");
+    examstore::db::exec0(tx, "CREATE TABLE items (id integer PRIMARY KEY, label text NOT NULL)");
   });
 }
 
@@ -103,8 +105,9 @@ TEST_CASE("PgPool replaces connections terminated between transactions", "[postg
   opts.pool_size = 2;
   PgPool pool(opts);
   create_items(pool);
-  pool.transact("insert before",
-                [](pqxx::work& tx) { tx.exec0("INSERT INTO items VALUES (1, 'before')"); });
+  pool.transact("insert before", [](pqxx::work& tx) {
+    examstore::db::exec0(tx, "INSERT INTO items VALUES (1, 'before')");
+  });
   REQUIRE(pool.stats().idle >= 1);  // the connection to be killed waits in the pool
 
   Admin admin;
@@ -113,15 +116,16 @@ TEST_CASE("PgPool replaces connections terminated between transactions", "[postg
   int runs = 0;
   REQUIRE_NOTHROW(pool.transact("insert after", [&](pqxx::work& tx) {
     ++runs;
-    tx.exec0("INSERT INTO items VALUES (2, 'after')");
+    examstore::db::exec0(tx, "INSERT INTO items VALUES (2, 'after')");
   }));
   CHECK(runs >= 1);
   CHECK(pool.stats().discarded >= 1);
   CHECK(db.query_value("SELECT string_agg(label, ',' ORDER BY id) FROM items") == "before,after");
 
   // And the pool keeps working.
-  pool.transact("insert later",
-                [](pqxx::work& tx) { tx.exec0("INSERT INTO items VALUES (3, 'later')"); });
+  pool.transact("insert later", [](pqxx::work& tx) {
+    examstore::db::exec0(tx, "INSERT INTO items VALUES (3, 'later')");
+  });
   CHECK(db.query_value("SELECT count(*) FROM items") == "3");
 }
 
@@ -137,12 +141,13 @@ TEST_CASE("PgPool retries a transaction whose connection is terminated during th
   std::vector<int> pids;
   REQUIRE_NOTHROW(pool.transact("insert item", [&](pqxx::work& tx) {
     ++runs;
-    tx.exec0("INSERT INTO items VALUES (1, 'once')");
-    const int pid = tx.exec1("SELECT pg_backend_pid()")[0].as<int>();
+    examstore::db::exec0(tx, "INSERT INTO items VALUES (1, 'once')");
+    const int pid = examstore::db::exec1(tx, "SELECT pg_backend_pid()")[0].as<int>();
     pids.push_back(pid);
     if (runs == 1) {
       terminated = admin.terminate(pid);
-      tx.exec1("SELECT 1");  // the session is gone: this fails before COMMIT is sent
+      examstore::db::exec1(tx,
+                           "SELECT 1");  // the session is gone: this fails before COMMIT is sent
     }
   }));
   REQUIRE(terminated);

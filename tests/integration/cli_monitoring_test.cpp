@@ -17,6 +17,7 @@
 #include <array>
 #include <chrono>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
@@ -198,17 +199,25 @@ TEST_CASE("simulate rejects bad arguments with exit 2", "[cli][memory]") {
 
 TEST_CASE("simulate killed with SIGKILL loses no acknowledged violation after drain",
           "[cli][redis][postgres][fault]") {
+  // Once with --journal-dir, once with the default placement: a journal slot of the database and
+  // key prefix under $XDG_STATE_HOME (a folder of the test binary's own), which drain finds
+  // without being told where.
+  const bool explicit_dir = GENERATE(true, false);
+  INFO((explicit_dir ? "with --journal-dir" : "in the default journal slot"));
   TempDatabase db;
   const TempDir dir;
   const std::string ack_log = dir / "acks.txt";
   const std::string journal = dir / "journal";
+  const std::string journal_option = explicit_dir ? " --journal-dir " + journal : "";
   const std::string log = dir / "simulate.log";
   const std::string prefix = examstore::test::unique_name("kill");
   const std::string redis = examstore::test::redis_url();
-  Child child(spawn({"--redis", redis, "--database", db.url(), "--journal-dir", journal, "simulate",
-                     "--students", "100", "--duration", "30", "--heartbeat-interval", "1",
-                     "--violation-rate", "120", "--ack-log", ack_log, "--seed", "11"},
-                    log, prefix));
+  std::vector<std::string> args{"--redis", redis, "--database", db.url()};
+  if (explicit_dir) args.insert(args.end(), {"--journal-dir", journal});
+  args.insert(args.end(),
+              {"simulate", "--students", "100", "--duration", "30", "--heartbeat-interval", "1",
+               "--violation-rate", "120", "--ack-log", ack_log, "--seed", "11"});
+  Child child(spawn(args, log, prefix));
 
   // Bounded wait for 50 acknowledged violations.
   const auto deadline = Clock::now() + 90s;
@@ -237,13 +246,22 @@ TEST_CASE("simulate killed with SIGKILL loses no acknowledged violation after dr
   for (const auto& line : lines) ids.insert(std::stoll(line));
   CHECK(ids.size() == lines.size());  // an id is acknowledged once
 
-  const Run drain = run("--redis " + redis + " --database " + db.url() + " --journal-dir " +
-                            journal + " --json drain",
-                        prefix);
+  const Run drain = run(
+      "--redis " + redis + " --database " + db.url() + journal_option + " --json drain", prefix);
   INFO("drain stdout: " << drain.out << "\ndrain stderr: " << drain.err);
   REQUIRE(drain.exit_code == 0);
   const json::Value report = json::parse(drain.out);
   CHECK(int_at(report, "dead_lettered") == 0);
+  const json::Value* drained = report.find("journal_dir");
+  REQUIRE(drained != nullptr);
+  if (explicit_dir) {
+    CHECK(drained->text == journal);
+  } else {
+    const char* state = std::getenv("XDG_STATE_HOME");
+    REQUIRE(state != nullptr);
+    CHECK_THAT(drained->text, Catch::StartsWith(std::string(state) + "/examstore/journal/"));
+    CHECK_FALSE(fs::exists(drained->text));  // emptied, so removed at close
+  }
 
   const std::set<std::int64_t> stored = examstore::test::ids_in(db, "violations");
   std::vector<std::int64_t> missing;
@@ -257,9 +275,8 @@ TEST_CASE("simulate killed with SIGKILL loses no acknowledged violation after dr
   CHECK(std::stoll(db.query_value("SELECT count(*) - count(DISTINCT id) FROM violations")) == 0);
 
   // A second drain finds nothing left.
-  const Run again = run("--redis " + redis + " --database " + db.url() + " --journal-dir " +
-                            journal + " --json drain",
-                        prefix);
+  const Run again = run(
+      "--redis " + redis + " --database " + db.url() + journal_option + " --json drain", prefix);
   REQUIRE(again.exit_code == 0);
   CHECK(int_at(json::parse(again.out), "replayed") == 0);
 }

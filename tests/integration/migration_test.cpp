@@ -527,7 +527,8 @@ TEST_CASE("Migrator down reverts the newest migrations first", "[postgres][migra
   PgPool pool(examstore::parse_postgres_url(db.url()));
   // Outside the migrations, so it survives them: each down step logs itself here.
   pool.transact("create log", [](pqxx::work& tx) {
-    tx.exec0("CREATE TABLE down_log (seq serial PRIMARY KEY, version integer NOT NULL)");
+    examstore::db::exec0(
+        tx, "CREATE TABLE down_log (seq serial PRIMARY KEY, version integer NOT NULL)");
   });
   // t2 references t1, so reverting 101 before 102 would fail.
   const std::vector<Migration> list = {

@@ -59,7 +59,7 @@ struct CallerError : std::runtime_error {
 
 void create_items_table(PgPool& pool) {
   pool.transact("create items", [](pqxx::work& tx) {
-    tx.exec0("CREATE TABLE items (id integer PRIMARY KEY, label text NOT NULL)");
+    examstore::db::exec0(tx, "CREATE TABLE items (id integer PRIMARY KEY, label text NOT NULL)");
   });
 }
 
@@ -73,7 +73,7 @@ TEST_CASE("PgPool transact commits and the data is visible", "[postgres]") {
   int runs = 0;
   pool.transact("insert item", [&](pqxx::work& tx) {
     ++runs;
-    tx.exec_params0("INSERT INTO items (id, label) VALUES ($1, $2)", 1, "first");
+    examstore::db::exec0(tx, "INSERT INTO items (id, label) VALUES ($1, $2)", 1, "first");
   });
   CHECK(runs == 1);
 
@@ -81,7 +81,7 @@ TEST_CASE("PgPool transact commits and the data is visible", "[postgres]") {
   CHECK(db.query_value("SELECT label FROM items WHERE id = 1") == "first");
   std::string seen;
   pool.transact("read item", [&](pqxx::work& tx) {
-    seen = tx.exec1("SELECT label FROM items WHERE id = 1")[0].as<std::string>();
+    seen = examstore::db::exec1(tx, "SELECT label FROM items WHERE id = 1")[0].as<std::string>();
   });
   CHECK(seen == "first");
 
@@ -104,7 +104,7 @@ TEST_CASE("PgPool transact rolls back when the body throws", "[postgres]") {
     try {
       pool.transact("insert then fail", [&](pqxx::work& tx) {
         ++runs;
-        tx.exec0("INSERT INTO items VALUES (1, 'rolled back')");
+        examstore::db::exec0(tx, "INSERT INTO items VALUES (1, 'rolled back')");
         throw CallerError(42);
       });
       FAIL("the body's exception did not propagate");
@@ -117,7 +117,7 @@ TEST_CASE("PgPool transact rolls back when the body throws", "[postgres]") {
   SECTION("an examstore::Error thrown by the body keeps its code") {
     const Error e = expect_error([&] {
       pool.transact("insert then not found", [&](pqxx::work& tx) {
-        tx.exec0("INSERT INTO items VALUES (1, 'rolled back')");
+        examstore::db::exec0(tx, "INSERT INTO items VALUES (1, 'rolled back')");
         throw Error(ErrorCode::kNotFound, "lookup", "no such candidate 'c-9'");
       });
     });
@@ -130,8 +130,8 @@ TEST_CASE("PgPool transact rolls back when the body throws", "[postgres]") {
     const Error e = expect_error([&] {
       pool.transact("insert then bad query", [&](pqxx::work& tx) {
         ++runs;
-        tx.exec0("INSERT INTO items VALUES (1, 'rolled back')");
-        tx.exec0("SELECT * FROM no_such_table");
+        examstore::db::exec0(tx, "INSERT INTO items VALUES (1, 'rolled back')");
+        examstore::db::exec0(tx, "SELECT * FROM no_such_table");
       });
     });
     INFO(e.what());
@@ -143,8 +143,9 @@ TEST_CASE("PgPool transact rolls back when the body throws", "[postgres]") {
   CHECK(db.query_value("SELECT count(*) FROM items") == "0");
 
   // The pool is still usable after the failure.
-  pool.transact("insert after failure",
-                [](pqxx::work& tx) { tx.exec0("INSERT INTO items VALUES (2, 'kept')"); });
+  pool.transact("insert after failure", [](pqxx::work& tx) {
+    examstore::db::exec0(tx, "INSERT INTO items VALUES (2, 'kept')");
+  });
   CHECK(db.query_value("SELECT string_agg(label, ',') FROM items") == "kept");
 }
 
@@ -152,14 +153,15 @@ TEST_CASE("PgPool translates a unique violation to kConflict naming the operatio
   TempDatabase db;
   PgPool pool(options_for(db));
   create_items_table(pool);
-  pool.transact("insert item",
-                [](pqxx::work& tx) { tx.exec0("INSERT INTO items VALUES (7, 'original')"); });
+  pool.transact("insert item", [](pqxx::work& tx) {
+    examstore::db::exec0(tx, "INSERT INTO items VALUES (7, 'original')");
+  });
 
   int runs = 0;
   const Error e = expect_error([&] {
     pool.transact("register candidate", [&](pqxx::work& tx) {
       ++runs;
-      tx.exec0("INSERT INTO items VALUES (7, 'duplicate')");
+      examstore::db::exec0(tx, "INSERT INTO items VALUES (7, 'duplicate')");
     });
   });
   INFO(e.what());
@@ -193,7 +195,7 @@ TEST_CASE("PgPool translates a statement timeout to kTimeout", "[postgres]") {
   // The option really reaches the server session.
   std::string setting;
   pool.transact("show timeout", [&](pqxx::work& tx) {
-    setting = tx.exec1("SHOW statement_timeout")[0].as<std::string>();
+    setting = examstore::db::exec1(tx, "SHOW statement_timeout")[0].as<std::string>();
   });
   CHECK(setting == "200ms");
 
@@ -207,7 +209,8 @@ TEST_CASE("PgPool translates a statement timeout to kTimeout", "[postgres]") {
 
   // The connection survives a cancelled statement.
   int one = 0;
-  pool.transact("after timeout", [&](pqxx::work& tx) { one = tx.exec1("SELECT 1")[0].as<int>(); });
+  pool.transact("after timeout",
+                [&](pqxx::work& tx) { one = examstore::db::exec1(tx, "SELECT 1")[0].as<int>(); });
   CHECK(one == 1);
 }
 
@@ -219,8 +222,8 @@ TEST_CASE("PgPool retries serialization failures", "[postgres][concurrency]") {
   opts.max_attempts = 100;
   PgPool pool(opts);
   pool.transact("create counter", [](pqxx::work& tx) {
-    tx.exec0("CREATE TABLE counter (id integer PRIMARY KEY, v integer NOT NULL)");
-    tx.exec0("INSERT INTO counter VALUES (1, 0)");
+    examstore::db::exec0(tx, "CREATE TABLE counter (id integer PRIMARY KEY, v integer NOT NULL)");
+    examstore::db::exec0(tx, "INSERT INTO counter VALUES (1, 0)");
   });
 
   constexpr int kThreads = 2;
@@ -239,7 +242,8 @@ TEST_CASE("PgPool retries serialization failures", "[postgres][concurrency]") {
         pool.transact_serializable(
             "increment counter", [&](pqxx::transaction<pqxx::serializable>& tx) {
               ++body_runs;
-              const int v = tx.exec1("SELECT v FROM counter WHERE id = 1")[0].as<int>();
+              const int v =
+                  examstore::db::exec1(tx, "SELECT v FROM counter WHERE id = 1")[0].as<int>();
               if (first_attempt) {
                 first_attempt = false;
                 ++arrived;
@@ -248,7 +252,7 @@ TEST_CASE("PgPool retries serialization failures", "[postgres][concurrency]") {
                   std::this_thread::sleep_for(milliseconds(1));
                 }
               }
-              tx.exec_params0("UPDATE counter SET v = $1 WHERE id = 1", v + 1);
+              examstore::db::exec0(tx, "UPDATE counter SET v = $1 WHERE id = 1", v + 1);
             });
       }
     } catch (const std::exception& e) {
@@ -293,7 +297,7 @@ TEST_CASE("PgPool is bounded: acquire fails with kResourceExhausted when all are
 
     // The leased connections work.
     pqxx::nontransaction tx(a.conn());
-    CHECK(tx.exec1("SELECT 40 + 2")[0].as<int>() == 42);
+    CHECK(examstore::db::exec1(tx, "SELECT 40 + 2")[0].as<int>() == 42);
   }
 
   // Returned leases are reused, not replaced.
@@ -341,8 +345,8 @@ TEST_CASE("PgPool with_connection runs outside a transaction and translates erro
   bool locked = false;
   pool.with_connection("advisory lock", [&](pqxx::connection& c) {
     pqxx::nontransaction tx(c);
-    locked = tx.exec1("SELECT pg_try_advisory_lock(4242)")[0].as<bool>();
-    tx.exec1("SELECT pg_advisory_unlock(4242)");
+    locked = examstore::db::exec1(tx, "SELECT pg_try_advisory_lock(4242)")[0].as<bool>();
+    examstore::db::exec1(tx, "SELECT pg_advisory_unlock(4242)");
   });
   CHECK(locked);
 
@@ -389,8 +393,8 @@ TEST_CASE("PgPool under concurrent transactions stays within pool_size",
         for (int i = 0; i < kPerThread; ++i) {
           const int id = t * kPerThread + i;
           pool.transact("insert item", [&](pqxx::work& tx) {
-            tx.exec_params0("INSERT INTO items (id, label) VALUES ($1, $2)", id,
-                            "t" + std::to_string(t));
+            examstore::db::exec0(tx, "INSERT INTO items (id, label) VALUES ($1, $2)", id,
+                                 "t" + std::to_string(t));
           });
         }
       } catch (const std::exception& e) {
@@ -412,4 +416,73 @@ TEST_CASE("PgPool under concurrent transactions stays within pool_size",
   CHECK(max_open.load() <= 3);
   CHECK(s.created <= 3);
   CHECK(s.discarded == 0);
+}
+
+// Regression test for issue 16: libpqxx 7 prepares on the server as soon as prepare() is called,
+// so preparing on every call failed from the second call on with 42P05 "already exists".
+TEST_CASE("PgPool prepares a statement once per connection and again on a new one", "[postgres]") {
+  TempDatabase db;
+  auto opts = options_for(db);
+  opts.pool_size = 1;
+  PgPool pool(opts);
+  const std::string name = "test_add_one";
+  // The value, the backend, and whether the statement ran prepared: pg_prepared_statements
+  // lists it while it runs only when it was prepared under `name`.
+  const std::string sql =
+      "SELECT $1::int + 1, pg_backend_pid(),"
+      " (SELECT count(*) FROM pg_prepared_statements WHERE name = 'test_add_one')";
+  struct Seen {
+    int value = 0;
+    int pid = 0;
+    int prepared = 0;
+  };
+  const auto read_row = [](const pqxx::row& r) {
+    return Seen{r[0].as<int>(), r[1].as<int>(), r[2].as<int>()};
+  };
+  const auto in_transaction = [&] {
+    Seen s;
+    pool.transact("prepared", [&](pqxx::work& tx) {
+      s = read_row(examstore::db::exec_prepared(tx, name, sql, 41)[0]);
+    });
+    return s;
+  };
+
+  const Seen first = in_transaction();
+  CHECK(first.value == 42);
+  CHECK(first.prepared == 1);
+  for (int i = 0; i < 3; ++i) {
+    const Seen again = in_transaction();
+    CHECK(again.value == 42);
+    CHECK(again.pid == first.pid);  // the same pooled connection, statement already there
+    CHECK(again.prepared == 1);
+  }
+  Seen outside;
+  pool.read("prepared outside a transaction block", [&](pqxx::nontransaction& tx) {
+    outside = read_row(examstore::db::exec_prepared(tx, name, sql, 41)[0]);
+  });
+  CHECK(outside.value == 42);
+  CHECK(outside.pid == first.pid);
+
+  // The server ends the session: the pool replaces the connection, and the statement is
+  // prepared again on the new one.
+  CHECK(db.query_value("SELECT pg_terminate_backend(" + std::to_string(first.pid) + ")") == "t");
+  for (int i = 0; i < 100 && db.query_value("SELECT count(*) FROM pg_stat_activity WHERE pid = " +
+                                            std::to_string(first.pid)) != "0";
+       ++i) {
+    std::this_thread::sleep_for(milliseconds(20));
+  }
+  const Seen after = in_transaction();
+  CHECK(after.value == 42);
+  CHECK(after.pid != first.pid);
+  CHECK(after.prepared == 1);
+  CHECK(in_transaction().pid == after.pid);
+
+  // On a connection that is not the pool's, the statement runs unprepared, every time.
+  pqxx::connection plain(db.url());
+  for (int i = 0; i < 2; ++i) {
+    pqxx::work tx(plain);
+    const Seen s = read_row(examstore::db::exec_prepared(tx, name, sql, 41)[0]);
+    CHECK(s.value == 42);
+    CHECK(s.prepared == 0);
+  }
 }

@@ -33,6 +33,7 @@
 #include <catch2/catch.hpp>
 #include <pqxx/pqxx>
 
+#include "db/pq.hpp"
 #include "examstore/store.hpp"
 
 namespace examstore::test {
@@ -123,6 +124,34 @@ std::string read_file(const std::string& path) {
   return s.str();
 }
 
+// The library places a Store's journal under $XDG_STATE_HOME by default (docs/write-behind.md).
+// A test run keeps those journals in a folder of its own, not in the developer's home, for this
+// process and every tool it starts: set before main (one thread), removed at exit.
+// STATE_DIRECTORY, which would come first, is dropped.
+class StateHome {
+ public:
+  StateHome() {
+    std::string tmpl = (std::filesystem::temp_directory_path() / "examstore-state-XXXXXX").string();
+    if (::mkdtemp(tmpl.data()) == nullptr) {
+      std::perror("examstore tests: mkdtemp for XDG_STATE_HOME");
+      std::abort();
+    }
+    path_ = tmpl;
+    ::setenv("XDG_STATE_HOME", path_.c_str(), 1);
+    ::unsetenv("STATE_DIRECTORY");
+  }
+  ~StateHome() {
+    std::error_code ec;
+    if (!path_.empty()) std::filesystem::remove_all(path_, ec);
+  }
+  StateHome(const StateHome&) = delete;
+  StateHome& operator=(const StateHome&) = delete;
+
+ private:
+  std::string path_;
+};
+const StateHome kStateHome;
+
 }  // namespace
 
 std::string redis_url() { return env_or_fail("EXAMSTORE_TEST_REDIS_URL"); }
@@ -174,7 +203,7 @@ TempDatabase::TempDatabase() : name_(unique_name("examstore_test_")) {
   try {
     pqxx::connection c(admin);
     pqxx::nontransaction tx(c);  // CREATE DATABASE cannot run inside a transaction block
-    tx.exec0("CREATE DATABASE " + tx.quote_name(name_));
+    examstore::db::exec0(tx, "CREATE DATABASE " + tx.quote_name(name_));
   } catch (const std::exception& e) {
     FAIL("cannot create test database " << name_ << ": " << e.what());
   }
@@ -184,7 +213,7 @@ TempDatabase::~TempDatabase() {
   try {
     pqxx::connection c(database_url());
     pqxx::nontransaction tx(c);
-    tx.exec0("DROP DATABASE IF EXISTS " + tx.quote_name(name_) + " WITH (FORCE)");
+    examstore::db::exec0(tx, "DROP DATABASE IF EXISTS " + tx.quote_name(name_) + " WITH (FORCE)");
   } catch (const std::exception& e) {
     std::cerr << "warning: cannot drop test database " << name_ << ": " << e.what() << "\n";
   } catch (...) {
