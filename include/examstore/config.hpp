@@ -7,6 +7,9 @@
 //                     (the sentinels, port 26379 by default; the master is found through them)
 //                 redis-cluster://[[user]:password@]host[:port],host[:port],...
 //                     (some nodes of a Redis Cluster, port 6379 by default; db is always 0)
+//                 rediss://, rediss-sentinel://, rediss-cluster://   the same over TLS, with
+//                     ?ca_file=...&ca_dir=...&cert_file=...&key_file=...&server_name=...
+//                     (see RedisTlsOptions; needs examstore built against hiredis >= 1.0)
 //   durable tier: memory://                                   (embedded default)
 //                 postgresql://user[:password]@host[:port]/dbname[?libpq-params]
 //                     [&replica=host[:port]]...   (read replicas: see PostgresOptions::replicas)
@@ -46,6 +49,33 @@ struct RedisEndpoint {
   int port = 0;
 };
 
+/// TLS for every connection the Redis hot tier makes: pooled command connections, pub/sub,
+/// Sentinel queries (the sentinels too) and Cluster nodes. Set by the rediss:// schemes and their
+/// query parameters (named as the fields), or in code. The server's certificate chain is checked
+/// against the CA, and its subjectAltName against the name of the server (server_name, else the
+/// host connected to), during the handshake. Needs examstore built against hiredis >= 1.0 with
+/// hiredis_ssl; other builds refuse enabled = true with kInvalidArgument (docs/configuration.md).
+struct RedisTlsOptions {
+  /// Connect with TLS. Set by the rediss:// schemes. Default false: plain TCP.
+  bool enabled = false;
+  /// PEM file of the CA certificate(s) that sign the servers' certificates. Empty (the default),
+  /// with ca_dir empty too: the system's default trust store.
+  std::string ca_file;
+  /// Folder of trusted CA certificates in OpenSSL's hashed layout (`openssl rehash`). Default
+  /// empty: none.
+  std::string ca_dir;
+  /// PEM file of the client certificate (chain) presented to servers that ask for one
+  /// (tls-auth-clients). Needs key_file. Default empty: no client certificate.
+  std::string cert_file;
+  /// PEM file of cert_file's private key, unencrypted (protect it by file permissions). Its path
+  /// and contents never appear in messages. Default empty.
+  std::string key_file;
+  /// The name every server's certificate must carry (a DNS name or IP address in its
+  /// subjectAltName), also sent as SNI. Default empty: the host each connection is made to (the
+  /// URL's host, the master a sentinel names, a node CLUSTER SLOTS names).
+  std::string server_name;
+};
+
 /// Options of the Redis hot tier.
 struct RedisOptions {
   /// Standalone, Sentinel or Cluster. Default kStandalone.
@@ -83,15 +113,19 @@ struct RedisOptions {
   std::chrono::milliseconds command_timeout{2000};
   /// Time a caller waits for a free pooled connection before kResourceExhausted. Default 2 s.
   std::chrono::milliseconds pool_wait_timeout{2000};
+  /// TLS (off by default). With TLS, connect_timeout also bounds the handshake.
+  RedisTlsOptions tls;
 
   /// "host:port/db" (standalone), "sentinel h:p,h:p/master/db" or "cluster h:p,h:p", without
-  /// credentials, for messages and health reports.
+  /// credentials, for messages and health reports; "tls " in front when TLS is on.
   std::string redacted() const;
 };
 
 /// Options of the PostgreSQL durable tier.
 struct PostgresOptions {
-  /// A libpq connection string or URI, as given (may contain a password: never log it).
+  /// A libpq connection string or URI, as given (may contain a password, an sslpassword and an
+  /// sslkey path: never log it). TLS is libpq's: sslmode, sslrootcert, sslcert, sslkey, ... pass
+  /// through unchanged (docs/configuration.md#tls).
   std::string conninfo;
   /// Maximum pooled connections. Default 4.
   int pool_size = 4;
@@ -284,8 +318,9 @@ struct Config {
   /// Messages below this level are neither formatted nor sent. Default kInfo.
   LogLevel log_level = LogLevel::kInfo;
 
-  /// Sets the hot tier from "memory://" or a redis:// URL. Throws Error(kInvalidArgument)
-  /// naming "redis_url" and the text when the URL is malformed.
+  /// Sets the hot tier from "memory://" or a redis:// URL. The URL replaces the address,
+  /// credentials and TLS options; pool sizes and timeouts already set are kept. Throws
+  /// Error(kInvalidArgument) naming "redis_url" and the text when the URL is malformed.
   Config& with_redis_url(std::string_view url);
   /// Sets the durable tier from "memory://" or a postgresql:// URL (or libpq key=value string).
   /// Throws Error(kInvalidArgument) naming "database_url" when malformed.
@@ -306,13 +341,16 @@ struct Config {
   static Config from_env();
 };
 
-/// Parses a redis:// URL into options (pool sizes and timeouts keep their defaults).
-/// Throws Error(kInvalidArgument) naming `field` and quoting the text when malformed.
+/// Parses a redis:// (or rediss://) URL into options (pool sizes and timeouts keep their
+/// defaults). Throws Error(kInvalidArgument) naming `field` and quoting the text (password and
+/// key_file masked) when malformed, and for a TLS URL when this build has no Redis TLS.
 RedisOptions parse_redis_url(std::string_view url, std::string_view field = "redis_url");
 
 /// Checks a postgresql:// URL (or key=value conninfo) and wraps it in options; `replica=`
-/// parameters of a URL become PostgresOptions::replicas and are removed from conninfo.
-/// Throws Error(kInvalidArgument) naming `field` when malformed.
+/// parameters of a URL become PostgresOptions::replicas and are removed from conninfo; every
+/// other parameter (sslmode, sslrootcert, ...) is kept as given. Throws Error(kInvalidArgument)
+/// naming `field` when malformed (an unknown sslmode too), with the password, sslpassword and
+/// sslkey shown as ***.
 PostgresOptions parse_postgres_url(std::string_view url, std::string_view field = "database_url");
 
 }  // namespace examstore

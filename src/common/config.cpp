@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "common/config_check.hpp"
+#include "common/conninfo.hpp"
 #include "examstore/error.hpp"
 #include "security/crypto.hpp"
 
@@ -135,6 +136,13 @@ bool percent_decode(std::string_view in, std::string& out) {
 bool has_control_or_space(std::string_view s) {
   for (unsigned char c : s) {
     if (c <= ' ' || c == 0x7f) return true;
+  }
+  return false;
+}
+
+bool has_control_char(std::string_view s) {
+  for (unsigned char c : s) {
+    if (c < ' ' || c == 0x7f) return true;
   }
   return false;
 }
@@ -262,6 +270,77 @@ int parse_db(std::string_view db, std::string_view field, const std::string& sho
   return static_cast<int>(n);
 }
 
+#ifdef EXAMSTORE_HAVE_HIREDIS_SSL
+constexpr bool kHaveRedisTls = true;
+#else
+constexpr bool kHaveRedisTls = false;
+#endif
+constexpr const char* kNoRedisTls =
+    "TLS needs examstore built against hiredis 1.x with hiredis_ssl; this build (hiredis 0.14 "
+    "or no hiredis_ssl) has no Redis TLS";
+
+// The value of query parameter `name` replaced by *** (a key file's path stays out of messages).
+std::string mask_param(std::string text, std::string_view name) {
+  const auto q = text.find('?');
+  if (q == std::string::npos) return text;
+  for (auto at = text.find(name, q); at != std::string::npos; at = text.find(name, at + 1)) {
+    const char before = text[at - 1];
+    const auto eq = at + name.size();
+    if ((before != '?' && before != '&') || eq >= text.size() || text[eq] != '=') continue;
+    const auto end = text.find('&', eq);
+    text.replace(eq + 1, (end == std::string::npos ? text.size() : end) - eq - 1, "***");
+  }
+  return text;
+}
+
+// The query of a redis URL: db=N (Sentinel only) and the TLS files (rediss:// forms only), each
+// at most once; values are %-decoded.
+void parse_redis_query(std::string_view query, std::string_view field, const std::string& shown,
+                       RedisOptions& o) {
+  const bool sentinel = o.topology == RedisTopology::kSentinel;
+  const std::pair<std::string_view, std::string*> tls_params[] = {
+      {"ca_file", &o.tls.ca_file},
+      {"ca_dir", &o.tls.ca_dir},
+      {"cert_file", &o.tls.cert_file},
+      {"key_file", &o.tls.key_file},
+      {"server_name", &o.tls.server_name}};
+  std::set<std::string_view> seen;
+  while (!query.empty()) {
+    const auto amp = query.find('&');
+    const std::string_view param = query.substr(0, amp);
+    query = amp == std::string_view::npos ? std::string_view() : query.substr(amp + 1);
+    const auto eq = param.find('=');
+    const std::string_view name = param.substr(0, eq);
+    const std::string_view value =
+        eq == std::string_view::npos ? std::string_view() : param.substr(eq + 1);
+    std::string* target = nullptr;
+    for (const auto& [tls_name, member] : tls_params) {
+      if (name == tls_name && o.tls.enabled) target = member;
+    }
+    if (target == nullptr && !(sentinel && name == "db")) {
+      const std::string shown_param = name == "key_file" ? "key_file=***" : std::string(param);
+      bad(field, shown,
+          "unknown parameter '" + shown_param + "' (" +
+              (o.tls.enabled ? std::string(sentinel ? "db=N, " : "") +
+                                   "ca_file, ca_dir, cert_file, key_file, server_name"
+                             : "only db=N; TLS parameters need rediss-sentinel://") +
+              ")");
+    }
+    if (!seen.insert(name).second) {
+      bad(field, shown, "parameter '" + std::string(name) + "' is given twice");
+    }
+    if (eq == std::string_view::npos || value.empty()) {
+      bad(field, shown, "parameter '" + std::string(name) + "' needs a value");
+    }
+    if (target == nullptr) {
+      o.db = parse_db(value, field, shown);
+    } else if (!percent_decode(value, *target) || has_control_char(*target)) {
+      bad(field, shown,
+          "bad %-escape or control character in parameter '" + std::string(name) + "'");
+    }
+  }
+}
+
 bool valid_master_name(std::string_view name) {
   if (name.empty() || name.size() > 128) return false;
   return std::all_of(name.begin(), name.end(), [](char c) {
@@ -269,20 +348,56 @@ bool valid_master_name(std::string_view name) {
   });
 }
 
+// RedisTlsOptions: consistent on their own; the files are loaded (and their errors named) when
+// the hot tier connects.
+void validate_redis_tls(const RedisTlsOptions& t) {
+  if (t.enabled && !kHaveRedisTls) bad("redis.tls.enabled", "true", kNoRedisTls);
+  const std::pair<const char*, const std::string*> files[] = {{"redis.tls.ca_file", &t.ca_file},
+                                                              {"redis.tls.ca_dir", &t.ca_dir},
+                                                              {"redis.tls.cert_file", &t.cert_file},
+                                                              {"redis.tls.key_file", &t.key_file}};
+  for (const auto& [name, value] : files) {
+    if (!t.enabled && !value->empty()) {
+      bad_key(name, "is set but redis.tls.enabled is false (use a rediss:// URL or enable TLS)");
+    }
+    if (has_control_char(*value)) bad_key(name, "contains a control character");
+  }
+  if (!t.enabled && !t.server_name.empty()) {
+    bad_key("redis.tls.server_name",
+            "is set but redis.tls.enabled is false (use a rediss:// URL or enable TLS)");
+  }
+  if (t.cert_file.empty() != t.key_file.empty()) {
+    bad_key(t.cert_file.empty() ? "redis.tls.cert_file" : "redis.tls.key_file",
+            "redis.tls.cert_file and redis.tls.key_file go together: set both or neither");
+  }
+  if (!t.server_name.empty()) {
+    const bool ok = t.server_name.size() <= 253 &&
+                    std::all_of(t.server_name.begin(), t.server_name.end(), [](char ch) {
+                      return std::isalnum(static_cast<unsigned char>(ch)) != 0 || ch == '.' ||
+                             ch == '-' || ch == '_' || ch == ':';
+                    });
+    if (!ok) {
+      bad("redis.tls.server_name", t.server_name,
+          "must be a DNS name or an IP address (letters, digits, '.', '-', '_', ':')");
+    }
+  }
+}
+
 }  // namespace
 
 std::string RedisOptions::redacted() const {
   std::string nodes;
   for (const auto& e : seeds) nodes += (nodes.empty() ? "" : ",") + endpoint_text(e.host, e.port);
+  const std::string tls_mark = tls.enabled ? "tls " : "";
   switch (topology) {
     case RedisTopology::kSentinel:
-      return "sentinel " + nodes + "/" + sentinel_master + "/" + std::to_string(db);
+      return tls_mark + "sentinel " + nodes + "/" + sentinel_master + "/" + std::to_string(db);
     case RedisTopology::kCluster:
-      return "cluster " + nodes;
+      return tls_mark + "cluster " + nodes;
     case RedisTopology::kStandalone:
       break;
   }
-  return endpoint_text(host, port) + "/" + std::to_string(db);
+  return tls_mark + endpoint_text(host, port) + "/" + std::to_string(db);
 }
 
 RedisOptions parse_redis_url(std::string_view url, std::string_view field) {
@@ -294,33 +409,46 @@ RedisOptions parse_redis_url(std::string_view url, std::string_view field) {
       shown = std::string(url.substr(0, scheme + 3)) + "***" + std::string(url.substr(at));
     }
   }
-  constexpr std::string_view kPlain = "redis://";
-  constexpr std::string_view kSentinel = "redis-sentinel://";
-  constexpr std::string_view kCluster = "redis-cluster://";
+  shown = mask_param(shown, "key_file");
+  struct Scheme {
+    std::string_view prefix;
+    RedisTopology topology;
+    bool tls;
+  };
+  static constexpr Scheme kSchemes[] = {{"redis://", RedisTopology::kStandalone, false},
+                                        {"rediss://", RedisTopology::kStandalone, true},
+                                        {"redis-sentinel://", RedisTopology::kSentinel, false},
+                                        {"rediss-sentinel://", RedisTopology::kSentinel, true},
+                                        {"redis-cluster://", RedisTopology::kCluster, false},
+                                        {"rediss-cluster://", RedisTopology::kCluster, true}};
   RedisOptions o;
   std::string_view rest;
-  if (url.substr(0, kPlain.size()) == kPlain) {
-    rest = url.substr(kPlain.size());
-  } else if (url.substr(0, kSentinel.size()) == kSentinel) {
-    o.topology = RedisTopology::kSentinel;
-    rest = url.substr(kSentinel.size());
-  } else if (url.substr(0, kCluster.size()) == kCluster) {
-    o.topology = RedisTopology::kCluster;
-    rest = url.substr(kCluster.size());
-  } else {
-    bad(field, shown,
-        "expected a URL starting with redis://, redis-sentinel://, redis-cluster:// (or "
-        "memory://)");
+  bool known = false;
+  for (const Scheme& scheme : kSchemes) {
+    if (url.substr(0, scheme.prefix.size()) == scheme.prefix) {
+      o.topology = scheme.topology;
+      o.tls.enabled = scheme.tls;
+      rest = url.substr(scheme.prefix.size());
+      known = true;
+    }
   }
+  if (!known) {
+    bad(field, shown,
+        "expected a URL starting with redis://, redis-sentinel://, redis-cluster://, their TLS "
+        "forms rediss://, rediss-sentinel://, rediss-cluster:// (or memory://)");
+  }
+  if (o.tls.enabled && !kHaveRedisTls) bad(field, shown, kNoRedisTls);
   if (has_control_or_space(url)) bad(field, shown, "whitespace or control character");
   if (rest.find('#') != std::string_view::npos) bad(field, shown, "'#' is not allowed");
-  // query: only redis-sentinel:// takes one (?db=N), since its path is the master's name
+  // query: ?db=N on redis-sentinel:// (its path is the master's name), TLS files on rediss://
   std::string_view query;
   if (const auto q = rest.find('?'); q != std::string_view::npos) {
     query = rest.substr(q + 1);
     rest = rest.substr(0, q);
-    if (o.topology != RedisTopology::kSentinel) {
-      bad(field, shown, "query parameters are not supported (set options in Config)");
+    if (o.topology != RedisTopology::kSentinel && !o.tls.enabled) {
+      bad(field, shown,
+          "query parameters are not supported (TLS parameters need rediss://; set other options "
+          "in Config)");
     }
   }
   // credentials
@@ -351,6 +479,7 @@ RedisOptions parse_redis_url(std::string_view url, std::string_view field) {
   switch (o.topology) {
     case RedisTopology::kStandalone:
       if (!path.empty()) o.db = parse_db(path, field, shown);
+      parse_redis_query(query, field, shown, o);
       o.seeds.clear();
       {
         const RedisEndpoint e = parse_endpoint(hosts, 6379, field, shown);
@@ -368,16 +497,6 @@ RedisOptions parse_redis_url(std::string_view url, std::string_view field) {
                 "' must be 1..128 characters of letters, digits, '_', '-' and '.'");
       }
       o.sentinel_master = std::string(path);
-      while (!query.empty()) {
-        const auto amp = query.find('&');
-        const std::string_view param = query.substr(0, amp);
-        if (param.substr(0, 3) != "db=") {
-          bad(field, shown, "unknown parameter '" + std::string(param) + "' (only db=N)");
-        }
-        o.db = parse_db(param.substr(3), field, shown);
-        if (amp == std::string_view::npos) break;
-        query = query.substr(amp + 1);
-      }
       break;
     case RedisTopology::kCluster:
       if (has_path && !path.empty()) {
@@ -385,6 +504,7 @@ RedisOptions parse_redis_url(std::string_view url, std::string_view field) {
       }
       break;
   }
+  parse_redis_query(query, field, shown, o);
   const int default_port = o.topology == RedisTopology::kSentinel ? 26379 : 6379;
   while (true) {
     const auto comma = hosts.find(',');
@@ -448,6 +568,7 @@ void split_replicas(std::string_view url, std::string_view field, const std::str
   }
   std::string_view query = url.substr(q + 1);
   std::string kept;
+  std::string address_param;  // host=, hostaddr= or port= in the query: the primary's address
   std::vector<std::string> hosts;
   while (true) {
     const auto amp = query.find('&');
@@ -469,11 +590,20 @@ void split_replicas(std::string_view url, std::string_view field, const std::str
     } else if (param.substr(0, 7) == "replica") {
       bad(field, shown, "expected replica=host[:port], got '" + std::string(param) + "'");
     } else {
+      const std::string_view name = param.substr(0, param.find('='));
+      if (name == "host" || name == "hostaddr" || name == "port") address_param = name;
       if (!kept.empty()) kept += '&';
       kept += std::string(param);
     }
     if (amp == std::string_view::npos) break;
     query = query.substr(amp + 1);
+  }
+  if (!hosts.empty() && !address_param.empty()) {
+    // every replica would inherit it and connect to the primary's address
+    bad(field, shown,
+        address_param +
+            "= in the query cannot be combined with replica= (each replica takes "
+            "its address from replica=host[:port])");
   }
   const std::string_view before_query = url.substr(0, q);
   primary = std::string(before_query) + (kept.empty() ? "" : "?" + kept);
@@ -499,10 +629,10 @@ void split_replicas(std::string_view url, std::string_view field, const std::str
 }  // namespace
 
 PostgresOptions parse_postgres_url(std::string_view url, std::string_view field) {
-  const std::string shown = mask_password(url);
   const bool is_uri = url.substr(0, 13) == "postgresql://" || url.substr(0, 11) == "postgres://";
   const bool is_kv =
       url.find("://") == std::string_view::npos && url.find('=') != std::string_view::npos;
+  const std::string shown = is_uri || is_kv ? mask_conninfo_secrets(url, url) : mask_password(url);
   if (!is_uri && !is_kv) {
     bad(field, shown,
         "expected postgresql://user@host:port/dbname, a libpq key=value string, or memory://");
@@ -526,9 +656,21 @@ PostgresOptions parse_postgres_url(std::string_view url, std::string_view field)
     std::string why = err != nullptr ? err : "unparseable connection string";
     PQfreemem(err);
     while (!why.empty() && (why.back() == '\n' || why.back() == ' ')) why.pop_back();
-    bad(field, shown, why);
+    bad(field, shown, mask_conninfo_secrets(why, url));
   }
   for (PQconninfoOption* o = opts; o->keyword != nullptr; ++o) {
+    if (o->val != nullptr && std::string_view(o->keyword) == "sslmode") {
+      // libpq checks it only when connecting; the values are libpq's, spelled exactly
+      static const std::set<std::string_view> kModes = {"disable", "allow",     "prefer",
+                                                        "require", "verify-ca", "verify-full"};
+      if (kModes.count(o->val) == 0) {
+        const std::string mode = o->val;
+        PQconninfoFree(opts);
+        bad(field, shown,
+            "sslmode '" + mode +
+                "' is not one of disable, allow, prefer, require, verify-ca, verify-full");
+      }
+    }
     if (o->val != nullptr && std::string_view(o->keyword) == "port") {
       long long p = 0;
       // libpq accepts a comma-separated list of ports for multiple hosts.
@@ -568,6 +710,7 @@ Config& Config::with_redis_url(std::string_view url) {
   redis.db = parsed.db;
   redis.user = std::move(parsed.user);
   redis.password = std::move(parsed.password);
+  redis.tls = std::move(parsed.tls);
   cache_backend = BackendKind::kRedis;
   return *this;
 }
@@ -685,6 +828,7 @@ void validate(const Config& c) {
       bad("redis.wait_replicas", std::to_string(c.redis.wait_replicas),
           "is supported with a standalone or Sentinel hot tier, not with Redis Cluster");
     }
+    validate_redis_tls(c.redis.tls);
   }
   if (c.database_backend == BackendKind::kPostgres) {
     positive_int("postgres.pool_size", c.postgres.pool_size);

@@ -1,5 +1,6 @@
 #include "db/pg_pool.hpp"
 
+#include "common/conninfo.hpp"
 #include "db/pg_replicas.hpp"
 
 #include <algorithm>
@@ -34,7 +35,8 @@ long long connect_timeout_s(std::chrono::milliseconds ms) {
 
 std::string with_connect_timeout(const PostgresOptions& o) {
   const std::string& c = o.conninfo;
-  if (c.find("connect_timeout") != std::string::npos) return c;
+  // parsed, not searched: "connect_timeout" may be part of a path (sslrootcert=...) or a name
+  if (conninfo_sets(c, "connect_timeout")) return c;
   const std::string value = std::to_string(connect_timeout_s(o.connect_timeout));
   if (c.find("://") == std::string::npos) return c + " connect_timeout=" + value;
   return c + (c.find('?') == std::string::npos ? "?" : "&") + "connect_timeout=" + value;
@@ -154,8 +156,13 @@ std::unique_ptr<PooledConnection> PgPool::connect() {
     try {
       rethrow_as_error("postgres connect", endpoint_);
     } catch (const Error& e) {
-      log_.log(LogLevel::kWarn, "postgres", "cannot connect to {}: {}", endpoint_, e.message());
-      throw;
+      // libpq names the sslkey file in its messages ("could not open private key file ...")
+      const Error masked(e.code(), e.operation(),
+                         mask_conninfo_secrets(e.message(), options_.conninfo), e.backend(),
+                         e.outcome_unknown());
+      log_.log(LogLevel::kWarn, "postgres", "cannot connect to {}: {}", endpoint_,
+               masked.message());
+      throw masked;
     }
   }
 }

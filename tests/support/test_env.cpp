@@ -37,9 +37,6 @@
 #include "examstore/store.hpp"
 
 namespace examstore::test {
-namespace {
-
-using Clock = std::chrono::steady_clock;
 
 std::string env_or_fail(const char* name) {
   const char* v = std::getenv(name);
@@ -49,6 +46,10 @@ std::string env_or_fail(const char* name) {
   }
   return v;
 }
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
 
 // A loopback TCP socket; -1 on failure (errno set).
 int loopback_socket() { return ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0); }

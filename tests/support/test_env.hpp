@@ -20,6 +20,10 @@
 
 namespace examstore::test {
 
+/// The value of the environment variable `name`; fails the current test when it is unset or
+/// empty (a missing server is a failure, never a skip).
+std::string env_or_fail(const char* name);
+
 /// The Redis URL of the throwaway test server; fails the current test when unset.
 std::string redis_url();
 /// The PostgreSQL URL of the throwaway test cluster (an admin connection to database

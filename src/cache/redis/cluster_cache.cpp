@@ -17,6 +17,7 @@
 #include "cache/redis/redis_commands.hpp"
 #include "cache/redis/redis_pool.hpp"
 #include "cache/redis/redis_subscriber.hpp"
+#include "cache/redis/redis_tls.hpp"
 #include "examstore/error.hpp"
 #include "examstore/store.hpp"
 
@@ -65,6 +66,7 @@ class ClusterCache final : public RedisCommands {
   ClusterCache(RedisOptions options, obs::Telemetry* telemetry)
       : options_(std::move(options)),
         endpoint_(options_.redacted()),
+        tls_(options_.tls.enabled ? tls_context(options_.tls) : nullptr),
         telemetry_(telemetry),
         log_(telemetry ? telemetry->log : obs::Logger::silent()),
         owner_(kSlotCount) {}
@@ -525,6 +527,7 @@ class ClusterCache final : public RedisCommands {
 
   const RedisOptions options_;
   const std::string endpoint_;
+  const std::shared_ptr<TlsContext> tls_;  // loaded at open; every node's pool shares it
   obs::Telemetry* const telemetry_;
   const obs::Logger& log_;
 

@@ -5,6 +5,7 @@
 #include <cerrno>
 #include <chrono>
 
+#include "cache/redis/redis_tls.hpp"
 #include "examstore/error.hpp"
 #include "obs/telemetry.hpp"
 
@@ -25,7 +26,8 @@ bool starts_with(std::string_view s, std::string_view prefix) {
 }  // namespace
 
 Connection::Connection(const RedisOptions& o, std::string endpoint)
-    : endpoint_(endpoint.empty() ? o.redacted() : std::move(endpoint)) {
+    : endpoint_(endpoint.empty() ? o.redacted() : std::move(endpoint)), tls_(o.tls.enabled) {
+  const std::shared_ptr<TlsContext> tls = tls_ ? tls_context(o.tls) : nullptr;
   ctx_ = redisConnectWithTimeout(o.host.c_str(), o.port, to_timeval(o.connect_timeout));
   if (ctx_ == nullptr) {
     throw Error(ErrorCode::kResourceExhausted, "redis connect", "out of memory", endpoint_);
@@ -38,13 +40,14 @@ Connection::Connection(const RedisOptions& o, std::string endpoint)
     throw Error(timed_out ? ErrorCode::kTimeout : ErrorCode::kUnavailable, "redis connect", why,
                 endpoint_);
   }
-  if (redisSetTimeout(ctx_, to_timeval(o.command_timeout)) != REDIS_OK) {
-    const std::string why = ctx_->errstr;
-    redisFree(ctx_);
-    ctx_ = nullptr;
-    throw Error(ErrorCode::kUnavailable, "redis connect", why, endpoint_);
-  }
+  bool secured = false;  // the TLS handshake succeeded
   try {
+    if (tls) {
+      set_timeout(o.connect_timeout);  // bounds the handshake
+      start_tls(ctx_, *tls, o.tls, o.host, endpoint_);
+      secured = true;
+    }
+    set_timeout(o.command_timeout);
     if (!o.password.empty()) {
       if (o.user.empty()) {
         command({"AUTH", o.password}, "redis AUTH");
@@ -56,6 +59,21 @@ Connection::Connection(const RedisOptions& o, std::string endpoint)
       const std::string db = std::to_string(o.db);
       command({"SELECT", db}, "redis SELECT");
     }
+    // A TLS 1.3 server sends session tickets after the handshake, and refuses a missing client
+    // certificate only then: one round trip now reads both, so that a refusal fails the connect
+    // and looks_alive() and the subscriber's poll() never meet unread bytes.
+    if (tls_ && o.password.empty() && o.db == 0) command({"PING"}, "redis PING");
+  } catch (const Error& e) {
+    const bool dropped = secured && ctx_->err != 0 && e.code() == ErrorCode::kUnavailable;
+    redisFree(ctx_);
+    ctx_ = nullptr;
+    if (!dropped) throw;
+    // the server has the alert's reason; the reset that often follows it hides it from us
+    throw Error(e.code(), e.operation(),
+                e.message() +
+                    " (the server ended the TLS session after the handshake: does it require a "
+                    "client certificate? see redis.tls.cert_file)",
+                endpoint_, e.outcome_unknown());
   } catch (...) {
     redisFree(ctx_);
     ctx_ = nullptr;
@@ -65,6 +83,12 @@ Connection::Connection(const RedisOptions& o, std::string endpoint)
 
 Connection::~Connection() {
   if (ctx_ != nullptr) redisFree(ctx_);
+}
+
+void Connection::set_timeout(std::chrono::milliseconds timeout) {
+  if (redisSetTimeout(ctx_, to_timeval(timeout)) != REDIS_OK) {
+    throw Error(ErrorCode::kUnavailable, "redis connect", ctx_->errstr, endpoint_);
+  }
 }
 
 bool Connection::looks_alive() const {
@@ -86,6 +110,11 @@ void Connection::fail_io(std::string_view operation, bool sent) {
       err == REDIS_ERR_IO && (saved_errno == EAGAIN || saved_errno == EWOULDBLOCK);
   if (timed_out) why = "no reply within the command timeout";
   if (err == REDIS_ERR_EOF) why = "the server closed the connection";
+  if (tls_) {
+    // hiredis reports a TLS alert as an I/O error without its reason
+    const std::string reason = take_tls_error();
+    if (!reason.empty()) why = "TLS: " + reason;
+  }
   failure_ = std::string(operation) + ": " + why;
   throw Error(timed_out ? ErrorCode::kTimeout : ErrorCode::kUnavailable, std::string(operation),
               why, endpoint_, sent);

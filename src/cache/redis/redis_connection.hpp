@@ -14,6 +14,7 @@
 
 #include <hiredis/hiredis.h>
 
+#include <chrono>
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -39,9 +40,11 @@ using Argv = std::vector<std::string_view>;
 
 class Connection {
  public:
-  /// Connects (connect_timeout), sets command_timeout, sends AUTH and SELECT when configured.
-  /// Throws kUnavailable (refused, unreachable, closed), kTimeout, or kPermissionDenied (AUTH).
-  /// `endpoint` names the server in errors (empty: options.redacted()).
+  /// Connects (connect_timeout), with options.tls.enabled runs the TLS handshake (also within
+  /// connect_timeout; see redis_tls.hpp), sets command_timeout, sends AUTH and SELECT when
+  /// configured (PING over TLS when neither is). Throws kUnavailable (refused, unreachable,
+  /// closed, TLS refused), kTimeout, kPermissionDenied (AUTH), or kInvalidArgument (a TLS file
+  /// that cannot be loaded). `endpoint` names the server in errors (empty: options.redacted()).
   explicit Connection(const RedisOptions& options, std::string endpoint = {});
   ~Connection();
   Connection(const Connection&) = delete;
@@ -75,11 +78,13 @@ class Connection {
 
  private:
   void note_error_reply(const redisReply& r);
+  void set_timeout(std::chrono::milliseconds timeout);
 
   std::uint64_t generation_ = 0;
   obs::PoolCounters* counters_ = nullptr;
   redisContext* ctx_ = nullptr;
   std::string endpoint_;
+  bool tls_ = false;
   bool broken_ = false;
   std::string failure_;
 };

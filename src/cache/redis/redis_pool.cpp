@@ -7,6 +7,7 @@ namespace examstore::redis {
 Pool::Pool(RedisOptions options, obs::Telemetry* telemetry)
     : options_(std::move(options)),
       endpoint_(options_.redacted()),
+      tls_(options_.tls.enabled ? tls_context(options_.tls) : nullptr),
       counters_(telemetry ? &telemetry->redis : nullptr),
       log_(telemetry ? telemetry->log : obs::Logger::silent()),
       resolver_(options_.topology == RedisTopology::kSentinel

@@ -19,6 +19,7 @@
 #include <vector>
 
 #include "cache/redis/redis_connection.hpp"
+#include "cache/redis/redis_tls.hpp"
 #include "cache/redis/sentinel.hpp"
 #include "obs/telemetry.hpp"
 
@@ -26,7 +27,8 @@ namespace examstore::redis {
 
 class Pool {
  public:
-  /// Counts into and logs through `telemetry` (nullptr: neither).
+  /// Counts into and logs through `telemetry` (nullptr: neither). With TLS, loads its files
+  /// now (kInvalidArgument naming the field when one cannot be loaded).
   explicit Pool(RedisOptions options, obs::Telemetry* telemetry = nullptr);
   Pool(const Pool&) = delete;
   Pool& operator=(const Pool&) = delete;
@@ -66,6 +68,7 @@ class Pool {
 
   const RedisOptions options_;
   const std::string endpoint_;
+  const std::shared_ptr<TlsContext> tls_;  // held so that its connections share it
   obs::PoolCounters* const counters_;
   const obs::Logger& log_;
   const std::shared_ptr<SentinelResolver> resolver_;

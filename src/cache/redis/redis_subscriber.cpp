@@ -34,6 +34,7 @@ std::string element(const redisReply& r, size_t i) {
 Subscriber::Subscriber(RedisOptions options, const obs::Logger* log,
                        std::shared_ptr<SentinelResolver> resolver)
     : options_(std::move(options)),
+      tls_(options_.tls.enabled ? tls_context(options_.tls) : nullptr),
       log_(log ? *log : obs::Logger::silent()),
       resolver_(std::move(resolver)) {
   wake_fd_ = ::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);

@@ -10,6 +10,10 @@
 // the resolver, so a failover is followed like a restart: reconnect to the new master,
 // resubscribe. Messages published during the gap are lost, exactly as across a restart.
 //
+// Over TLS the same poll() is sound: OpenSSL reads one record at a time (no read-ahead) and
+// hiredis reads into a buffer that holds a whole record, so no decrypted reply waits inside
+// OpenSSL while poll() sleeps; the connect's PING has read the session tickets.
+//
 // Thread-safety: subscribe() and the returned handles may be used from any thread.
 #pragma once
 
@@ -24,6 +28,7 @@
 #include <vector>
 
 #include "cache/redis/redis_connection.hpp"
+#include "cache/redis/redis_tls.hpp"
 #include "cache/redis/sentinel.hpp"
 #include "common/log.hpp"
 
@@ -57,6 +62,7 @@ class Subscriber {
   void wake();
 
   const RedisOptions options_;
+  const std::shared_ptr<TlsContext> tls_;  // held so that reconnections share it
   const obs::Logger& log_;
   const std::shared_ptr<SentinelResolver> resolver_;
   int wake_fd_ = -1;

@@ -45,6 +45,7 @@ RedisOptions SentinelResolver::sentinel_options(const RedisEndpoint& sentinel) c
   RedisOptions o;
   o.host = sentinel.host;
   o.port = sentinel.port;
+  o.tls = options_.tls;  // a TLS deployment's sentinels speak TLS too (tls-port)
   o.connect_timeout = std::min(options_.connect_timeout, kSentinelTimeout);
   o.command_timeout = std::min(options_.command_timeout, kSentinelTimeout);
   return o;

@@ -15,7 +15,8 @@
 // Every connection made through connect_master() is tagged with epoch(), which changes whenever
 // a different master is adopted, so pools drop idle connections to the old one.
 //
-// Sentinels are asked without AUTH (the URL's credentials are the master's).
+// Sentinels are asked without AUTH (the URL's credentials are the master's), with the same TLS
+// options as the master (rediss-sentinel://: the sentinels listen on their tls-port).
 //
 // Thread-safety: all methods are thread-safe.
 #pragma once
