@@ -4,11 +4,33 @@
 
 #include <algorithm>
 #include <cctype>
+#include <cstdlib>
+#include <functional>
+#include <map>
 #include <utility>
 #include <vector>
 
+#include "common/os_account.hpp"
+
 namespace examstore {
 namespace {
+
+std::string env_or_empty(const char* name) {
+  const char* v = std::getenv(name);
+  return v != nullptr ? v : "";
+}
+
+// Every keyword `conninfo` sets, with its value; empty when libpq cannot parse it.
+std::map<std::string, std::string, std::less<>> conninfo_values(const std::string& conninfo) {
+  std::map<std::string, std::string, std::less<>> given;
+  if (PQconninfoOption* opts = PQconninfoParse(conninfo.c_str(), nullptr)) {
+    for (PQconninfoOption* o = opts; o->keyword != nullptr; ++o) {
+      if (o->val != nullptr) given[o->keyword] = o->val;
+    }
+    PQconninfoFree(opts);
+  }
+  return given;
+}
 
 // (offset, length) of each secret in `url`, in order.
 std::vector<std::pair<std::size_t, std::size_t>> secret_spans(std::string_view url) {
@@ -87,14 +109,30 @@ std::string mask_conninfo_secrets(std::string_view text, std::string_view connin
 }
 
 bool conninfo_sets(const std::string& conninfo, std::string_view keyword) {
-  PQconninfoOption* opts = PQconninfoParse(conninfo.c_str(), nullptr);
-  if (opts == nullptr) return false;
-  bool found = false;
-  for (PQconninfoOption* o = opts; o->keyword != nullptr; ++o) {
-    if (o->val != nullptr && keyword == o->keyword) found = true;
+  const auto given = conninfo_values(conninfo);
+  return given.find(keyword) != given.end();
+}
+
+ConninfoTarget conninfo_target(const std::string& conninfo) {
+  const auto given = conninfo_values(conninfo);
+  const auto pick = [&](const char* keyword, const char* env_name) {
+    const auto it = given.find(keyword);
+    return it != given.end() && !it->second.empty() ? it->second : env_or_empty(env_name);
+  };
+  ConninfoTarget t;
+  t.service = pick("service", "PGSERVICE");
+  t.host = pick("host", "PGHOST");
+  t.hostaddr = pick("hostaddr", "PGHOSTADDR");
+  t.port = pick("port", "PGPORT");
+  t.dbname = pick("dbname", "PGDATABASE");
+  if (t.dbname.empty()) {
+    // libpq's default database is the user's name.
+    const std::string user = pick("user", "PGUSER");
+    t.dbname = user.empty() ? os_account().name : user;
   }
-  PQconninfoFree(opts);
-  return found;
+  if (t.host.empty() && t.hostaddr.empty() && t.service.empty()) t.host = "local-socket";
+  if (t.port.empty() && t.service.empty()) t.port = "5432";
+  return t;
 }
 
 }  // namespace examstore

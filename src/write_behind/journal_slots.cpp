@@ -9,8 +9,8 @@
 #include <optional>
 #include <utility>
 
+#include "common/conninfo.hpp"
 #include "common/os_account.hpp"
-#include "db/pg_target.hpp"
 #include "examstore/error.hpp"
 #include "write_behind/op.hpp"
 
@@ -134,7 +134,7 @@ JournalIdentity journal_identity(const Config& config) {
     id.label = file_name_safe("memory." + config.key_prefix, 64);
     return id;
   }
-  const db::PgTarget t = db::pg_target(config.postgres.conninfo);
+  const ConninfoTarget t = conninfo_target(config.postgres.conninfo);
   std::string target;
   for (const auto& [keyword, v] : {std::pair<const char*, const std::string&>{"service", t.service},
                                    {"host", t.host},
