@@ -226,7 +226,7 @@ TEST_CASE("postgres TLS parameters are checked, and secrets stay out of messages
   }
 }
 
-TEST_CASE("libpq messages lose the conninfo's secrets; connect_timeout is found by parsing",
+TEST_CASE("libpq messages lose the conninfo's secrets and connect_timeout is found by parsing",
           "[config][unit][tls]") {
   const std::string conninfo = "postgresql://u:pw1@h/d?sslkey=/keys/client.key&sslpassword=kp1";
   const std::string masked = examstore::mask_conninfo_secrets(
