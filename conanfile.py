@@ -56,12 +56,15 @@ class ExamstoreConan(ConanFile):
         self.requires("libpqxx/[>=7.10 <8]")
         self.requires("libpq/[>=15 <18]")
         self.requires("libsodium/[>=1.0.18 <2]")
+        # Redis TLS: src/cache/redis/redis_tls.cpp makes its own SSL objects (server name check).
+        self.requires("openssl/[>=1.1.1 <4]")
         self.requires("fmt/[>=9 <11]")
         self.requires("boost/[>=1.74 <2]")  # Asio only, header-only
 
     def build_requirements(self):
         self.tool_requires("cmake/[>=3.25 <4]")
-        # hiredis, libpqxx, libpq and libsodium are found with pkg_check_modules (PkgConfigDeps).
+        # hiredis (and hiredis_ssl), libpqxx, libpq, libsodium and openssl are found with
+        # pkg_check_modules (PkgConfigDeps).
         self.tool_requires("pkgconf/[>=2.1 <3]")
 
     def validate(self):
@@ -103,6 +106,7 @@ class ExamstoreConan(ConanFile):
             "libpqxx::libpqxx",
             "libpq::libpq",
             "libsodium::libsodium",
+            "openssl::ssl",
             "fmt::fmt",
             "boost::headers",
         ]

@@ -287,7 +287,7 @@ check_loads_static_libs() {
   local lib
   [ -n "$STATIC_LIBS" ] || return 0
   ldd "$2" >"$TMP/ldd.txt" || problem "$1: ldd $2 failed" || return 1
-  for lib in libpqxx libhiredis.so; do
+  for lib in libpqxx libhiredis.so libhiredis_ssl.so; do
     grep -qE "^[[:space:]]*$lib[^ ]* => $STATIC_LIBS/lib/" "$TMP/ldd.txt" ||
       problem "$1: $lib is not loaded from $STATIC_LIBS/lib: $(grep -E 'pqxx|hiredis' "$TMP/ldd.txt")" ||
       return 1

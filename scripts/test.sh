@@ -146,7 +146,7 @@ build_dir() {
 check_libraries() {
   local bin=$1/tests/examstore_tests loaded lib
   loaded=$(ldd "$bin") || { echo "test.sh: ldd $bin failed"; return 1; }
-  for lib in libpqxx libhiredis.so; do
+  for lib in libpqxx libhiredis.so libhiredis_ssl.so; do
     if ! grep -qE "^[[:space:]]*$lib[^ ]* => $2/lib/" <<<"$loaded"; then
       echo "test.sh: $bin does not load $lib from $2/lib; it loads:"
       grep -E 'pqxx|hiredis' <<<"$loaded" | sed 's/^/  /'

@@ -5,8 +5,9 @@
 #                     SHA512 <sha512 of the archive> HEAD_REF main)
 get_filename_component(SOURCE_PATH "${CMAKE_CURRENT_LIST_DIR}/../.." ABSOLUTE)
 
-# hiredis, libpqxx, libpq and libsodium are found through their .pc files in the installed tree,
-# as on Debian (RECIPES: no usable CMake config), so the build needs a pkg-config.
+# hiredis (and hiredis_ssl), libpqxx, libpq, libsodium and openssl are found through their .pc
+# files in the installed tree, as on Debian (RECIPES: no usable CMake config), so the build needs
+# a pkg-config.
 vcpkg_find_acquire_program(PKGCONFIG)
 set(ENV{PKG_CONFIG} "${PKGCONFIG}")
 
