@@ -226,6 +226,26 @@ std::uint32_t crc32(std::string_view data) {
   return c ^ 0xFFFFFFFFu;
 }
 
+std::optional<std::vector<std::pair<std::uint64_t, std::string>>> numbered_entries(
+    const std::string& dir,
+    const std::function<std::optional<std::uint64_t>(const std::string&)>& number_of) {
+  DIR* d = ::opendir(dir.c_str());
+  if (d == nullptr) return std::nullopt;
+  std::vector<std::pair<std::uint64_t, std::string>> out;
+  while (const dirent* e = ::readdir(d)) {
+    const std::string name = e->d_name;
+    if (auto n = number_of(name)) {
+      std::string path = dir;
+      path += '/';
+      path += name;
+      out.emplace_back(*n, std::move(path));
+    }
+  }
+  ::closedir(d);
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
 Journal::Journal(Options options) : options_(std::move(options)) {}
 
 std::string Journal::segment_path(std::uint64_t number) const {
@@ -240,23 +260,12 @@ std::unique_ptr<Journal> Journal::open(Options options, std::vector<Record>* rep
   j->lock_fd_ = lock_directory(dir);
   check_identity(dir, j->options_.identity);
 
-  std::vector<std::pair<std::uint64_t, std::string>> files;
-  DIR* d = ::opendir(dir.c_str());
-  if (d == nullptr) {
+  auto listed = numbered_entries(dir, segment_number);
+  if (!listed) {
     throw Error(ErrorCode::kUnavailable, std::string(kOpen),
                 "cannot list " + dir + ": " + errno_text(errno));
   }
-  while (const dirent* e = ::readdir(d)) {
-    const std::string name = e->d_name;
-    if (auto n = segment_number(name)) {
-      std::string path = dir;
-      path += '/';
-      path += name;
-      files.emplace_back(*n, std::move(path));
-    }
-  }
-  ::closedir(d);
-  std::sort(files.begin(), files.end());
+  const std::vector<std::pair<std::uint64_t, std::string>> files = std::move(*listed);
 
   std::vector<Record> records;
   std::uint64_t last_seq = 0;

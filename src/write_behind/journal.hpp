@@ -33,12 +33,14 @@
 #include <condition_variable>
 #include <cstdint>
 #include <deque>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "examstore/error.hpp"
@@ -47,6 +49,12 @@ namespace examstore::wb {
 
 /// CRC-32 (IEEE 802.3, as zlib's crc32()) of `data`.
 std::uint32_t crc32(std::string_view data);
+
+/// The entries of `dir` to which `number_of` gives a number, as (number, "dir/name"), in
+/// ascending order; nullopt when `dir` cannot be listed (errno says why).
+std::optional<std::vector<std::pair<std::uint64_t, std::string>>> numbered_entries(
+    const std::string& dir,
+    const std::function<std::optional<std::uint64_t>(const std::string&)>& number_of);
 
 class Journal {
  public:

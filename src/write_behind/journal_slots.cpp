@@ -1,8 +1,5 @@
 #include "write_behind/journal_slots.hpp"
 
-#include <dirent.h>
-
-#include <algorithm>
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
@@ -75,21 +72,14 @@ const char* const kChooseElsewhere =
 // records: see journal_slots.hpp.
 void take_over_free_slots(const std::string& family, int mine, const Journal::Options& base,
                           OpenedJournal& out) {
-  std::vector<std::pair<int, std::string>> slots;
-  if (DIR* d = ::opendir(family.c_str())) {
-    while (const dirent* e = ::readdir(d)) {
-      const std::string name = e->d_name;
-      if (auto n = slot_number(name); n && *n != mine) {
-        std::string dir = family;
-        dir += '/';
-        dir += name;
-        slots.emplace_back(*n, std::move(dir));
-      }
-    }
-    ::closedir(d);
-  }
-  std::sort(slots.begin(), slots.end());
-  for (const auto& [n, dir] : slots) {
+  const auto slots =
+      numbered_entries(family, [mine](const std::string& name) -> std::optional<std::uint64_t> {
+        const auto n = slot_number(name);
+        if (!n || *n == mine) return std::nullopt;
+        return static_cast<std::uint64_t>(*n);
+      });
+  if (!slots) return;  // nothing to take over
+  for (const auto& [n, dir] : *slots) {
     Journal::Options o = base;
     o.dir = dir;
     std::vector<Journal::Record> records;
