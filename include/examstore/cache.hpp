@@ -143,6 +143,11 @@ struct Script {
   std::function<Reply(Cache& cache, const std::vector<std::string>& keys,
                       const std::vector<std::string>& args)>
       local;
+  /// True when running the script twice with the same keys and arguments leaves the same state
+  /// as running it once (it sets values, guards by a version or an id, never adds blindly). The
+  /// Redis caches send an idempotent script again when its reply was lost in a failover; any
+  /// other script whose outcome is unknown fails with outcome_unknown() (docs/errors.md#failover).
+  bool idempotent = false;
 };
 
 /// Keeps a subscription alive; destroying it unsubscribes (and waits until the handler is no

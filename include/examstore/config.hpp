@@ -113,6 +113,15 @@ struct RedisOptions {
   std::chrono::milliseconds command_timeout{2000};
   /// Time a caller waits for a free pooled connection before kResourceExhausted. Default 2 s.
   std::chrono::milliseconds pool_wait_timeout{2000};
+  /// How long, in total, one hot-tier call rides through a failover or restart of Redis: a call
+  /// that fails because the master is gone (refused, reset, READONLY, LOADING, MASTERDOWN,
+  /// TRYAGAIN, CLUSTERDOWN, a command timeout) waits for the new master and is sent again until
+  /// this much time has passed since it began, then throws the last error (retryable, as
+  /// before). A call whose outcome is unknown (sent, then the connection died) is sent again
+  /// only when it is idempotent (docs/errors.md#failover). Default 10 s, which covers Sentinel
+  /// with down-after-milliseconds up to about 8 s and a Cluster with cluster-node-timeout up to
+  /// about 8 s; 0 turns it off (the first failure is thrown at once). Must be >= 0.
+  std::chrono::milliseconds failover_wait{10000};
   /// TLS (off by default). With TLS, connect_timeout also bounds the handshake.
   RedisTlsOptions tls;
 

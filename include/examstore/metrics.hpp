@@ -70,7 +70,8 @@ struct PoolMetrics {
   std::int64_t commands = 0;
   /// Commands or transactions that failed (I/O, server error, connect failure).
   std::int64_t errors = 0;
-  /// PostgreSQL: transaction attempts repeated under the retry rule. Redis: 0.
+  /// PostgreSQL: transaction attempts repeated under the retry rule. Redis: calls sent again
+  /// while riding through a failover (RedisOptions::failover_wait).
   std::int64_t retries = 0;
   /// Redis: one observation per round trip. PostgreSQL: one per transaction attempt.
   Histogram latency;

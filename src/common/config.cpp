@@ -767,6 +767,13 @@ Config Config::from_env() {
   if (auto n = positive("EXAMSTORE_COMMAND_TIMEOUT_MS", 3'600'000)) {
     c.redis.command_timeout = std::chrono::milliseconds(*n);
   }
+  if (const char* v = env("EXAMSTORE_REDIS_FAILOVER_WAIT_MS")) {
+    long long n = 0;
+    if (!parse_int(v, 0, 3'600'000, n)) {
+      bad("EXAMSTORE_REDIS_FAILOVER_WAIT_MS", v, "expected a whole number in 0..3600000");
+    }
+    c.redis.failover_wait = std::chrono::milliseconds(n);
+  }
   if (const char* v = env("EXAMSTORE_JOURNAL_DIR")) c.write_behind.journal_dir = v;
   if (const char* v = env("EXAMSTORE_JOURNAL_ROOT")) c.write_behind.journal_root = v;
   if (const char* v = env("EXAMSTORE_KEY_PREFIX")) {
@@ -807,6 +814,10 @@ void validate(const Config& c) {
     positive_ms("redis.connect_timeout", c.redis.connect_timeout);
     positive_ms("redis.command_timeout", c.redis.command_timeout);
     positive_ms("redis.pool_wait_timeout", c.redis.pool_wait_timeout);
+    if (c.redis.failover_wait.count() < 0) {
+      bad("redis.failover_wait", std::to_string(c.redis.failover_wait.count()) + " ms",
+          "must be >= 0");
+    }
     if (c.redis.host.empty()) bad("redis.host", "", "must not be empty");
     if (c.redis.port < 1 || c.redis.port > 65535)
       bad("redis.port", std::to_string(c.redis.port), "must be in 1..65535");

@@ -32,6 +32,7 @@ PoolMetrics PoolCounters::snapshot() const {
   p.wait_timeouts = wait_timeouts.load(std::memory_order_relaxed);
   p.commands = commands.load(std::memory_order_relaxed);
   p.errors = errors.load(std::memory_order_relaxed);
+  p.retries = retries.load(std::memory_order_relaxed);
   p.latency = latency.snapshot();
   return p;
 }
@@ -138,7 +139,9 @@ void render_pools(Writer& w, const MetricsSnapshot& m) {
        &PoolMetrics::commands},
       {"pool_errors_total", "counter", "Commands or transactions that failed.",
        &PoolMetrics::errors},
-      {"pool_retries_total", "counter", "PostgreSQL transaction attempts retried.",
+      {"pool_retries_total", "counter",
+       "Transaction attempts (PostgreSQL) or commands (Redis) sent again after a retryable "
+       "failure.",
        &PoolMetrics::retries},
   };
   for (const Gauge& g : kFields) {

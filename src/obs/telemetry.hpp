@@ -50,6 +50,7 @@ struct PoolCounters {
   std::atomic<std::int64_t> wait_timeouts{0};
   std::atomic<std::int64_t> commands{0};
   std::atomic<std::int64_t> errors{0};
+  std::atomic<std::int64_t> retries{0};  ///< Redis: commands sent again after a failover
   AtomicHistogram latency;
 
   void add(std::atomic<std::int64_t>& c, std::int64_t n = 1) noexcept {
@@ -60,7 +61,7 @@ struct PoolCounters {
     size.store(open, std::memory_order_relaxed);
     in_use.store(open - idle, std::memory_order_relaxed);
   }
-  /// The plain values; `snapshot.enabled`, endpoint, max_size and retries are the caller's.
+  /// The plain values; `snapshot.enabled`, endpoint and max_size are the caller's.
   PoolMetrics snapshot() const;
 };
 

@@ -4,6 +4,7 @@
 #include "cache/redis/redis_commands.hpp"
 
 #include <algorithm>
+#include <cctype>
 #include <chrono>
 
 #include "cache/cache_util.hpp"
@@ -301,6 +302,42 @@ std::vector<Reply> RedisCommands::exec_replies(const std::vector<ReplyPtr>& raw,
     throw Error(ErrorCode::kInternal, "redis EXEC", "transaction was not executed", endpoint());
   }
   return convert_all(exec.element, exec.elements, "redis EXEC");
+}
+
+bool idempotent_command(const Argv& argv) {
+  if (argv.empty()) return false;
+  std::string name(argv.front());
+  std::transform(name.begin(), name.end(), name.begin(),
+                 [](unsigned char ch) { return static_cast<char>(std::toupper(ch)); });
+  if (name == "SET") {
+    for (std::size_t i = 3; i < argv.size(); ++i) {
+      if (argv[i] == "NX" || argv[i] == "nx" || argv[i] == "GET" || argv[i] == "get") return false;
+    }
+    return true;
+  }
+  if (name == "ZADD") {
+    for (std::size_t i = 2; i < argv.size(); ++i) {
+      if (argv[i] == "INCR" || argv[i] == "incr") return false;
+    }
+    return true;
+  }
+  if (name == "SCRIPT") return argv.size() > 1 && (argv[1] == "LOAD" || argv[1] == "load");
+  static const char* const kIdempotent[] = {
+      "GET",     "PTTL",   "TTL",  "GETRANGE", "STRLEN",   "EXISTS",        "HGET",
+      "HGETALL", "HMGET",  "HLEN", "ZRANGE",   "ZRANK",    "ZRANGEBYSCORE", "ZSCORE",
+      "ZCARD",   "ZCOUNT", "PING", "ROLE",     "INFO",     "PEXPIRE",       "DEL",
+      "UNLINK",  "HSET",   "HDEL", "ZREM",     "SETRANGE", "MGET"};
+  for (const char* c : kIdempotent) {
+    if (name == c) return true;
+  }
+  return false;  // INCRBY, HINCRBY, SET NX, PUBLISH, EVALSHA (scripts say it themselves), ...
+}
+
+bool RedisCommands::idempotent(const Batch& batch) {
+  for (const auto& c : batch.commands()) {
+    if (!idempotent_command(to_argv(c))) return false;
+  }
+  return true;
 }
 
 void probe_health(Connection& conn, BackendHealth& h) {

@@ -66,6 +66,8 @@ class RedisCommands : public Cache {
                                std::string_view operation = "redis") const;
   /// The Redis command of one Batch command.
   static Argv to_argv(const Batch::Command& c);
+  /// True when every command of `batch` is idempotent_command (below).
+  static bool idempotent(const Batch& batch);
   /// MULTI, the batch's commands, EXEC: the pipeline of an atomic batch (exec_replies reads it).
   static std::vector<Argv> multi_exec(const Batch& batch);
   /// Every reply of a batch, in order; the first error reply is thrown after all are converted.
@@ -76,6 +78,12 @@ class RedisCommands : public Cache {
   std::vector<Reply> exec_replies(const std::vector<ReplyPtr>& raw, std::size_t first,
                                   std::string_view operation) const;
 };
+
+/// True when sending `argv` twice leaves the state that sending it once leaves: reads, SET
+/// (not NX), PEXPIRE, DEL, HSET, HDEL, ZADD, ZREM, SETRANGE, SCRIPT LOAD, PING. Such a command
+/// is sent again after a failover even when its first reply was lost (cache/failover.hpp); the
+/// count a resent DEL, HSET, ... returns is the second sending's.
+bool idempotent_command(const Argv& argv);
 
 /// PING (the round trip) and INFO server (the version) on `conn`, into `h`; throws on failure.
 void probe_health(Connection& conn, BackendHealth& h);

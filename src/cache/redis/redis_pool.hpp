@@ -18,6 +18,7 @@
 #include <mutex>
 #include <vector>
 
+#include "cache/failover.hpp"
 #include "cache/redis/redis_connection.hpp"
 #include "cache/redis/redis_tls.hpp"
 #include "cache/redis/sentinel.hpp"
@@ -58,6 +59,8 @@ class Pool {
   const std::string& endpoint() const { return endpoint_; }
   /// The Sentinel resolver (nullptr for a standalone server).
   const std::shared_ptr<SentinelResolver>& resolver() const { return resolver_; }
+  /// Wakes the calls waiting out a failover (cache/failover.hpp) when a new master is adopted.
+  cache::FailoverSignal& failover_signal() { return failover_; }
 
  private:
   void release(std::unique_ptr<Connection> conn);
@@ -72,6 +75,7 @@ class Pool {
   obs::PoolCounters* const counters_;
   const obs::Logger& log_;
   const std::shared_ptr<SentinelResolver> resolver_;
+  cache::FailoverSignal failover_;
   std::mutex mu_;  // guards idle_ and open_
   std::condition_variable freed_;
   std::vector<std::unique_ptr<Connection>> idle_;

@@ -1,0 +1,82 @@
+#include "cache/failover.hpp"
+
+#include <algorithm>
+#include <string>
+#include <thread>
+
+namespace examstore::cache {
+namespace {
+
+using std::chrono::milliseconds;
+using Clock = std::chrono::steady_clock;
+
+thread_local std::optional<milliseconds> t_scope;
+
+constexpr milliseconds kMaxStep{200};
+
+}  // namespace
+
+FailoverWaitScope::FailoverWaitScope(milliseconds wait) noexcept : saved_(t_scope) {
+  t_scope = t_scope ? std::min(*t_scope, wait) : wait;
+}
+
+FailoverWaitScope::~FailoverWaitScope() { t_scope = saved_; }
+
+std::optional<milliseconds> FailoverWaitScope::current() noexcept { return t_scope; }
+
+void FailoverSignal::notify() {
+  {
+    std::lock_guard<std::mutex> l(mu_);
+    generation_.fetch_add(1, std::memory_order_acq_rel);
+  }
+  cv_.notify_all();
+}
+
+void FailoverSignal::wait(std::uint64_t seen, Clock::time_point until) {
+  std::unique_lock<std::mutex> l(mu_);
+  cv_.wait_until(l, until, [&] { return generation_.load(std::memory_order_acquire) != seen; });
+}
+
+bool failover_class(const Error& e) noexcept {
+  return e.code() == ErrorCode::kUnavailable || e.code() == ErrorCode::kTimeout;
+}
+
+FailoverRetry::FailoverRetry(milliseconds wait, FailoverSignal* signal,
+                             std::atomic<std::int64_t>* retries) noexcept
+    : start_(Clock::now()),
+      deadline_(start_ + std::min(wait, FailoverWaitScope::current().value_or(wait))),
+      signal_(signal),
+      retries_(retries),
+      seen_(signal ? signal->generation() : 0) {}
+
+bool FailoverRetry::again(const Error& e, bool idempotent) {
+  if (e.outcome_unknown()) in_doubt_ = true;
+  if (!failover_class(e)) return false;
+  if (e.outcome_unknown() && !idempotent) return false;
+  const auto now = Clock::now();
+  if (now >= deadline_) return false;
+  const auto until = std::min(deadline_, now + step_);
+  if (signal_ != nullptr) {
+    signal_->wait(seen_, until);
+    seen_ = signal_->generation();
+  } else {
+    std::this_thread::sleep_until(until);
+  }
+  step_ = std::min(step_ * 2, kMaxStep);
+  ++attempts_;
+  if (retries_ != nullptr) retries_->fetch_add(1, std::memory_order_relaxed);
+  return true;
+}
+
+Error FailoverRetry::final_error(const Error& e) const {
+  std::string message = e.message();
+  if (attempts_ > 1) {
+    const auto waited = std::chrono::duration_cast<milliseconds>(Clock::now() - start_).count();
+    message += " (still failing after " + std::to_string(attempts_) + " attempts in " +
+               std::to_string(waited) + " ms of failover_wait)";
+  }
+  return Error(e.code(), e.operation(), std::move(message), e.backend(),
+               e.outcome_unknown() || in_doubt_);
+}
+
+}  // namespace examstore::cache

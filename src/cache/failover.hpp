@@ -1,0 +1,119 @@
+// cache/failover.hpp: how one hot-tier call rides through a failover (or restart) of Redis.
+//
+// A call that fails because the master is gone is sent again, after a short wait, until
+// RedisOptions::failover_wait has passed since the call began; then the last error is thrown.
+// Which failures qualify, and when a call may be sent again:
+//
+//   - kUnavailable or kTimeout (refused, reset, closed, READONLY, LOADING, MASTERDOWN, TRYAGAIN,
+//     CLUSTERDOWN, NOREPLICAS, no master known to the sentinels, a command timeout). Anything
+//     else (a wrong command, a full pool, a permission) is thrown at once.
+//   - A failure whose outcome is known to be "not applied" (never sent, or refused by the
+//     server with an error reply) is always sent again.
+//   - A failure whose outcome is unknown (sent, then the connection died or timed out) is sent
+//     again only when the call is idempotent; otherwise it is thrown with outcome_unknown(), and
+//     so is the final error of an idempotent call that was once in doubt.
+//
+// The wait between attempts grows from 10 ms to 200 ms, and ends early when a FailoverSignal
+// says a new master was named (Sentinel's +switch-master, a new Cluster slot map).
+//
+// A thread can lower the wait for the calls it makes with a FailoverWaitScope: a best-effort
+// update whose durable copy is elsewhere (a live counter, a presence mark) should not hold its
+// caller for seconds while Redis is away.
+//
+// Thread-safety: FailoverSignal is thread-safe; FailoverRetry is one call's state (one thread).
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <cstdint>
+#include <mutex>
+#include <optional>
+#include <type_traits>
+
+#include "examstore/error.hpp"
+
+namespace examstore::cache {
+
+/// Lowers (never raises) the failover wait of every hot-tier call this thread makes while the
+/// scope lives; scopes nest, the innermost wins. 0: the first failure is thrown at once.
+class FailoverWaitScope {
+ public:
+  explicit FailoverWaitScope(std::chrono::milliseconds wait) noexcept;
+  ~FailoverWaitScope();
+  FailoverWaitScope(const FailoverWaitScope&) = delete;
+  FailoverWaitScope& operator=(const FailoverWaitScope&) = delete;
+
+  /// The innermost scope's wait on this thread, if any.
+  static std::optional<std::chrono::milliseconds> current() noexcept;
+
+ private:
+  std::optional<std::chrono::milliseconds> saved_;
+};
+
+/// Wakes the calls waiting to be sent again when a new master is named.
+class FailoverSignal {
+ public:
+  /// Something changed (a new master, a new slot map): waiting calls try again now.
+  void notify();
+  std::uint64_t generation() const noexcept { return generation_.load(std::memory_order_acquire); }
+  /// Waits until notify() was called after `seen` was read, or until `until`.
+  void wait(std::uint64_t seen, std::chrono::steady_clock::time_point until);
+
+ private:
+  std::atomic<std::uint64_t> generation_{0};
+  std::mutex mu_;
+  std::condition_variable cv_;
+};
+
+/// True for the failures that may end when a new master is in place (kUnavailable, kTimeout).
+bool failover_class(const Error& e) noexcept;
+
+/// One call's attempts. Create it when the call begins.
+class FailoverRetry {
+ public:
+  /// `wait`: RedisOptions::failover_wait (lowered by a FailoverWaitScope). `signal` (may be
+  /// null) ends waits early; `retries` (may be null) counts every attempt sent again.
+  FailoverRetry(std::chrono::milliseconds wait, FailoverSignal* signal,
+                std::atomic<std::int64_t>* retries) noexcept;
+
+  /// After the attempt failed with `e`: waits and returns true when the call should be sent
+  /// again; returns false when `e` is final (throw final_error(e)).
+  bool again(const Error& e, bool idempotent);
+
+  /// The error to throw: `e`, with outcome_unknown() when any attempt was in doubt, and naming
+  /// how long the call waited when it was sent more than once.
+  Error final_error(const Error& e) const;
+
+  int attempts() const noexcept { return attempts_; }
+
+ private:
+  const std::chrono::steady_clock::time_point start_;
+  const std::chrono::steady_clock::time_point deadline_;
+  FailoverSignal* const signal_;
+  std::atomic<std::int64_t>* const retries_;
+  std::uint64_t seen_;
+  std::chrono::milliseconds step_{10};
+  int attempts_ = 1;
+  bool in_doubt_ = false;
+};
+
+/// Runs `attempt` and sends it again under the rules above; throws the final error.
+template <class F>
+auto ride_through(std::chrono::milliseconds wait, FailoverSignal* signal,
+                  std::atomic<std::int64_t>* retries, bool idempotent, F&& attempt)
+    -> std::invoke_result_t<F&> {
+  FailoverRetry retry(wait, signal, retries);
+  for (;;) {
+    try {
+      return attempt();
+    } catch (const Error& e) {
+      if (!retry.again(e, idempotent)) {
+        if (retry.attempts() == 1 && !e.outcome_unknown()) throw;
+        throw retry.final_error(e);
+      }
+    }
+  }
+}
+
+}  // namespace examstore::cache
