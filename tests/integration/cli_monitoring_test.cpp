@@ -30,7 +30,9 @@
 #include <vector>
 
 #include "common/json.hpp"
+#include "examstore/config.hpp"
 #include "support/db_ids.hpp"
+#include "support/tcp_proxy.hpp"
 #include "support/test_env.hpp"
 
 namespace {
@@ -279,6 +281,107 @@ TEST_CASE("simulate killed with SIGKILL loses no acknowledged violation after dr
       "--redis " + redis + " --database " + db.url() + journal_option + " --json drain", prefix);
   REQUIRE(again.exit_code == 0);
   CHECK(int_at(json::parse(again.out), "replayed") == 0);
+}
+
+namespace {
+
+/// Runs simulate on Redis (through `proxy`) and PostgreSQL with `failover_wait_ms`, cuts the
+/// proxy for 2 s once violations are acknowledged, and returns the JSON summary.
+json::Value simulate_through_cut(examstore::test::TcpProxy& proxy, const TempDatabase& db,
+                                 const std::string& failover_wait_ms) {
+  const TempDir dir;
+  const std::string ack_log = dir / "acks.txt";
+  const std::string log = dir / "simulate.log";
+  const std::vector<std::string> args{"--redis",
+                                      "redis://127.0.0.1:" + std::to_string(proxy.port()) + "/0",
+                                      "--database",
+                                      db.url(),
+                                      "--journal-dir",
+                                      dir / "journal",
+                                      "--json",
+                                      "simulate",
+                                      "--students",
+                                      "100",
+                                      "--duration",
+                                      "8",
+                                      "--heartbeat-interval",
+                                      "1",
+                                      "--violation-rate",
+                                      "60",
+                                      "--ack-log",
+                                      ack_log,
+                                      "--seed",
+                                      "5"};
+  std::vector<std::string> words{EXAMSTORE_CLI_PATH};
+  words.insert(words.end(), args.begin(), args.end());
+  std::vector<std::string> env =
+      examstore::test::environment_without({"EXAMSTORE_JOURNAL_DIR", "EXAMSTORE_KEY_PREFIX"});
+  env.push_back("EXAMSTORE_KEY_PREFIX=" + examstore::test::unique_name("cut"));
+  env.push_back("EXAMSTORE_REDIS_FAILOVER_WAIT_MS=" + failover_wait_ms);
+  Child child(examstore::test::spawn_process(words, env, log));
+
+  const auto deadline = Clock::now() + 60s;  // the run phase has begun once violations are acked
+  while (complete_lines(ack_log).size() < 5) {
+    int status = 0;
+    if (child.exited(status)) FAIL("simulate exited early:\n" << read_file(log));
+    if (Clock::now() > deadline) FAIL("no acknowledged violation after 60 s:\n" << read_file(log));
+    std::this_thread::sleep_for(20ms);
+  }
+  proxy.cut();
+  std::this_thread::sleep_for(2s);
+  proxy.restore();
+  int status = 0;
+  while (!child.exited(status)) {
+    if (Clock::now() > deadline + 60s) FAIL("simulate did not end:\n" << read_file(log));
+    std::this_thread::sleep_for(50ms);
+  }
+  const std::string out = read_file(log);
+  INFO("output: " << out);
+  REQUIRE(WIFEXITED(status));
+  CHECK(WEXITSTATUS(status) == 0);
+  const auto at = out.find("{\"exam_id\"");
+  REQUIRE(at != std::string::npos);
+  json::Value v = json::parse(out.substr(at, out.find('\n', at) - at));
+  const json::Value* lost = v.find("lost_acknowledged");
+  REQUIRE(lost != nullptr);
+  CHECK_FALSE(lost->boolean);
+  CHECK(int_at(v, "violations_persisted") >= int_at(v, "violations_recorded"));
+  WARN("failover_wait " << failover_wait_ms << " ms, Redis cut for 2 s: failed calls "
+                        << int_at(v, "failed_calls") << ", tried again "
+                        << int_at(v, "retried_calls") << ", longest error window "
+                        << int_at(v, "longest_error_window_ms") << " ms, library resends "
+                        << int_at(v, "library_resends_redis"));
+  return v;
+}
+
+}  // namespace
+
+TEST_CASE("simulate rides through a Redis outage as a real client and exits 0",
+          "[cli][redis][postgres][fault]") {
+  TempDatabase db;
+  examstore::test::TcpProxy proxy(examstore::parse_redis_url(examstore::test::redis_url()).port);
+
+  SECTION("failover_wait 0: the calls fail, are counted and tried again") {
+    const json::Value v = simulate_through_cut(proxy, db, "0");
+    CHECK(int_at(v, "failed_calls") > 0);
+    CHECK(int_at(v, "retried_calls") > 0);
+    CHECK(int_at(v, "longest_error_window_ms") >= 1000);  // the cut lasted 2 s
+    CHECK(int_at(v, "library_resends_redis") == 0);
+    const json::Value* calls = v.find("calls");
+    REQUIRE(calls != nullptr);
+    const json::Value* beats = calls->find("heartbeat_batch");
+    REQUIRE(beats != nullptr);
+    CHECK(int_at(*beats, "failed") > 0);
+  }
+  SECTION("failover_wait 10 s: the library rides through and the client sees no error") {
+    const json::Value v = simulate_through_cut(proxy, db, "10000");
+    // Only a call that was in flight at the cut and is not idempotent may reach the client.
+    CHECK(int_at(v, "failed_calls") == int_at(v, "in_doubt_calls"));
+    CHECK(int_at(v, "library_resends_redis") > 0);
+  }
+  // Every acknowledged violation of both runs is in PostgreSQL once (ids are the primary key).
+  CHECK(std::stoll(db.query_value("SELECT count(*) - count(DISTINCT id) FROM violations")) == 0);
+  CHECK(db.query_value("SELECT count(*) FROM dead_letters") == "0");
 }
 
 TEST_CASE("deadletter list, retry and drop as an operator runs them", "[cli][memory]") {
