@@ -37,6 +37,13 @@ void FailoverSignal::wait(std::uint64_t seen, Clock::time_point until) {
   cv_.wait_until(l, until, [&] { return generation_.load(std::memory_order_acquire) != seen; });
 }
 
+Clock::time_point FailoverSignal::failing(Clock::time_point now) noexcept {
+  Clock::rep expected = 0;
+  const Clock::rep t = now.time_since_epoch().count();
+  if (down_since_.compare_exchange_strong(expected, t, std::memory_order_relaxed)) return now;
+  return Clock::time_point(Clock::duration(expected));
+}
+
 bool failover_class(const Error& e) noexcept {
   return e.code() == ErrorCode::kUnavailable || e.code() == ErrorCode::kTimeout;
 }
@@ -44,7 +51,8 @@ bool failover_class(const Error& e) noexcept {
 FailoverRetry::FailoverRetry(milliseconds wait, FailoverSignal* signal,
                              std::atomic<std::int64_t>* retries) noexcept
     : start_(Clock::now()),
-      deadline_(start_ + std::min(wait, FailoverWaitScope::current().value_or(wait))),
+      wait_(std::min(wait, FailoverWaitScope::current().value_or(wait))),
+      deadline_(start_ + wait_),
       signal_(signal),
       retries_(retries),
       seen_(signal ? signal->generation() : 0) {}
@@ -52,8 +60,11 @@ FailoverRetry::FailoverRetry(milliseconds wait, FailoverSignal* signal,
 bool FailoverRetry::again(const Error& e, bool idempotent) {
   if (e.outcome_unknown()) in_doubt_ = true;
   if (!failover_class(e)) return false;
-  if (e.outcome_unknown() && !idempotent) return false;
   const auto now = Clock::now();
+  // The budget runs from the start of the outage (another call may have seen it first).
+  if (attempts_ == 1 && signal_ != nullptr)
+    deadline_ = std::min(deadline_, signal_->failing(now) + wait_);
+  if (e.outcome_unknown() && !idempotent) return false;
   if (now >= deadline_) return false;
   const auto until = std::min(deadline_, now + step_);
   if (signal_ != nullptr) {

@@ -16,6 +16,11 @@
 // The wait between attempts grows from 10 ms to 200 ms, and ends early when a FailoverSignal
 // says a new master was named (Sentinel's +switch-master, a new Cluster slot map).
 //
+// The budget belongs to the outage, not to each call: the FailoverSignal remembers when the
+// current run of failures began, and a call's wait ends failover_wait after that, so during an
+// outage longer than failover_wait every call fails at once again (after one attempt) instead of
+// each one waiting the whole budget. The first success ends the outage.
+//
 // A thread can lower the wait for the calls it makes with a FailoverWaitScope: a best-effort
 // update whose durable copy is elsewhere (a live counter, a presence mark) should not hold its
 // caller for seconds while Redis is away.
@@ -60,8 +65,19 @@ class FailoverSignal {
   /// Waits until notify() was called after `seen` was read, or until `until`.
   void wait(std::uint64_t seen, std::chrono::steady_clock::time_point until);
 
+  /// A call failed in a way that may be a failover: the outage began now, unless it already had.
+  /// Returns when it began.
+  std::chrono::steady_clock::time_point failing(std::chrono::steady_clock::time_point now) noexcept;
+  /// A call succeeded: the outage, if any, is over. One relaxed load when there is none.
+  void succeeded() noexcept {
+    if (down_since_.load(std::memory_order_relaxed) != 0) {
+      down_since_.store(0, std::memory_order_relaxed);
+    }
+  }
+
  private:
   std::atomic<std::uint64_t> generation_{0};
+  std::atomic<std::chrono::steady_clock::rep> down_since_{0};  // 0: no outage
   std::mutex mu_;
   std::condition_variable cv_;
 };
@@ -89,7 +105,8 @@ class FailoverRetry {
 
  private:
   const std::chrono::steady_clock::time_point start_;
-  const std::chrono::steady_clock::time_point deadline_;
+  const std::chrono::milliseconds wait_;
+  std::chrono::steady_clock::time_point deadline_;  // set at the first failure
   FailoverSignal* const signal_;
   std::atomic<std::int64_t>* const retries_;
   std::uint64_t seen_;
@@ -106,7 +123,15 @@ auto ride_through(std::chrono::milliseconds wait, FailoverSignal* signal,
   FailoverRetry retry(wait, signal, retries);
   for (;;) {
     try {
-      return attempt();
+      if constexpr (std::is_void_v<std::invoke_result_t<F&>>) {
+        attempt();
+        if (signal != nullptr) signal->succeeded();
+        return;
+      } else {
+        auto result = attempt();
+        if (signal != nullptr) signal->succeeded();
+        return result;
+      }
     } catch (const Error& e) {
       if (!retry.again(e, idempotent)) {
         if (retry.attempts() == 1 && !e.outcome_unknown()) throw;

@@ -475,6 +475,7 @@ TEST_CASE("cache-aside: a hot tier that is down degrades to the loader",
   c.redis.connect_timeout = 200ms;
   c.redis.command_timeout = 500ms;
   c.redis.pool_wait_timeout = 500ms;
+  c.redis.failover_wait = 0ms;  // about what follows when the hot tier stays down
   c.key_prefix = examstore::test::unique_name("ca");
   auto store = Store::open(c);
   CacheAside ca(store->cache(), fresh_channel(), 60s, 0.1, 30s);
@@ -534,6 +535,7 @@ TEST_CASE("regression: a write while the hot tier is down leaves the old exam ca
   c.redis.port = proxy.port();
   c.redis.connect_timeout = 200ms;
   c.redis.command_timeout = 500ms;
+  c.redis.failover_wait = 0ms;  // the invalidation fails at once instead of riding through
   c.key_prefix = examstore::test::unique_name("ca");
   auto store = Store::open(c);
   const auto now = std::chrono::system_clock::now();
