@@ -57,6 +57,7 @@ struct Tally {
   std::atomic<Clock::rep> ok_at{0};  // time_since_epoch of the latest success
   std::vector<Call> calls;
   std::map<std::string, int> errors;  // code -> count
+  int in_doubt = 0;                   // errors with outcome_unknown()
   std::string last_error;
 
   void success(Clock::time_point start) {
@@ -67,6 +68,7 @@ struct Tally {
   void failure(Clock::time_point start, const Error& e) {
     calls.push_back({start, Clock::now(), false});
     ++errors[std::string(examstore::to_string(e.code()))];
+    in_doubt += e.outcome_unknown() ? 1 : 0;
     last_error = e.what();
   }
   bool succeeded_after(Clock::time_point t) const {
@@ -278,6 +280,7 @@ void run_failover(std::chrono::milliseconds failover_wait, TempDatabase& db, Run
     const Tally& t = *out.tallies[kind];
     std::string codes;
     for (const auto& [code, n] : t.errors) codes += " " + code + "=" + std::to_string(n);
+    if (t.in_doubt > 0) codes += " (" + std::to_string(t.in_doubt) + " with outcome unknown)";
     WARN(kind << ": " << t.calls.size() << " calls, failed:" << (codes.empty() ? " none" : codes)
               << "; error window " << t.error_window_ms() << " ms; slowest call " << t.slowest_ms()
               << " ms (median before the kill " << t.median_before_ms(out.killed_at) << " ms)"
@@ -323,7 +326,13 @@ TEST_CASE("cluster master killed under load: every call rides through within fai
   for (const char* kind : kKinds) {
     const Tally& t = *r.tallies[kind];
     INFO(kind << ": " << t.last_error);
-    CHECK(t.failed() == 0);  // no call threw: the wait covered the failover
+    // No call threw for a failure it could ride through: the wait covered the failover. The one
+    // exception is the rule on unknown outcomes: a heartbeat batch in flight when its master
+    // died is sent again only when the presence.heartbeat script says it is idempotent
+    // (Script::idempotent, set in src/repo); until it does, that one call is thrown with
+    // outcome_unknown(). Every other kind here is idempotent or best effort.
+    CHECK(t.failed() - t.in_doubt == 0);
+    CHECK(t.in_doubt <= (kind == kKinds[0] ? 1 : 0));
     CHECK(t.succeeded_after(r.promoted_at));
   }
   // The calls on the killed master's slots were held, then sent again to the promoted replica.

@@ -437,7 +437,7 @@ class ClusterCache final : public RedisCommands {
       raw.erase(raw.begin());
       return raw;
     } catch (const Error& e) {
-      if (cache::failover_class(e)) refresh("node " + node + " failed: " + e.message());
+      if (cache::failover_class(e)) refresh("node " + node + " failed: " + e.message(), node);
       throw;
     }
   }
@@ -445,10 +445,7 @@ class ClusterCache final : public RedisCommands {
   // ---- slot map ----
 
   std::string owner(int slot) {
-    std::call_once(keeper_started_, [this] {
-      std::lock_guard<std::mutex> l(sub_mu_);
-      keeper_ = std::thread([this] { keep_map(); });
-    });
+    std::call_once(keeper_started_, [this] { keeper_ = std::thread([this] { keep_map(); }); });
     {
       std::shared_lock<std::shared_mutex> l(map_mu_);
       if (!owner_[static_cast<std::size_t>(slot)].empty())
@@ -486,9 +483,10 @@ class ClusterCache final : public RedisCommands {
   }
 
   // Reads the slot map from the first node that answers CLUSTER SLOTS: the seeds in order, then
-  // the masters known so far. At most once every kRefreshInterval. A map that differs from the
-  // one in use wakes the calls waiting out a failover. `why` goes to the log.
-  void refresh(const std::string& why) {
+  // the masters known so far, and `failed` (a node that just failed, which may hang) last. At
+  // most once every kRefreshInterval. A map that differs from the one in use wakes the calls
+  // waiting out a failover. `why` goes to the log.
+  void refresh(const std::string& why, const std::string& failed = {}) {
     std::lock_guard<std::mutex> rl(refresh_mu_);
     const auto now = Clock::now();
     if (refreshed_ && now - last_refresh_ < kRefreshInterval) return;
@@ -500,6 +498,8 @@ class ClusterCache final : public RedisCommands {
       if (std::find(candidates.begin(), candidates.end(), m) == candidates.end())
         candidates.push_back(std::move(m));
     }
+    std::stable_partition(candidates.begin(), candidates.end(),
+                          [&](const std::string& n) { return n != failed; });
     std::string errors;
     for (const auto& node : candidates) {
       try {
@@ -603,7 +603,7 @@ class ClusterCache final : public RedisCommands {
     std::string node;
     std::unique_ptr<Subscription> inner;
   };
-  std::mutex sub_mu_;  // guards every member below but keeper_started_
+  std::mutex sub_mu_;  // guards every member below but keeper_ (set once, by call_once)
   std::condition_variable sub_cv_;
   std::map<std::string, std::unique_ptr<Subscriber>> subscribers_;  // one per node, lives on
   std::map<std::uint64_t, Sub> subs_;
