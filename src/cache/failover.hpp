@@ -35,6 +35,7 @@
 #include <mutex>
 #include <optional>
 #include <type_traits>
+#include <utility>
 
 #include "examstore/error.hpp"
 
@@ -115,12 +116,11 @@ class FailoverRetry {
   bool in_doubt_ = false;
 };
 
-/// Runs `attempt` and sends it again under the rules above; throws the final error.
+/// Runs `attempt` and sends it again under the rules above, within `retry`'s budget; throws the
+/// final error. A call made of several round trips (a pipeline split over the nodes of a
+/// cluster) passes the same FailoverRetry to each, so they share one failover_wait.
 template <class F>
-auto ride_through(std::chrono::milliseconds wait, FailoverSignal* signal,
-                  std::atomic<std::int64_t>* retries, bool idempotent, F&& attempt)
-    -> std::invoke_result_t<F&> {
-  FailoverRetry retry(wait, signal, retries);
+auto ride_through(FailoverRetry& retry, bool idempotent, F&& attempt) -> std::invoke_result_t<F&> {
   for (;;) {
     try {
       if constexpr (std::is_void_v<std::invoke_result_t<F&>>) {
@@ -139,6 +139,15 @@ auto ride_through(std::chrono::milliseconds wait, FailoverSignal* signal,
       }
     }
   }
+}
+
+/// Runs `attempt` and sends it again under the rules above; throws the final error.
+template <class F>
+auto ride_through(std::chrono::milliseconds wait, FailoverSignal* signal,
+                  std::atomic<std::int64_t>* retries, bool idempotent, F&& attempt)
+    -> std::invoke_result_t<F&> {
+  FailoverRetry retry(wait, signal, retries);
+  return ride_through(retry, idempotent, std::forward<F>(attempt));
 }
 
 }  // namespace examstore::cache

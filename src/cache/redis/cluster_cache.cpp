@@ -4,15 +4,20 @@
 #include "cache/redis/cluster_cache.hpp"
 
 #include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <map>
 #include <mutex>
+#include <optional>
 #include <shared_mutex>
 #include <thread>
+#include <type_traits>
 #include <unordered_map>
+#include <utility>
 
 #include "cache/cache_util.hpp"
+#include "cache/failover.hpp"
 #include "cache/redis/cluster_slot.hpp"
 #include "cache/redis/redis_commands.hpp"
 #include "cache/redis/redis_pool.hpp"
@@ -27,12 +32,15 @@ namespace {
 using Clock = std::chrono::steady_clock;
 using std::chrono::milliseconds;
 
-// Redirections and retries of one call; the time bound (command_timeout) usually ends it first.
-constexpr int kMaxAttempts = 32;
-// A MOVED storm (a resharding) refreshes the whole map at most this often.
+// Redirections followed by one attempt. More means the nodes disagree about the slot (a new map
+// still spreading): the attempt fails as refused, and is sent again within failover_wait.
+constexpr int kMaxRedirects = 16;
+// A MOVED storm (a resharding) or a failing node refreshes the whole map at most this often.
 constexpr milliseconds kRefreshInterval{100};
-constexpr milliseconds kFirstBackoff{5};
-constexpr milliseconds kMaxBackoff{100};
+// The map is also read this often in the background (and subscriptions moved), so that a change
+// no call has run into (a failover seen only as CLUSTERDOWN, a resharding) is adopted and the
+// calls waiting it out are woken.
+constexpr std::chrono::seconds kKeeperPeriod{1};
 
 bool starts_with(std::string_view s, std::string_view prefix) {
   return s.substr(0, prefix.size()) == prefix;
@@ -41,20 +49,6 @@ bool starts_with(std::string_view s, std::string_view prefix) {
 Redirect redirect_of(const redisReply& r) {
   if (r.type != REDIS_REPLY_ERROR) return {};
   return parse_redirect(std::string_view(r.str, r.len));
-}
-
-// Commands that may be sent again after a lost connection: reads, and SET without NX (repeating
-// it leaves the same value and the same reply).
-bool safe_to_repeat(const Argv& argv) {
-  static const char* const kReads[] = {"GET",     "GETRANGE", "STRLEN", "PTTL",          "HGET",
-                                       "HGETALL", "ZRANGE",   "ZRANK",  "ZRANGEBYSCORE", "ZSCORE",
-                                       "ZCARD",   "ZCOUNT",   "PING",   "CLUSTER",       "SCRIPT"};
-  const std::string_view name = argv.front();
-  for (const char* r : kReads) {
-    if (name == r) return true;
-  }
-  if (name == "SET") return std::find(argv.begin(), argv.end(), "NX") == argv.end();
-  return false;
 }
 
 std::string node_name(std::string_view host, long long port) {
@@ -69,6 +63,7 @@ class ClusterCache final : public RedisCommands {
         tls_(options_.tls.enabled ? tls_context(options_.tls) : nullptr),
         telemetry_(telemetry),
         log_(telemetry ? telemetry->log : obs::Logger::silent()),
+        retries_(telemetry ? &telemetry->redis.retries : nullptr),
         owner_(kSlotCount) {}
 
   ~ClusterCache() override {
@@ -79,7 +74,7 @@ class ClusterCache final : public RedisCommands {
       subs.swap(subs_);
     }
     sub_cv_.notify_all();
-    if (watcher_.joinable()) watcher_.join();
+    if (keeper_.joinable()) keeper_.join();
   }
 
   std::int64_t del(const std::vector<std::string>& keys) override {
@@ -90,14 +85,20 @@ class ClusterCache final : public RedisCommands {
       if (argv.empty()) argv.emplace_back("DEL");
       argv.emplace_back(k);
     }
+    const std::string_view op = "redis DEL";
+    cache::FailoverRetry retry = failover_retry();  // one budget for all the slots
     std::int64_t n = 0;
     for (const auto& [slot, argv] : by_slot) {
-      n += integer(checked(send(slot, {argv}, "redis DEL"), "redis DEL"), "redis DEL");
+      n += integer(
+          cache::ride_through(retry, true,
+                              [&, s = slot, &a = argv] { return checked(send(s, {a}, op), op); }),
+          op);
     }
     return n;
   }
 
   std::vector<Reply> execute(const Batch& batch) override {
+    if (batch.empty()) return {};
     const std::string_view op = "redis pipeline";
     const auto& cmds = batch.commands();
     std::vector<Argv> argvs;
@@ -113,9 +114,13 @@ class ClusterCache final : public RedisCommands {
       slots.push_back(key_slot(cmds[i].key));
       (cmds[i].op == Batch::Op::kPublish ? publishes : writes).push_back(i);
     }
+    // Each attempt sends only what has no reply yet; both passes share one failover_wait.
     std::vector<ReplyPtr> raw(cmds.size());
-    pipeline_pass(writes, argvs, slots, raw, op);
-    pipeline_pass(publishes, argvs, slots, raw, op);
+    cache::FailoverRetry retry = failover_retry();
+    const bool repeatable = idempotent(batch);
+    cache::ride_through(retry, repeatable, [&] { pipeline_pass(writes, argvs, slots, raw, op); });
+    cache::ride_through(retry, repeatable,
+                        [&] { pipeline_pass(publishes, argvs, slots, raw, op); });
     std::vector<redisReply*> ptrs;
     ptrs.reserve(raw.size());
     for (const auto& r : raw) ptrs.push_back(r.get());
@@ -127,46 +132,22 @@ class ClusterCache final : public RedisCommands {
     const std::vector<std::string> keys = batch_keys(batch);
     const int slot = one_slot(op, keys);
     if (batch.empty()) return {};
-    return exec_replies(send(slot, multi_exec(batch), op), 1, op);
+    return resend(idempotent(batch),
+                  [&] { return exec_replies(send(slot, multi_exec(batch), op), 1, op); });
   }
 
   Reply run(const Script& script, const std::vector<std::string>& keys,
             const std::vector<std::string>& args) override {
     const std::string op = "redis script " + script.name;
     const int slot = keys.empty() ? 0 : one_slot(op, keys);
-    std::string sha;
-    {
-      std::lock_guard<std::mutex> l(sha_mu_);
-      auto it = shas_.find(script.lua);
-      if (it != shas_.end()) sha = it->second;
-    }
-    if (sha.empty()) {
-      sha = str(*checked(send(slot, {{"SCRIPT", "LOAD", script.lua}}, op), op));
-      std::lock_guard<std::mutex> l(sha_mu_);
-      shas_[script.lua] = sha;
-    }
-    const std::string nkeys = std::to_string(keys.size());
-    Argv argv{"EVALSHA", sha, nkeys};
-    for (const auto& k : keys) argv.emplace_back(k);
-    for (const auto& a : args) argv.emplace_back(a);
-    auto raw = send(slot, {argv}, op);
-    const redisReply& r = *raw.front();
-    if (r.type == REDIS_REPLY_ERROR && starts_with(std::string_view(r.str, r.len), "NOSCRIPT")) {
-      // This node has not seen it (a promoted replica, a new node): EVAL also caches it there.
-      argv[0] = "EVAL";
-      argv[1] = script.lua;
-      raw = send(slot, {argv}, op);
-    }
-    return to_reply(*raw.front(), op, endpoint_);
+    return resend(script.idempotent, [&] { return run_once(script, keys, args, slot, op); });
   }
 
   std::int64_t publish(std::string_view channel, std::string_view message) override {
     // Cluster pub/sub reaches the subscribers of every node, but PUBLISH counts only those of the
-    // node it ran on: publishers and subscribers meet on the node of the channel's slot.
-    const int slot = key_slot(channel);
-    return integer(
-        checked(send(slot, {{"PUBLISH", channel, message}}, "redis PUBLISH"), "redis PUBLISH"),
-        "redis PUBLISH");
+    // node it ran on: publishers and subscribers meet on the node of the channel's slot (call()
+    // routes by argv[1], the channel).
+    return integer(call({"PUBLISH", channel, message}, "redis PUBLISH"), "redis PUBLISH");
   }
 
   std::unique_ptr<Subscription> subscribe(std::string_view channel,
@@ -177,7 +158,6 @@ class ClusterCache final : public RedisCommands {
     std::lock_guard<std::mutex> l(sub_mu_);
     const std::uint64_t id = next_sub_id_++;
     subs_[id] = Sub{std::string(channel), shared, node, std::move(inner)};
-    if (!watcher_.joinable()) watcher_ = std::thread([this] { watch_subscriptions(); });
     return std::make_unique<Handle>(this, id);
   }
 
@@ -188,7 +168,7 @@ class ClusterCache final : public RedisCommands {
     h.endpoint = endpoint_;
     std::vector<std::string> masters;
     try {
-      refresh();
+      refresh("health");
       masters = known_masters();
       if (masters.empty())
         throw Error(ErrorCode::kUnavailable, "redis CLUSTER SLOTS",
@@ -251,19 +231,21 @@ class ClusterCache final : public RedisCommands {
     inner.reset();  // outside the lock: waits until the handler is not running
   }
 
-  // Once a second: when a subscribed channel's slot has moved to another master (a failover, a
-  // resharding), subscribes there and then drops the old subscription. A message published in
-  // between may arrive twice (cluster pub/sub reaches both nodes) or, if the old node is dead,
-  // be lost, as any message published while a Redis subscriber is disconnected.
-  void watch_subscriptions() {
+  // Every kKeeperPeriod, from the first use of the map on: reads the slot map again (a new one
+  // wakes the calls waiting out a failover), and when a subscribed channel's slot has moved to
+  // another master (a failover, a resharding), subscribes there and then drops the old
+  // subscription. A message published in between may arrive twice (cluster pub/sub reaches both
+  // nodes) or, if the old node is dead, be lost, as any message published while a Redis
+  // subscriber is disconnected.
+  void keep_map() {
     std::unique_lock<std::mutex> l(sub_mu_);
-    while (!sub_cv_.wait_for(l, std::chrono::seconds(1), [this] { return stopping_; })) {
+    while (!sub_cv_.wait_for(l, kKeeperPeriod, [this] { return stopping_; })) {
       std::vector<std::pair<std::uint64_t, Sub>> to_move;
       for (const auto& [id, sub] : subs_)
         to_move.emplace_back(id, Sub{sub.channel, sub.handler, sub.node, nullptr});
       l.unlock();
       try {
-        refresh();
+        refresh("periodic");
         for (auto& [id, sub] : to_move) {
           const std::string node = owner(key_slot(sub.channel));
           if (node == sub.node) continue;
@@ -289,8 +271,38 @@ class ClusterCache final : public RedisCommands {
     }
   }
 
+  // One attempt of run(): EVALSHA, loading the script first when this cache has not yet.
+  Reply run_once(const Script& script, const std::vector<std::string>& keys,
+                 const std::vector<std::string>& args, int slot, const std::string& op) {
+    std::string sha;
+    {
+      std::lock_guard<std::mutex> l(sha_mu_);
+      auto it = shas_.find(script.lua);
+      if (it != shas_.end()) sha = it->second;
+    }
+    if (sha.empty()) {
+      sha = str(*checked(send(slot, {{"SCRIPT", "LOAD", script.lua}}, op), op));
+      std::lock_guard<std::mutex> l(sha_mu_);
+      shas_[script.lua] = sha;
+    }
+    const std::string nkeys = std::to_string(keys.size());
+    Argv argv{"EVALSHA", sha, nkeys};
+    for (const auto& k : keys) argv.emplace_back(k);
+    for (const auto& a : args) argv.emplace_back(a);
+    auto raw = send(slot, {argv}, op);
+    const redisReply& r = *raw.front();
+    if (r.type == REDIS_REPLY_ERROR && starts_with(std::string_view(r.str, r.len), "NOSCRIPT")) {
+      // This node has not seen it (a promoted replica, a new node): EVAL also caches it there.
+      argv[0] = "EVAL";
+      argv[1] = script.lua;
+      raw = send(slot, {argv}, op);
+    }
+    return to_reply(*raw.front(), op, endpoint_);
+  }
+
   ReplyPtr call(const Argv& argv, std::string_view operation) override {
-    return checked(send(key_slot(argv[1]), {argv}, operation), operation);
+    return resend(idempotent_command(argv),
+                  [&] { return checked(send(key_slot(argv[1]), {argv}, operation), operation); });
   }
   const std::string& endpoint() const override { return endpoint_; }
 
@@ -301,8 +313,16 @@ class ClusterCache final : public RedisCommands {
     return r;
   }
 
-  static bool lost_connection(const Error& e) {
-    return e.code() == ErrorCode::kUnavailable || e.code() == ErrorCode::kTimeout;
+  // The budget of one call for riding through a failover (cache/failover.hpp).
+  cache::FailoverRetry failover_retry() {
+    return cache::FailoverRetry(options_.failover_wait, &signal_, retries_);
+  }
+
+  // Runs one attempt of a call, sending it again while a master fails over.
+  template <class F>
+  auto resend(bool idempotent, F&& attempt) -> std::invoke_result_t<F&> {
+    cache::FailoverRetry retry = failover_retry();
+    return cache::ride_through(retry, idempotent, std::forward<F>(attempt));
   }
 
   // The slot of every key, which must share one hash tag (as on every Cache), so one slot.
@@ -320,104 +340,118 @@ class ClusterCache final : public RedisCommands {
     return key_slot(keys.front());
   }
 
-  // Sends the commands at `indexes` (in order per node), one pipeline per node; a command
-  // redirected (or on a node that could not be reached before anything was sent) is then sent
-  // alone through send(), which follows redirections. Replies go to raw[index].
+  // One attempt of a pass of execute(): sends the commands at `indexes` that have no reply in
+  // `raw` yet, one pipeline per node (in order per node); a command answered with a redirection
+  // is then sent alone through send(), which follows it. Replies go to raw[index]. A node that
+  // failed (or a TRYAGAIN) leaves its commands without a reply and, once every node was tried,
+  // its error is thrown: execute() sends the rest again within failover_wait.
   void pipeline_pass(const std::vector<std::size_t>& indexes, const std::vector<Argv>& argvs,
                      const std::vector<int>& slots, std::vector<ReplyPtr>& raw,
                      std::string_view op) {
+    std::optional<Error> failed;  // the in-doubt failure when there was one: it decides
+    auto note = [&](const Error& e) {
+      if (!cache::failover_class(e)) throw e;
+      if (!failed || (e.outcome_unknown() && !failed->outcome_unknown())) failed.emplace(e);
+    };
     std::map<std::string, std::vector<std::size_t>> by_node;
-    for (std::size_t i : indexes) by_node[owner(slots[i])].push_back(i);
+    for (std::size_t i : indexes) {
+      if (!raw[i]) by_node[owner(slots[i])].push_back(i);
+    }
     for (const auto& [node, mine] : by_node) {
       std::vector<Argv> group;
       group.reserve(mine.size());
       for (std::size_t i : mine) group.push_back(argvs[i]);
       std::vector<ReplyPtr> replies;
       try {
-        auto lease = pool_for(node).acquire();
-        replies = lease->pipeline(group, op);
+        replies = to_node(node, group, false, op);
       } catch (const Error& e) {
-        const bool all_safe = std::all_of(group.begin(), group.end(), safe_to_repeat);
-        if (!lost_connection(e) || (e.outcome_unknown() && !all_safe)) throw;
+        note(e);
         continue;
       }
       for (std::size_t j = 0; j < mine.size(); ++j) raw[mine[j]] = std::move(replies[j]);
     }
     for (std::size_t i : indexes) {
-      if (!raw[i] || redirect_of(*raw[i]).kind != Redirect::Kind::kNone) {
+      if (!raw[i] || redirect_of(*raw[i]).kind == Redirect::Kind::kNone) continue;
+      raw[i].reset();
+      try {
         raw[i] = std::move(send(slots[i], {argvs[i]}, op).front());
+      } catch (const Error& e) {
+        note(e);
       }
     }
+    if (failed) throw *failed;
   }
 
-  // Sends `commands` (all on keys of `slot`) to the slot's master in one round trip and returns
-  // their replies, following MOVED, ASK, TRYAGAIN/CLUSTERDOWN and lost connections (see the
-  // header). After the last attempt, a redirection comes back as the error reply it is.
+  // One attempt: sends `commands` (all on keys of `slot`) to the slot's master in one round trip
+  // and returns their replies, following MOVED (the map learns the new owner) and ASK (ASKING
+  // first). Throws, for failover_wait to decide: the node's failure (the map is read again),
+  // a TRYAGAIN or CLUSTERDOWN reply (kUnavailable, not applied), or more than kMaxRedirects
+  // redirections.
   std::vector<ReplyPtr> send(int slot, const std::vector<Argv>& commands,
                              std::string_view operation) {
-    const bool repeatable = std::all_of(commands.begin(), commands.end(), safe_to_repeat);
-    const auto deadline = Clock::now() + options_.command_timeout;
-    milliseconds backoff = kFirstBackoff;
-    std::string ask_node;
-    for (int attempt = 1;; ++attempt) {
-      const bool last = attempt >= kMaxAttempts || Clock::now() >= deadline;
-      const bool asking = !ask_node.empty();
-      const std::string node = asking ? std::move(ask_node) : owner(slot);
-      ask_node.clear();
-      std::vector<ReplyPtr> raw;
-      try {
-        auto lease = pool_for(node).acquire();
-        if (asking) {
-          std::vector<Argv> with{{"ASKING"}};
-          with.insert(with.end(), commands.begin(), commands.end());
-          raw = lease->pipeline(with, operation);
-          raw.erase(raw.begin());
-        } else {
-          raw = lease->pipeline(commands, operation);
-        }
-      } catch (const Error& e) {
-        if (last || !lost_connection(e) || (e.outcome_unknown() && !repeatable)) throw;
-        log_.log(LogLevel::kWarn, "redis", "cluster node {} failed ({}); retrying", node,
-                 e.message());
-        refresh();
-        pause(backoff);
-        continue;
-      }
+    std::string node = owner(slot);
+    bool asking = false;
+    for (int hop = 0;; ++hop) {
+      std::vector<ReplyPtr> raw = to_node(node, commands, asking, operation);
+      const redisReply* redirected = nullptr;
       Redirect r;
       for (const auto& reply : raw) {
         r = redirect_of(*reply);
-        if (r.kind != Redirect::Kind::kNone) break;
+        if (r.kind != Redirect::Kind::kNone) {
+          redirected = reply.get();
+          break;
+        }
       }
-      if (r.kind == Redirect::Kind::kNone || last) return raw;
-      switch (r.kind) {
-        case Redirect::Kind::kMoved:
-          learn(r.slot, r.node);
-          refresh();
-          break;
-        case Redirect::Kind::kAsk:
-          ask_node = r.node;
-          break;
-        default:
-          pause(backoff);
-          break;
+      if (redirected == nullptr) return raw;
+      const std::string_view text(redirected->str, redirected->len);
+      if (r.kind == Redirect::Kind::kTryAgain) {
+        if (starts_with(text, "CLUSTERDOWN")) refresh("CLUSTERDOWN from " + node);
+        throw_reply_error(*redirected, operation, endpoint_);  // kUnavailable, not applied
       }
+      if (hop + 1 >= kMaxRedirects) {
+        throw Error(ErrorCode::kUnavailable, std::string(operation),
+                    "still redirected after " + std::to_string(kMaxRedirects) +
+                        " hops (the nodes disagree about slot " + std::to_string(slot) +
+                        "): " + std::string(text),
+                    endpoint_);
+      }
+      asking = r.kind == Redirect::Kind::kAsk;
+      if (!asking) {
+        learn(r.slot, r.node);
+        refresh("MOVED from " + node);
+      }
+      node = r.node;
     }
   }
 
-  static void pause(milliseconds& backoff) {
-    std::this_thread::sleep_for(backoff);
-    backoff = std::min(backoff * 2, kMaxBackoff);
+  // One round trip to `node` (after ASKING when `asking`); a failed node makes the map be read
+  // again before the error goes on.
+  std::vector<ReplyPtr> to_node(const std::string& node, const std::vector<Argv>& commands,
+                                bool asking, std::string_view operation) {
+    try {
+      auto lease = pool_for(node).acquire();
+      if (!asking) return lease->pipeline(commands, operation);
+      std::vector<Argv> with{{"ASKING"}};
+      with.insert(with.end(), commands.begin(), commands.end());
+      auto raw = lease->pipeline(with, operation);
+      raw.erase(raw.begin());
+      return raw;
+    } catch (const Error& e) {
+      if (cache::failover_class(e)) refresh("node " + node + " failed: " + e.message(), node);
+      throw;
+    }
   }
 
   // ---- slot map ----
 
   std::string owner(int slot) {
+    std::call_once(keeper_started_, [this] { keeper_ = std::thread([this] { keep_map(); }); });
     {
       std::shared_lock<std::shared_mutex> l(map_mu_);
       if (!owner_[static_cast<std::size_t>(slot)].empty())
         return owner_[static_cast<std::size_t>(slot)];
     }
-    refresh();
+    refresh("first use");
     std::shared_lock<std::shared_mutex> l(map_mu_);
     const std::string& node = owner_[static_cast<std::size_t>(slot)];
     if (node.empty()) {
@@ -430,8 +464,13 @@ class ClusterCache final : public RedisCommands {
   }
 
   void learn(int slot, const std::string& node) {
-    std::unique_lock<std::shared_mutex> l(map_mu_);
-    owner_[static_cast<std::size_t>(slot)] = node;
+    {
+      std::unique_lock<std::shared_mutex> l(map_mu_);
+      std::string& known = owner_[static_cast<std::size_t>(slot)];
+      if (known == node) return;
+      known = node;
+    }
+    signal_.notify();
   }
 
   std::vector<std::string> known_masters() {
@@ -444,8 +483,10 @@ class ClusterCache final : public RedisCommands {
   }
 
   // Reads the slot map from the first node that answers CLUSTER SLOTS: the seeds in order, then
-  // the masters known so far. At most once every kRefreshInterval.
-  void refresh() {
+  // the masters known so far, and `failed` (a node that just failed, which may hang) last. At
+  // most once every kRefreshInterval. A map that differs from the one in use wakes the calls
+  // waiting out a failover. `why` goes to the log.
+  void refresh(const std::string& why, const std::string& failed = {}) {
     std::lock_guard<std::mutex> rl(refresh_mu_);
     const auto now = Clock::now();
     if (refreshed_ && now - last_refresh_ < kRefreshInterval) return;
@@ -457,15 +498,26 @@ class ClusterCache final : public RedisCommands {
       if (std::find(candidates.begin(), candidates.end(), m) == candidates.end())
         candidates.push_back(std::move(m));
     }
+    std::stable_partition(candidates.begin(), candidates.end(),
+                          [&](const std::string& n) { return n != failed; });
     std::string errors;
     for (const auto& node : candidates) {
       try {
         auto lease = pool_for(node).acquire();
         ReplyPtr r = lease->command({"CLUSTER", "SLOTS"}, "redis CLUSTER SLOTS");
         std::vector<std::string> table = parse_slots(*r, node);
-        std::unique_lock<std::shared_mutex> l(map_mu_);
-        owner_ = std::move(table);
-        refresh_error_.clear();
+        std::size_t moved = 0;
+        {
+          std::unique_lock<std::shared_mutex> l(map_mu_);
+          for (std::size_t s = 0; s < table.size(); ++s) moved += table[s] != owner_[s];
+          owner_ = std::move(table);
+          refresh_error_.clear();
+        }
+        if (moved > 0) {
+          log_.log(LogLevel::kInfo, "redis", "new cluster slot map from {}: {} slots changed ({})",
+                   node, moved, why);
+          signal_.notify();
+        }
         return;
       } catch (const Error& e) {
         errors += (errors.empty() ? "" : "; ") + node + ": " + e.message();
@@ -530,6 +582,8 @@ class ClusterCache final : public RedisCommands {
   const std::shared_ptr<TlsContext> tls_;  // loaded at open; every node's pool shares it
   obs::Telemetry* const telemetry_;
   const obs::Logger& log_;
+  std::atomic<std::int64_t>* const retries_;  // telemetry's Redis resends, or null
+  cache::FailoverSignal signal_;              // notified when a new slot map is adopted
 
   std::shared_mutex map_mu_;        // guards owner_ and refresh_error_
   std::vector<std::string> owner_;  // slot -> "host:port" of its master ("" = unknown)
@@ -549,13 +603,14 @@ class ClusterCache final : public RedisCommands {
     std::string node;
     std::unique_ptr<Subscription> inner;
   };
-  std::mutex sub_mu_;  // guards every member below
+  std::mutex sub_mu_;  // guards every member below but keeper_ (set once, by call_once)
   std::condition_variable sub_cv_;
   std::map<std::string, std::unique_ptr<Subscriber>> subscribers_;  // one per node, lives on
   std::map<std::uint64_t, Sub> subs_;
   std::uint64_t next_sub_id_ = 1;
   bool stopping_ = false;
-  std::thread watcher_;  // started by the first subscribe()
+  std::thread keeper_;  // keep_map(), started by the first use of the map
+  std::once_flag keeper_started_;
 };
 
 }  // namespace

@@ -2,12 +2,14 @@
 //
 // Keys are routed by hash slot (cluster_slot.hpp) to the master that owns the slot, found in a
 // slot map read with CLUSTER SLOTS from the seeds (in order; unreachable ones are skipped). One
-// connection pool per master, made on first use. Redirections are followed: MOVED updates the
-// map (and refreshes it whole, at most every 100 ms) and retries at the new owner; ASK retries
-// once at the target after ASKING, without touching the map; TRYAGAIN and CLUSTERDOWN retry with
-// backoff. A lost connection refreshes the map and retries a command only when that is safe (it
-// was not sent, or it is a read or a plain SET); otherwise the error, with outcome_unknown(), goes
-// to the caller as on a standalone server. All retries of one call end after command_timeout.
+// connection pool per master, made on first use. Redirections are followed, also with
+// failover_wait 0 (a redirection is not a failure): MOVED updates the map (and refreshes it
+// whole, at most every 100 ms) and resends at the new owner; ASK resends once at the target
+// after ASKING, without touching the map. Failures ride through a failover by the one rule of
+// cache/failover.hpp, within RedisOptions::failover_wait: TRYAGAIN and CLUSTERDOWN (refused,
+// so always resent) and a failed node (resent when it was never sent, or when the call is
+// idempotent). A failed node or CLUSTERDOWN makes the map be read again from the other nodes,
+// and so does a background thread every second; a new map wakes the waiting calls at once.
 //
 // Thread-safety: as Cache.
 #pragma once
