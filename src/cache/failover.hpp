@@ -104,6 +104,11 @@ class FailoverRetry {
 
   int attempts() const noexcept { return attempts_; }
 
+  /// The call succeeded: tells the signal that the outage, if any, is over.
+  void succeeded() noexcept {
+    if (signal_ != nullptr) signal_->succeeded();
+  }
+
  private:
   const std::chrono::steady_clock::time_point start_;
   const std::chrono::milliseconds wait_;
@@ -125,11 +130,11 @@ auto ride_through(FailoverRetry& retry, bool idempotent, F&& attempt) -> std::in
     try {
       if constexpr (std::is_void_v<std::invoke_result_t<F&>>) {
         attempt();
-        if (signal != nullptr) signal->succeeded();
+        retry.succeeded();
         return;
       } else {
         auto result = attempt();
-        if (signal != nullptr) signal->succeeded();
+        retry.succeeded();
         return result;
       }
     } catch (const Error& e) {
