@@ -53,8 +53,8 @@ using Clock = std::chrono::steady_clock;
 struct Tally {
   std::atomic<bool> followed{false};  // a call begun after the stop succeeded
   std::int64_t ok = 0;
-  std::map<std::string, int> errors;  // code (+ " in doubt") -> count
-  std::vector<std::string> messages;  // the first few errors
+  std::map<std::string, int> errors;                        // code (+ " in doubt") -> count
+  std::vector<std::string> messages;                        // the first few errors
   std::optional<Clock::time_point> first_ok_started_after;  // see record()
   Clock::duration longest{};
 
@@ -182,9 +182,8 @@ void promote_under_load(std::chrono::milliseconds failover_wait) {
       const std::int64_t seq = i / n + 1;
       const auto began = Clock::now();
       try {
-        store->attempts().autosave(
-            {exam, s, q, seq, "\"answer " + std::to_string(seq) + "\"",
-             std::chrono::system_clock::now()});
+        store->attempts().autosave({exam, s, q, seq, "\"answer " + std::to_string(seq) + "\"",
+                                    std::chrono::system_clock::now()});
         saved.emplace_back(s, q, seq);
         autosaves.success(began, stopped_at.load());
       } catch (const Error& e) {
@@ -197,9 +196,9 @@ void promote_under_load(std::chrono::milliseconds failover_wait) {
     for (int i = 0; !stop; ++i) {
       const auto began = Clock::now();
       try {
-        created.push_back(
-            store->students().create({run + "-sync-" + std::to_string(i), "Late", "c2", "", ""})
-                .id);
+        created.push_back(store->students()
+                              .create({run + "-sync-" + std::to_string(i), "Late", "c2", "", ""})
+                              .id);
         creations.success(began, stopped_at.load());
       } catch (const Error& e) {
         creations.failure(e, began);
@@ -231,16 +230,15 @@ void promote_under_load(std::chrono::milliseconds failover_wait) {
   create_thread.join();
 
   const auto m = store->metrics();
-  WARN("pg failover: old primary " << pair.primary_port() << " stopped in "
-                                   << ms(stopped - stop_at) << " ms, replica "
-                                   << pair.replica_port() << " promoted "
+  WARN("pg failover: old primary " << pair.primary_port() << " stopped in " << ms(stopped - stop_at)
+                                   << " ms, replica " << pair.replica_port() << " promoted "
                                    << ms(promoted - stop_at) << " ms after the stop; "
                                    << m.postgres.retries << " transaction retries");
-  for (const auto& [name, t] : std::map<std::string, const Tally*>{
-           {"violation kJournaled", &journaled},
-           {"violation kCommitted", &committed},
-           {"autosave", &autosaves},
-           {"student create (sync)", &creations}}) {
+  for (const auto& [name, t] :
+       std::map<std::string, const Tally*>{{"violation kJournaled", &journaled},
+                                           {"violation kCommitted", &committed},
+                                           {"autosave", &autosaves},
+                                           {"student create (sync)", &creations}}) {
     std::string codes;
     for (const auto& [code, n] : t->errors) codes += " " + code + "=" + std::to_string(n);
     WARN(name << ": " << t->ok << " ok, errors:" << (codes.empty() ? " none" : codes)
@@ -270,8 +268,8 @@ void promote_under_load(std::chrono::milliseconds failover_wait) {
   REQUIRE(saved.size() > 100);
   store->flush(60s);
   const auto wb = store->write_behind_metrics();
-  WARN("write-behind: " << wb.committed << " committed, " << wb.retried
-                        << " batch retries, depth " << wb.depth);
+  WARN("write-behind: " << wb.committed << " committed, " << wb.retried << " batch retries, depth "
+                        << wb.depth);
   CHECK(wb.dead_lettered == 0);
   CHECK(wb.depth == 0);
 
@@ -316,8 +314,8 @@ void promote_under_load(std::chrono::milliseconds failover_wait) {
   CHECK(revision_rows == static_cast<std::int64_t>(saved.size()));
 
   const auto stored_students =
-      split(query("SELECT string_agg(id::text, ',') FROM students WHERE external_no LIKE '" +
-                  run + "-sync-%'"));
+      split(query("SELECT string_agg(id::text, ',') FROM students WHERE external_no LIKE '" + run +
+                  "-sync-%'"));
   std::map<std::string, int> student_rows;
   for (const auto& id : stored_students) ++student_rows[id];
   std::int64_t missing_students = 0;

@@ -276,9 +276,9 @@ TEST_CASE("PgPool drops a connection to a server turned read-only and finds a wr
   }));
   writable.join();
   INFO(runs << " runs in " << elapsed_ms(start) << " ms");
-  CHECK(runs >= 2);                       // refused (25006) at least once, then written
-  CHECK(pool.stats().discarded >= 2);     // the read-only sessions were not kept
-  CHECK(elapsed_ms(start) >= 400);        // it waited for a writable server
+  CHECK(runs >= 2);                    // refused (25006) at least once, then written
+  CHECK(pool.stats().discarded >= 2);  // the read-only sessions were not kept
+  CHECK(elapsed_ms(start) >= 400);     // it waited for a writable server
   CHECK(db.query_value("SELECT count(*) FROM items") == "1");
 
   // With failover_wait 0 the refusal is thrown at once (after max_attempts), retryable.
@@ -298,8 +298,7 @@ TEST_CASE("PgPool drops a connection to a server turned read-only and finds a wr
   admin.run("ALTER DATABASE " + db.name() + " RESET default_transaction_read_only");
 }
 
-TEST_CASE("PgPool never retries a write whose COMMIT met a dead connection",
-          "[postgres][fault]") {
+TEST_CASE("PgPool never retries a write whose COMMIT met a dead connection", "[postgres][fault]") {
   TempDatabase db;
   auto opts = examstore::parse_postgres_url(db.url());
   opts.failover_wait = std::chrono::seconds(5);  // even within failover_wait

@@ -42,8 +42,9 @@ std::string find_bin() {
       return d;
     }
   }
-  FAIL("PostgreSQL 15 binaries (postgres, initdb, pg_basebackup) not found: set PGBIN or run "
-       "scripts/deps.sh --servers");
+  FAIL(
+      "PostgreSQL 15 binaries (postgres, initdb, pg_basebackup) not found: set PGBIN or run "
+      "scripts/deps.sh --servers");
   return {};
 }
 
@@ -103,10 +104,10 @@ PgFailoverPair::PgFailoverPair(bool synchronous) : bin_(find_bin()) {
   if (synchronous) primary_args = {"-c", "synchronous_standby_names=*"};
   start(primary_, primary_args);
 
-  const auto backup = run_command(as_pg(
-      bin_ + "/pg_basebackup -h 127.0.0.1 -p " + std::to_string(primary_.port) +
-      " -U postgres -D " + replica_.data + " -R -X stream -c fast --no-sync >" +
-      (dir_ / "basebackup.log") + " 2>&1; echo $?"));
+  const auto backup =
+      run_command(as_pg(bin_ + "/pg_basebackup -h 127.0.0.1 -p " + std::to_string(primary_.port) +
+                        " -U postgres -D " + replica_.data + " -R -X stream -c fast --no-sync >" +
+                        (dir_ / "basebackup.log") + " 2>&1; echo $?"));
   if (backup.output != "0\n") FAIL("pg_basebackup failed: " << read_log(dir_ / "basebackup.log"));
   replica_.port = closed_port();
   start(replica_, {});  // after a promotion it has no standby to wait for
@@ -115,8 +116,8 @@ PgFailoverPair::PgFailoverPair(bool synchronous) : bin_(find_bin()) {
   while (query_value(primary_.port, "postgres",
                      "SELECT count(*) FROM pg_stat_replication WHERE state = 'streaming'") != "1") {
     if (Clock::now() > deadline) {
-      FAIL("the replica did not stream within 60 s; its log:\n" << read_log(replica_.data +
-                                                                             "/server.log"));
+      FAIL("the replica did not stream within 60 s; its log:\n"
+           << read_log(replica_.data + "/server.log"));
     }
     std::this_thread::sleep_for(milliseconds(50));
   }
@@ -161,8 +162,8 @@ void PgFailoverPair::create_database(const std::string& dbname) {
 }
 
 void PgFailoverPair::promote_replica() {
-  const auto r = run_command(as_pg(bin_ + "/pg_ctl promote -D " + replica_.data +
-                                   " -w -t 30 >" + (dir_ / "promote.log") + " 2>&1; echo $?"));
+  const auto r = run_command(as_pg(bin_ + "/pg_ctl promote -D " + replica_.data + " -w -t 30 >" +
+                                   (dir_ / "promote.log") + " 2>&1; echo $?"));
   if (r.output != "0\n") FAIL("pg_ctl promote failed: " << read_log(dir_ / "promote.log"));
 }
 

@@ -3,11 +3,11 @@
 //
 // initdb (trust on 127.0.0.1), the primary started, pg_basebackup -R for the replica, the replica
 // started; both fsync=off; synchronous replication by default (synchronous_standby_names '*' on
-// the primary, so that a commit it acknowledged is on the replica before a failover), on free loopback ports, each a `postgres` child of the test process
-// (PDEATHSIG: they die with it; their backends follow the postmaster). As root, every PostgreSQL
-// program runs as the `postgres` OS user. Tests that promote a replica or stop a primary use one
-// of these, never the shared servers of scripts/servers.sh, which other tests use at the same
-// time.
+// the primary, so that a commit it acknowledged is on the replica before a failover), on free
+// loopback ports, each a `postgres` child of the test process (PDEATHSIG: they die with it; their
+// backends follow the postmaster). As root, every PostgreSQL program runs as the `postgres` OS
+// user. Tests that promote a replica or stop a primary use one of these, never the shared servers
+// of scripts/servers.sh, which other tests use at the same time.
 //
 // Not thread-safe: the test's main thread drives it.
 #pragma once
