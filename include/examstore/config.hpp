@@ -146,8 +146,20 @@ struct PostgresOptions {
   /// Time a caller waits for a free pooled connection before kResourceExhausted. Default 5 s.
   std::chrono::milliseconds pool_wait_timeout{5000};
   /// How many times a transaction is attempted when it fails in a way that is safe to retry
-  /// (connection lost before COMMIT, serialization failure, deadlock). Default 3, minimum 1.
+  /// (connection lost before COMMIT, serialization failure, deadlock, a server that has become
+  /// read-only). Default 3, minimum 1.
   int max_attempts = 3;
+  /// How long, in total, one transaction rides through a failover or restart of the primary: a
+  /// transaction that fails because the primary is gone (cannot connect, connection lost before
+  /// COMMIT, a server that has turned read-only) is tried again on a fresh connection until this
+  /// much time has passed since it began, then throws the last error (kUnavailable or kTimeout,
+  /// retryable, as before). A write whose COMMIT was in flight when the connection died is never
+  /// tried again: it throws kUnavailable with outcome_unknown() at once. With several hosts in
+  /// the URL, libpq finds the new primary when target_session_attrs=read-write
+  /// (docs/postgres-failover.md). Default 10 s; 0 turns it off (the first failure is thrown,
+  /// after the max_attempts above). Must be >= 0. The write-behind queue does not use it: it
+  /// retries failed batches with its own backoff.
+  std::chrono::milliseconds failover_wait{10000};
   /// Streaming read replicas of the primary (libpq connection strings). Reads that tolerate lag
   /// (violation statistics and queries, exam events, question search: docs/postgres-replicas.md)
   /// go to a replica, taken in turn; empty (the default) sends every read to the primary. A read
@@ -339,6 +351,7 @@ struct Config {
   ///   EXAMSTORE_REDIS_URL, EXAMSTORE_DATABASE_URL          backends (default memory://)
   ///   EXAMSTORE_REDIS_POOL_SIZE, EXAMSTORE_DB_POOL_SIZE     positive integers
   ///   EXAMSTORE_CONNECT_TIMEOUT_MS, EXAMSTORE_COMMAND_TIMEOUT_MS   positive integers (ms)
+  ///   EXAMSTORE_DB_FAILOVER_WAIT_MS                         postgres.failover_wait, 0..3600000
   ///   EXAMSTORE_CACHE_TTL_S                                 positive integer (seconds)
   ///   EXAMSTORE_JOURNAL_DIR                                 write_behind.journal_dir
   ///   EXAMSTORE_JOURNAL_ROOT                                write_behind.journal_root

@@ -535,8 +535,24 @@ std::string PostgresOptions::redacted() const {
   }
   PQconninfoFree(opts);
   std::string s = user.empty() ? "" : user + "@";
-  s += host.empty() ? "localhost" : host;
-  if (!port.empty()) s += ":" + port;
+  // libpq pairs a list of hosts with a list of ports (or one port for all): "h1:p1,h2:p2"
+  const auto split = [](const std::string& list) {
+    std::vector<std::string> items;
+    for (std::size_t at = 0;;) {
+      const auto comma = list.find(',', at);
+      items.push_back(list.substr(at, comma - at));
+      if (comma == std::string::npos) return items;
+      at = comma + 1;
+    }
+  };
+  const std::vector<std::string> hosts = split(host.empty() ? "localhost" : host);
+  const std::vector<std::string> ports = split(port);
+  for (std::size_t i = 0; i < hosts.size(); ++i) {
+    if (i > 0) s += ",";
+    s += hosts[i].empty() ? "localhost" : hosts[i];
+    const std::string& p = ports.size() == hosts.size() ? ports[i] : ports.front();
+    if (!p.empty()) s += ":" + p;
+  }
   if (!db.empty()) s += "/" + db;
   return s;
 }
@@ -615,9 +631,21 @@ void split_replicas(std::string_view url, std::string_view field, const std::str
   const std::string head =
       std::string(url.substr(0, scheme_end)) +
       (at == std::string_view::npos ? "" : std::string(authority.substr(0, at + 1)));
+  // A replica is a standby: the primary's target_session_attrs (read-write, primary) would
+  // refuse it, so the replicas do without.
+  std::string replica_kept;
+  for (std::string_view rest = kept; !rest.empty();) {
+    const auto amp = rest.find('&');
+    const std::string_view param = rest.substr(0, amp);
+    if (param.substr(0, param.find('=')) != "target_session_attrs") {
+      if (!replica_kept.empty()) replica_kept += '&';
+      replica_kept += std::string(param);
+    }
+    rest = amp == std::string_view::npos ? std::string_view() : rest.substr(amp + 1);
+  }
   const std::string tail =
       (path == std::string_view::npos ? "" : std::string(before_query.substr(path))) +
-      (kept.empty() ? "" : "?" + kept);
+      (replica_kept.empty() ? "" : "?" + replica_kept);
   for (const std::string& h : hosts) {
     std::string replica = head;
     replica += h;
@@ -673,12 +701,13 @@ PostgresOptions parse_postgres_url(std::string_view url, std::string_view field)
     }
     if (o->val != nullptr && std::string_view(o->keyword) == "port") {
       long long p = 0;
-      // libpq accepts a comma-separated list of ports for multiple hosts.
+      // libpq accepts a comma-separated list of ports for multiple hosts, an empty one meaning
+      // the default port ("postgresql://a,b:6000/d": a on 5432, b on 6000).
       std::string_view ports = o->val;
       while (!ports.empty()) {
         const auto comma = ports.find(',');
         const std::string_view one = ports.substr(0, comma);
-        if (!parse_int(one, 1, 65535, p)) {
+        if (!one.empty() && !parse_int(one, 1, 65535, p)) {
           const std::string port(one);  // `one` points into opts: copy before freeing
           PQconninfoFree(opts);
           bad(field, shown, "port '" + port + "' is not a number in 1..65535");
@@ -774,6 +803,13 @@ Config Config::from_env() {
     }
     c.redis.failover_wait = std::chrono::milliseconds(n);
   }
+  if (const char* v = env("EXAMSTORE_DB_FAILOVER_WAIT_MS")) {
+    long long n = 0;
+    if (!parse_int(v, 0, 3'600'000, n)) {
+      bad("EXAMSTORE_DB_FAILOVER_WAIT_MS", v, "expected a whole number in 0..3600000");
+    }
+    c.postgres.failover_wait = std::chrono::milliseconds(n);
+  }
   if (const char* v = env("EXAMSTORE_JOURNAL_DIR")) c.write_behind.journal_dir = v;
   if (const char* v = env("EXAMSTORE_JOURNAL_ROOT")) c.write_behind.journal_root = v;
   if (const char* v = env("EXAMSTORE_KEY_PREFIX")) {
@@ -857,6 +893,10 @@ void validate(const Config& c) {
     }
     if (c.postgres.replica_wait.count() < 0) {
       bad("postgres.replica_wait", std::to_string(c.postgres.replica_wait.count()) + " ms",
+          "must be >= 0");
+    }
+    if (c.postgres.failover_wait.count() < 0) {
+      bad("postgres.failover_wait", std::to_string(c.postgres.failover_wait.count()) + " ms",
           "must be >= 0");
     }
   }

@@ -1,10 +1,12 @@
 #include "db/pg_pool.hpp"
 
+#include "cache/failover.hpp"
 #include "common/conninfo.hpp"
 #include "db/pg_replicas.hpp"
 
 #include <algorithm>
 #include <exception>
+#include <optional>
 #include <random>
 #include <thread>
 #include <unordered_set>
@@ -52,6 +54,9 @@ ErrorCode code_for_sqlstate(const std::string& state) {
   if (starts_with(state, "23")) return ErrorCode::kConflict;
   if (starts_with(state, "22")) return ErrorCode::kInvalidArgument;
   if (starts_with(state, "08") || starts_with(state, "57P")) return ErrorCode::kUnavailable;
+  // read_only_sql_transaction: a standby (the old primary, or a host picked without
+  // target_session_attrs=read-write); a connection to the primary may succeed
+  if (state == "25006") return ErrorCode::kUnavailable;
   if (starts_with(state, "40")) return ErrorCode::kConflict;
   if (starts_with(state, "53")) return ErrorCode::kResourceExhausted;
   if (state == "42501") return ErrorCode::kPermissionDenied;  // insufficient_privilege
@@ -60,7 +65,8 @@ ErrorCode code_for_sqlstate(const std::string& state) {
 }
 
 bool retryable_sqlstate(const std::string& state) {
-  return state == "40001" || state == "40P01" || starts_with(state, "08") || state == "57P01";
+  return state == "40001" || state == "40P01" || starts_with(state, "08") || state == "57P01" ||
+         state == "25006";
 }
 
 void backoff(int attempt) {
@@ -228,11 +234,31 @@ void PgPool::release(std::unique_ptr<PooledConnection> conn, bool discard) {
 
 PgPoolStats PgPool::stats() const {
   std::lock_guard<std::mutex> l(mu_);
-  return PgPoolStats{open_, static_cast<int>(idle_.size()), created_, discarded_, retries_};
+  return PgPoolStats{open_, static_cast<int>(idle_.size()), created_, discarded_,
+                     retries_.load(std::memory_order_relaxed)};
 }
 
 template <typename Tx, bool kWrites, typename Body>
 void PgPool::transact_impl(const std::string& operation, const Body& body) {
+  // A statement timeout is kTimeout too, but no failover: it is thrown at once.
+  std::optional<Error> not_a_failover;
+  // Reads may be repeated even when their outcome is unknown; a write whose COMMIT was in
+  // flight may not (see the retry rule in pg_pool.hpp).
+  cache::ride_through(options_.failover_wait, nullptr, &retries_, /*idempotent=*/!kWrites, [&] {
+    bool statement_timeout = false;
+    try {
+      transact_once<Tx, kWrites>(operation, body, statement_timeout);
+    } catch (const Error& e) {
+      if (!statement_timeout) throw;
+      not_a_failover = e;
+    }
+  });
+  if (not_a_failover) throw *not_a_failover;
+}
+
+template <typename Tx, bool kWrites, typename Body>
+void PgPool::transact_once(const std::string& operation, const Body& body,
+                           bool& statement_timeout) {
   for (int attempt = 1;; ++attempt) {
     std::exception_ptr failure;  // a failure that is safe to retry
     {
@@ -275,9 +301,12 @@ void PgPool::transact_impl(const std::string& operation, const Body& body) {
       } catch (const pqxx::sql_error& e) {
         if (!retryable_sqlstate(e.sqlstate())) {
           count(&obs::PoolCounters::errors);
+          statement_timeout = e.sqlstate() == "57014";
           rethrow_as_error(operation, endpoint_);
         }
-        lease.discard();  // 08xxx / 57P01: the session is gone or going
+        // 08xxx / 57P01: the session is gone or going; 25006: the server is (now) a standby,
+        // and a fresh connection lets libpq find the primary (target_session_attrs)
+        lease.discard();
         failure = std::current_exception();
       } catch (const std::exception& e) {
         if (!is_libpqxx_error(e)) throw;
@@ -297,10 +326,7 @@ void PgPool::transact_impl(const std::string& operation, const Body& body) {
                          endpoint_);
       }
     }
-    {
-      std::lock_guard<std::mutex> l(mu_);
-      ++retries_;
-    }
+    retries_.fetch_add(1, std::memory_order_relaxed);
     if (log_.enabled(LogLevel::kWarn)) {
       std::string why = "unknown error";
       try {

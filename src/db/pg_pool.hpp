@@ -11,21 +11,28 @@
 //     database that cannot be repeated;
 //   - retried, up to max_attempts with jittered exponential backoff: connection lost before
 //     COMMIT was sent (nothing was applied; a fresh connection is made), serialization
-//     failure (40001), deadlock (40P01);
-//   - not retried here: failing to connect at all (kUnavailable/kTimeout, retryable() true),
-//     since repeating it would only multiply the caller's wait on a server that is down;
+//     failure (40001), deadlock (40P01), a server that refuses writes (25006: it is, or has
+//     become, a standby; the connection is dropped so that libpq picks the primary again);
+//   - ridden through a failover (PostgresOptions::failover_wait, by cache::ride_through, the one
+//     failover mechanism of both tiers): a transaction that still fails with kUnavailable or
+//     kTimeout after those attempts, or cannot connect at all, is tried again (waits of 10 to
+//     200 ms) until failover_wait has passed since the call began; a statement timeout (57014)
+//     is not a failover and is thrown at once. failover_wait 0: the first such error is thrown;
 //   - never retried: a connection lost during COMMIT (libpqxx's in_doubt_error): the outcome is
-//     unknown, so it surfaces as Error(kUnavailable) with outcome_unknown() set;
+//     unknown, so it surfaces as Error(kUnavailable) with outcome_unknown() set (reads, whose
+//     outcome does not matter, are ridden through even then);
 //   - SQL errors are translated by SQLSTATE class: 23 (constraint) -> kConflict,
-//     22 (data) -> kInvalidArgument, 08 and 57P (connection, shutdown) -> kUnavailable,
-//     57014 (statement timeout) -> kTimeout, 40 (after the last attempt) -> kConflict,
-//     53 (out of resources) -> kResourceExhausted, anything else -> kInternal.
+//     22 (data) -> kInvalidArgument, 08, 57P and 25006 (connection, shutdown, read-only) ->
+//     kUnavailable, 57014 (statement timeout) -> kTimeout, 40 (after the last attempt) ->
+//     kConflict, 53 (out of resources) -> kResourceExhausted, anything else -> kInternal.
 //
 // Thread-safety: all methods are thread-safe.
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <condition_variable>
+#include <cstdint>
 #include <functional>
 #include <memory>
 #include <mutex>
@@ -52,7 +59,7 @@ struct PgPoolStats {
   int idle = 0;             ///< connections waiting in the pool
   long long created = 0;    ///< connections made since start
   long long discarded = 0;  ///< connections dropped as broken
-  long long retries = 0;    ///< transaction attempts repeated under the retry rule
+  long long retries = 0;    ///< transaction attempts repeated (retry rule and failover_wait)
 };
 
 /// A pooled connection: libpqxx's connection, a handler that keeps server notices off stderr
@@ -128,6 +135,10 @@ class PgPool {
   // kWrites: the transaction may write, so read-your-writes records the WAL position after it.
   template <typename Tx, bool kWrites, typename Body>
   void transact_impl(const std::string& operation, const Body& body);
+  // One call of the retry rule without failover_wait; sets `statement_timeout` when it throws
+  // because of one.
+  template <typename Tx, bool kWrites, typename Body>
+  void transact_once(const std::string& operation, const Body& body, bool& statement_timeout);
   std::unique_ptr<PooledConnection> connect();
   void release(std::unique_ptr<PooledConnection> conn, bool discard);
   void count(std::atomic<std::int64_t> obs::PoolCounters::*counter) {
@@ -143,13 +154,13 @@ class PgPool {
   obs::PoolCounters* const counters_;
   const obs::Logger& log_;
 
-  mutable std::mutex mu_;  // guards idle_, open_ and the counters
+  mutable std::mutex mu_;  // guards idle_, open_, created_ and discarded_
   std::condition_variable freed_;
   std::vector<std::unique_ptr<PooledConnection>> idle_;
   int open_ = 0;
   long long created_ = 0;
   long long discarded_ = 0;
-  long long retries_ = 0;
+  std::atomic<std::int64_t> retries_{0};
 
   std::unique_ptr<ReplicaSet> replicas_;  // null without replicas; last: it uses this pool
 };

@@ -4,9 +4,17 @@
 // apply only to not_started attempts, answer revisions are keyed by attempt, question and seq):
 // when a later call fails, the queue retries or splits the batch and the earlier rows are skipped
 // or ignored.
+//
+// The same idempotence resolves a batch whose COMMIT was in flight when the primary went away
+// (kUnavailable with outcome_unknown(), retryable): the queue writes the batch again, and what
+// the lost commit did apply is skipped. The sink does not ride through a failover itself
+// (failover_wait 0 for its calls): the queue retries with its own backoff, keeps its thread free
+// for close() and counts the retries in its metrics.
+#include <chrono>
 #include <string_view>
 #include <utility>
 
+#include "cache/failover.hpp"
 #include "write_behind/queue.hpp"
 
 namespace examstore::wb {
@@ -33,6 +41,7 @@ class StoreSink final : public Sink {
   explicit StoreSink(db::Stores& stores) : stores_(stores) {}
 
   void write(const std::vector<Op>& batch) override {
+    const cache::FailoverWaitScope no_ride_through(std::chrono::milliseconds(0));
     std::vector<Violation> violations;
     std::vector<Event> events;
     std::vector<db::AttendanceUpdate> attendance;
@@ -65,6 +74,7 @@ class StoreSink final : public Sink {
   }
 
   void dead_letter(const Op& op, const Error& why) override {
+    const cache::FailoverWaitScope no_ride_through(std::chrono::milliseconds(0));
     stores_.dead_letters->add(std::string(op.kind_name()), encode(op), why.what(),
                               sqlstate_of(why));
   }

@@ -59,6 +59,12 @@ class Admin {
     return false;
   }
 
+  // Runs one statement (autocommit) on the "postgres" database.
+  void run(const std::string& sql) {
+    pqxx::nontransaction tx(conn_);
+    tx.exec(sql);
+  }
+
   // Terminates one backend and waits until it is gone.
   bool terminate(int pid) {
     {
@@ -167,6 +173,7 @@ TEST_CASE("PgPool against a server that is down fails fast with kUnavailable",
   auto opts = examstore::parse_postgres_url(
       "postgresql://postgres@127.0.0.1:" + std::to_string(port) + "/postgres");
   opts.pool_size = 2;
+  opts.failover_wait = milliseconds(0);  // this test is about the immediate error
   PgPool pool(opts);
 
   // More calls than pool slots: a failed connect must not keep a slot.
@@ -196,6 +203,7 @@ TEST_CASE("PgPool against a server that never answers times out", "[postgres][fa
   auto opts = examstore::parse_postgres_url(
       "postgresql://postgres@127.0.0.1:" + std::to_string(silent.port()) + "/postgres");
   opts.connect_timeout = std::chrono::seconds(2);
+  opts.failover_wait = milliseconds(0);  // one call, one timeout (see the next test for more)
   long long bound_ms = 0;
   SECTION("one attempt") {
     opts.max_attempts = 1;
@@ -217,4 +225,103 @@ TEST_CASE("PgPool against a server that never answers times out", "[postgres][fa
   CHECK(e.retryable());
   CHECK(runs == 0);
   CHECK(took < bound_ms);
+}
+
+TEST_CASE("PgPool rides through a server that is down for failover_wait then fails retryable",
+          "[postgres][fault]") {
+  const int port = examstore::test::closed_port();
+  auto opts = examstore::parse_postgres_url(
+      "postgresql://postgres@127.0.0.1:" + std::to_string(port) + "/postgres");
+  opts.failover_wait = milliseconds(1000);
+  PgPool pool(opts);
+
+  int runs = 0;
+  const auto start = Clock::now();
+  const Error e = expect_error([&] { pool.transact("insert item", [&](pqxx::work&) { ++runs; }); });
+  const auto took = elapsed_ms(start);
+  INFO(e.what() << " after " << took << " ms");
+  CHECK(code_of(e) == "unavailable");
+  CHECK(e.retryable());
+  CHECK_FALSE(e.outcome_unknown());
+  CHECK(runs == 0);
+  CHECK(took >= 1000);
+  CHECK(pool.stats().retries >= 2);  // waits of 10, 20, 40 ... ms: several tries in 1 s
+  CHECK(pool.stats().open == 0);
+}
+
+TEST_CASE("PgPool drops a connection to a server turned read-only and finds a writable one",
+          "[postgres][fault]") {
+  TempDatabase db;
+  auto opts = examstore::parse_postgres_url(db.url());
+  opts.pool_size = 1;
+  PgPool pool(opts);
+  create_items(pool);
+  // The pooled session is made read-only, as one to a demoted primary (or a standby) would be;
+  // sessions made from now on are read-only too, until the database is reset below.
+  pool.transact("read only", [](pqxx::work& tx) {
+    examstore::db::exec0(tx, "SET SESSION CHARACTERISTICS AS TRANSACTION READ ONLY");
+  });
+  Admin admin;  // on "postgres": the database under test refuses the ALTER once read-only
+  admin.run("ALTER DATABASE " + db.name() + " SET default_transaction_read_only = on");
+  std::thread writable([&] {
+    std::this_thread::sleep_for(milliseconds(400));
+    admin.run("ALTER DATABASE " + db.name() + " RESET default_transaction_read_only");
+  });
+
+  int runs = 0;
+  const auto start = Clock::now();
+  REQUIRE_NOTHROW(pool.transact("insert item", [&](pqxx::work& tx) {
+    ++runs;
+    examstore::db::exec0(tx, "INSERT INTO items VALUES (1, 'once')");
+  }));
+  writable.join();
+  INFO(runs << " runs in " << elapsed_ms(start) << " ms");
+  CHECK(runs >= 2);                    // refused (25006) at least once, then written
+  CHECK(pool.stats().discarded >= 2);  // the read-only sessions were not kept
+  CHECK(elapsed_ms(start) >= 400);     // it waited for a writable server
+  CHECK(db.query_value("SELECT count(*) FROM items") == "1");
+
+  // With failover_wait 0 the refusal is thrown at once (after max_attempts), retryable.
+  auto no_wait = opts;
+  no_wait.failover_wait = milliseconds(0);
+  PgPool quick(no_wait);
+  admin.run("ALTER DATABASE " + db.name() + " SET default_transaction_read_only = on");
+  const Error e = expect_error([&] {
+    quick.transact("insert item", [](pqxx::work& tx) {
+      examstore::db::exec0(tx, "INSERT INTO items VALUES (2, 'never')");
+    });
+  });
+  INFO(e.what());
+  CHECK(code_of(e) == "unavailable");
+  CHECK(e.retryable());
+  CHECK(e.message().find("25006") != std::string::npos);
+  admin.run("ALTER DATABASE " + db.name() + " RESET default_transaction_read_only");
+}
+
+TEST_CASE("PgPool never retries a write whose COMMIT met a dead connection", "[postgres][fault]") {
+  TempDatabase db;
+  auto opts = examstore::parse_postgres_url(db.url());
+  opts.failover_wait = std::chrono::seconds(5);  // even within failover_wait
+  PgPool pool(opts);
+  create_items(pool);
+  Admin admin;
+
+  int runs = 0;
+  const Error e = expect_error([&] {
+    pool.transact("insert item", [&](pqxx::work& tx) {
+      ++runs;
+      examstore::db::exec0(tx, "INSERT INTO items VALUES (1, 'in doubt')");
+      const int pid = examstore::db::exec1(tx, "SELECT pg_backend_pid()")[0].as<int>();
+      REQUIRE(admin.terminate(pid));  // the next thing sent on this session is the COMMIT
+    });
+  });
+  INFO(e.what());
+  CHECK(runs == 1);
+  CHECK(code_of(e) == "unavailable");
+  CHECK(e.outcome_unknown());
+  CHECK(e.retryable());  // the caller may retry, knowing the first may have been applied
+  CHECK(pool.stats().retries == 0);
+  // Here the session died before COMMIT reached it, so nothing was applied; the pool cannot
+  // know that, which is why it says "unknown".
+  CHECK(db.query_value("SELECT count(*) FROM items") == "0");
 }

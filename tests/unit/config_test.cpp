@@ -5,6 +5,7 @@
 #include <cstdlib>
 
 #include "common/config_check.hpp"
+#include "common/conninfo.hpp"
 #include "examstore/config.hpp"
 #include "examstore/error.hpp"
 #include "examstore/store.hpp"
@@ -232,6 +233,49 @@ TEST_CASE("Config chooses backends from URLs", "[config][unit]") {
   c.with_redis_url("memory://").with_database_url("memory://");
   CHECK(c.cache_backend == BackendKind::kMemory);
   CHECK(c.database_backend == BackendKind::kMemory);
+}
+
+TEST_CASE("multi-host postgres URLs for a failover are accepted and masked",
+          "[config][unit][replica]") {
+  const std::string url =
+      "postgresql://app:s3cret@db1:5432,db2:5433/exams?target_session_attrs=read-write";
+  const auto o = examstore::parse_postgres_url(url);
+  CHECK(o.conninfo == url);  // libpq itself walks the hosts
+  CHECK(o.replicas.empty());
+  CHECK(o.redacted() == "app@db1:5432,db2:5433/exams");
+  // an empty port is libpq's default: a on 5432, b on 6000
+  CHECK(examstore::parse_postgres_url("postgresql://u@a,b:6000/d").redacted() == "u@a,b:6000/d");
+  CHECK(examstore::parse_postgres_url("postgresql://u@a:1,b/d").redacted() == "u@a:1,b/d");
+  CHECK(examstore::mask_conninfo_secrets(url, url).find("s3cret") == std::string::npos);
+  CHECK_THAT(rejection([] { examstore::parse_postgres_url("postgresql://u:pw@a:1,b:x/d"); }),
+             Catch::Contains("port 'x'") && !Catch::Contains("pw"));
+
+  // Replicas are standbys: the primary's target_session_attrs would refuse them.
+  const auto r = examstore::parse_postgres_url(
+      "postgresql://u@db1,db2/d?target_session_attrs=read-write&replica=r1&sslmode=disable");
+  CHECK(r.conninfo == "postgresql://u@db1,db2/d?target_session_attrs=read-write&sslmode=disable");
+  REQUIRE(r.replicas.size() == 1);
+  CHECK(r.replicas[0] == "postgresql://u@r1:5432/d?sslmode=disable");
+
+  {
+    EnvVar u("EXAMSTORE_DATABASE_URL", url.c_str());
+    EnvVar w("EXAMSTORE_DB_FAILOVER_WAIT_MS", "2500");
+    const Config c = Config::from_env();
+    CHECK(c.postgres.conninfo == url);
+    CHECK(c.postgres.failover_wait == std::chrono::milliseconds(2500));
+  }
+  {
+    EnvVar w("EXAMSTORE_DB_FAILOVER_WAIT_MS", "-1");
+    CHECK_THAT(rejection([] { Config::from_env(); }),
+               Catch::Contains("EXAMSTORE_DB_FAILOVER_WAIT_MS") && Catch::Contains("'-1'"));
+  }
+  Config c;
+  c.with_database_url(url);
+  CHECK(c.postgres.failover_wait == std::chrono::milliseconds(10000));
+  c.postgres.failover_wait = std::chrono::milliseconds(0);
+  CHECK_NOTHROW(examstore::validate(c));
+  c.postgres.failover_wait = std::chrono::milliseconds(-1);
+  CHECK_THAT(rejection([&] { examstore::validate(c); }), Catch::Contains("postgres.failover_wait"));
 }
 
 TEST_CASE("Config::from_env reads URLs and numbers strictly", "[config][unit]") {
