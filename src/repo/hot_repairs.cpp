@@ -1,0 +1,58 @@
+// HotRepairs: see hot_repairs.hpp.
+#include "repo/hot_repairs.hpp"
+
+#include <exception>
+#include <vector>
+
+#include "cache/failover.hpp"
+
+namespace examstore::repo {
+
+void HotRepairs::add(const std::string& item) {
+  stats_.skipped.fetch_add(1, std::memory_order_relaxed);
+  std::lock_guard<std::mutex> l(mu_);
+  items_.insert(item);
+  any_.store(true, std::memory_order_release);
+}
+
+void HotRepairs::settle() noexcept {
+  if (!any_.load(std::memory_order_acquire)) return;
+  std::unique_lock<std::mutex> running(settling_, std::try_to_lock);
+  if (!running.owns_lock()) return;
+  std::vector<std::string> todo;
+  {
+    std::lock_guard<std::mutex> l(mu_);
+    if (std::chrono::steady_clock::now() - last_failure_ < kRetryEvery) return;
+    todo.assign(items_.begin(), items_.end());
+    items_.clear();
+    any_.store(false, std::memory_order_release);
+  }
+  // Redis may still be away: one quick attempt, never a wait for a failover.
+  const cache::FailoverWaitScope quick(std::chrono::milliseconds(0));
+  std::vector<std::string> left;
+  for (const std::string& item : todo) {
+    if (!left.empty()) {  // the hot tier failed a moment ago: keep the rest for later
+      left.push_back(item);
+      continue;
+    }
+    try {
+      repair_(item);
+      stats_.repaired.fetch_add(1, std::memory_order_relaxed);
+    } catch (...) {
+      stats_.failed.fetch_add(1, std::memory_order_relaxed);
+      left.push_back(item);
+    }
+  }
+  if (left.empty()) return;
+  std::lock_guard<std::mutex> l(mu_);
+  items_.insert(left.begin(), left.end());
+  last_failure_ = std::chrono::steady_clock::now();
+  any_.store(true, std::memory_order_release);
+}
+
+std::size_t HotRepairs::pending() const {
+  std::lock_guard<std::mutex> l(mu_);
+  return items_.size();
+}
+
+}  // namespace examstore::repo
