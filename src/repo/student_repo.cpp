@@ -326,6 +326,7 @@ class StudentRepoImpl final : public StudentRepo {
                              std::to_string(secs) + " s since the epoch");
     }
     if (beats.empty()) return {};
+    submits_.settle();
     std::vector<StudentId> ids;
     ids.reserve(beats.size());
     for (const auto& b : beats) {
@@ -493,6 +494,7 @@ class StudentRepoImpl final : public StudentRepo {
 
   PresenceInfo presence(ExamId exam, StudentId student) override {
     keys::check_id("exam id", exam);
+    submits_.settle();
     const int seat = ctx_.seats.seat_of(exam, student);
     PresenceInfo info;
     info.student_id = student;
@@ -506,6 +508,7 @@ class StudentRepoImpl final : public StudentRepo {
 
   std::vector<std::pair<Presence, std::int64_t>> presence_counts(ExamId exam) override {
     keys::check_id("exam id", exam);
+    submits_.settle();
     std::int64_t counts[5] = {0, 0, 0, 0, 0};
     for (const auto& [field, value] : ctx_.cache.hgetall(ctx_.keys.presence_counts(exam))) {
       const int code = std::stoi(field);
