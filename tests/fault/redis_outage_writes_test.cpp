@@ -155,6 +155,13 @@ TEST_CASE("redis outage: durable writes are acknowledged and the hot tier is rep
     CHECK(receipt.answers == 2);
     store->students().mark_submitted(exam, students[0], now + 70s);
   }());
+  // The cut is real: a read only the hot tier can answer fails, retryably.
+  try {
+    store->students().online_count(exam);
+    FAIL("online_count succeeded with Redis cut");
+  } catch (const examstore::Error& e) {
+    CHECK(e.retryable());
+  }
   // Only the first calls waited failover_wait; the rest went on at once.
   const auto cut_for = std::chrono::steady_clock::now() - cut_at;
   INFO("writes during the cut took "
