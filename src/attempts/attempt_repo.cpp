@@ -395,7 +395,8 @@ class AttemptRepoImpl final : public AttemptRepo {
       : ctx_(ctx),
         store_(*ctx.stores.attempts),
         papers_(papers),
-        stale_([this](const std::string& item) { drop_hot(item); }) {
+        stale_([this](const std::string& item) { drop_hot(item); },
+                  ctx.telemetry ? &ctx.telemetry->hot_repairs : nullptr) {
     if (sodium_init() < 0) {
       throw Error(ErrorCode::kInternal, "attempts", "libsodium could not be initialised");
     }

@@ -9,9 +9,9 @@
 namespace examstore::repo {
 
 void HotRepairs::add(const std::string& item) {
-  stats_.skipped.fetch_add(1, std::memory_order_relaxed);
+  c_.add(c_.skipped);
   std::lock_guard<std::mutex> l(mu_);
-  items_.insert(item);
+  if (items_.insert(item).second) c_.add(c_.pending);
   any_.store(true, std::memory_order_release);
 }
 
@@ -37,15 +37,18 @@ void HotRepairs::settle() noexcept {
     }
     try {
       repair_(item);
-      stats_.repaired.fetch_add(1, std::memory_order_relaxed);
+      c_.add(c_.repaired);
+      c_.add(c_.pending, -1);
     } catch (...) {
-      stats_.failed.fetch_add(1, std::memory_order_relaxed);
+      c_.add(c_.failed);
       left.push_back(item);
     }
   }
   if (left.empty()) return;
   std::lock_guard<std::mutex> l(mu_);
-  items_.insert(left.begin(), left.end());
+  for (const std::string& item : left) {
+    if (!items_.insert(item).second) c_.add(c_.pending, -1);  // added again meanwhile
+  }
   last_failure_ = std::chrono::steady_clock::now();
   any_.store(true, std::memory_order_release);
 }

@@ -21,13 +21,9 @@
 #include <set>
 #include <string>
 
-namespace examstore::repo {
+#include "obs/telemetry.hpp"
 
-struct HotRepairStats {
-  std::atomic<std::int64_t> skipped{0};   ///< hot-tier updates that failed and were remembered
-  std::atomic<std::int64_t> repaired{0};  ///< repairs that succeeded
-  std::atomic<std::int64_t> failed{0};    ///< repair attempts that failed (kept pending)
-};
+namespace examstore::repo {
 
 class HotRepairs {
  public:
@@ -35,7 +31,9 @@ class HotRepairs {
   using Repair = std::function<void(const std::string& item)>;
   static constexpr std::chrono::milliseconds kRetryEvery{500};
 
-  explicit HotRepairs(Repair repair) : repair_(std::move(repair)) {}
+  /// Counts in `counters` (the Store's telemetry; nullptr: counts in an object of its own).
+  HotRepairs(Repair repair, obs::HotRepairCounters* counters)
+      : repair_(std::move(repair)), c_(counters != nullptr ? *counters : own_) {}
 
   /// Remembers that `item`'s hot-tier copy missed an update.
   void add(const std::string& item);
@@ -44,11 +42,11 @@ class HotRepairs {
   void settle() noexcept;
   /// Items pending now.
   std::size_t pending() const;
-  const HotRepairStats& stats() const { return stats_; }
 
  private:
   const Repair repair_;
-  HotRepairStats stats_;
+  obs::HotRepairCounters own_;
+  obs::HotRepairCounters& c_;
   std::atomic<bool> any_{false};
   mutable std::mutex mu_;  // guards items_ and last_failure_
   std::set<std::string> items_;

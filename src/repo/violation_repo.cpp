@@ -159,7 +159,8 @@ class ViolationRepoImpl final : public ViolationRepo {
         store_(*ctx.stores.violations),
         violation_ids_([&s = store_] { return s.reserve_ids(db::IdSequence::kViolation); }),
         event_ids_([&s = store_] { return s.reserve_ids(db::IdSequence::kEvent); }),
-        recounts_([this](const std::string& exam) { recount(std::stoll(exam)); }) {}
+        recounts_([this](const std::string& exam) { recount(std::stoll(exam)); },
+                  ctx.telemetry ? &ctx.telemetry->hot_repairs : nullptr) {}
 
   ViolationId record(const NewViolation& v, Durability durability) override {
     Violation row = checked(v);

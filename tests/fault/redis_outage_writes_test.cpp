@@ -162,6 +162,8 @@ TEST_CASE("redis outage: durable writes are acknowledged and the hot tier is rep
   } catch (const examstore::Error& e) {
     CHECK(e.retryable());
   }
+  CHECK(store->metrics().hot_repairs.skipped > 0);
+  CHECK(store->metrics().hot_repairs.pending > 0);
   // Only the first calls waited failover_wait; the rest went on at once.
   const auto cut_for = std::chrono::steady_clock::now() - cut_at;
   INFO("writes during the cut took "
@@ -221,6 +223,10 @@ TEST_CASE("redis outage: durable writes are acknowledged and the hot tier is rep
     CHECK(answers[0].seq == 2);
     CHECK(answers[0].answer == "\"B\"");
   }
+  // Everything skipped was repaired: the recount, the submitted seat, the 4 attempts' copies.
+  const auto repairs = store->metrics().hot_repairs;
+  CHECK(repairs.pending == 0);
+  CHECK(repairs.repaired >= 6);
   // A count after the repair adds to the repaired counters (no double count of the outage).
   store->violations().record(violation_of(exam, students[1], 0), Durability::kJournaled);
   CHECK(store->violations().live_counts(exam)[ViolationKind::kTabSwitch] ==
