@@ -396,7 +396,7 @@ class AttemptRepoImpl final : public AttemptRepo {
         store_(*ctx.stores.attempts),
         papers_(papers),
         stale_([this](const std::string& item) { drop_hot(item); },
-                  ctx.telemetry ? &ctx.telemetry->hot_repairs : nullptr) {
+               ctx.telemetry ? &ctx.telemetry->hot_repairs : nullptr) {
     if (sodium_init() < 0) {
       throw Error(ErrorCode::kInternal, "attempts", "libsodium could not be initialised");
     }

@@ -254,7 +254,7 @@ class StudentRepoImpl final : public StudentRepo {
       : ctx_(ctx),
         store_(*ctx.stores.students),
         submits_([this](const std::string& item) { resubmit(item); },
-                  ctx.telemetry ? &ctx.telemetry->hot_repairs : nullptr) {}
+                 ctx.telemetry ? &ctx.telemetry->hot_repairs : nullptr) {}
 
   // Sealed before the student reaches the database or the hot tier: the id the values are bound
   // to is reserved first (docs/personal-data.md).

@@ -43,6 +43,21 @@ std::pair<std::string, std::string> fields_of(const std::string& member) {
   return {member.substr(b + 1), member.substr(a + 1)};
 }
 
+// Adds one counted member ("<id>:<student>:<kind>") to both counters (KEYS[1], KEYS[2]).
+constexpr const char* kLuaAdd = R"lua(
+local function add(m)
+  local rest = string.match(m, '^%d+:(.+)$')
+  redis.call('HINCRBY', KEYS[1], string.match(rest, '^%d+:(.+)$'), 1)
+  redis.call('HINCRBY', KEYS[2], rest, 1)
+end
+)lua";
+
+void add_local(Cache& c, const std::vector<std::string>& k, const std::string& member) {
+  const auto [kind, by_student] = fields_of(member);
+  c.hincr_by(k[0], kind, 1);
+  c.hincr_by(k[1], by_student, 1);
+}
+
 }  // namespace
 
 // KEYS: counts by kind, counts by student, counted. ARGV: now_ms, remove-before ms, window ms,
@@ -51,16 +66,12 @@ std::pair<std::string, std::string> fields_of(const std::string& member) {
 // were counted now.
 const Script& violation_count_script() {
   static const Script s{
-      "violation.count",
-      R"lua(
+      "violation.count", std::string(kLuaAdd) + R"lua(
 redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', '(' .. ARGV[2])
 local n = 0
 for i = 4, #ARGV do
   if redis.call('ZADD', KEYS[3], 'NX', ARGV[1], ARGV[i]) == 1 then
-    local rest = string.match(ARGV[i], '^%d+:(.+)$')
-    local kind = string.match(rest, '^%d+:(.+)$')
-    redis.call('HINCRBY', KEYS[1], kind, 1)
-    redis.call('HINCRBY', KEYS[2], rest, 1)
+    add(ARGV[i])
     n = n + 1
   end
 end
@@ -79,9 +90,7 @@ return n
         for (std::size_t i = 3; i < a.size(); ++i) {
           if (c.zscore(k[2], a[i])) continue;
           c.zadd(k[2], {{a[i], now}});
-          const auto [kind, by_student] = fields_of(a[i]);
-          c.hincr_by(k[0], kind, 1);
-          c.hincr_by(k[1], by_student, 1);
+          add_local(c, k, a[i]);
           ++n;
         }
         c.expire(k[2], std::chrono::milliseconds(std::stoll(a[2])));
@@ -97,8 +106,7 @@ return n
 // Idempotent: it sets values. Returns how many members it added.
 const Script& violation_recount_script() {
   static const Script s{
-      "violation.recount",
-      R"lua(
+      "violation.recount", std::string(kLuaAdd) + R"lua(
 local nk, ns = tonumber(ARGV[1]), tonumber(ARGV[2])
 redis.call('DEL', KEYS[1], KEYS[2])
 local i = 3
@@ -109,10 +117,7 @@ for j = i, #ARGV do known[ARGV[j]] = true end
 local n = 0
 for _, m in ipairs(redis.call('ZRANGE', KEYS[3], 0, -1)) do
   if not known[m] then
-    local rest = string.match(m, '^%d+:(.+)$')
-    local kind = string.match(rest, '^%d+:(.+)$')
-    redis.call('HINCRBY', KEYS[1], kind, 1)
-    redis.call('HINCRBY', KEYS[2], rest, 1)
+    add(m)
     n = n + 1
   end
 end
@@ -132,9 +137,7 @@ return n
         std::int64_t n = 0;
         for (const auto& m : c.zrange(k[2], 0, -1)) {
           if (known.count(m.member) != 0) continue;
-          const auto [kind, student] = fields_of(m.member);
-          c.hincr_by(k[0], kind, 1);
-          c.hincr_by(k[1], student, 1);
+          add_local(c, k, m.member);
           ++n;
         }
         return Reply::of(n);
