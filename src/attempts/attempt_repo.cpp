@@ -536,7 +536,7 @@ class AttemptRepoImpl final : public AttemptRepo {
     }
     const std::vector<std::string> k = {ctx_.keys.attempt(save.exam_id, save.student_id),
                                         ctx_.keys.attempt_answers(save.exam_id, save.student_id)};
-    if (stale_.pending() != 0) return save_durably(save, durability, op);  // Redis is away
+    if (stale_.any()) return save_durably(save, durability, op);  // Redis is away
     const std::string q = std::to_string(save.question_id);
     const std::string seq = std::to_string(save.seq);
     const std::string at = std::to_string(to_micros(save.at));
@@ -853,7 +853,7 @@ class AttemptRepoImpl final : public AttemptRepo {
   // for it: they go to the database at once. First settles the repairs (Redis may be back).
   void quick_while_away(std::optional<cache::FailoverWaitScope>& quick) {
     stale_.settle();
-    if (stale_.pending() != 0) quick.emplace(std::chrono::milliseconds(0));
+    if (stale_.any()) quick.emplace(std::chrono::milliseconds(0));
   }
 
   // autosave() while Redis is away (or the save's outcome there is unknown): the same checks

@@ -53,9 +53,4 @@ void HotRepairs::settle() noexcept {
   any_.store(true, std::memory_order_release);
 }
 
-std::size_t HotRepairs::pending() const {
-  std::lock_guard<std::mutex> l(mu_);
-  return items_.size();
-}
-
 }  // namespace examstore::repo

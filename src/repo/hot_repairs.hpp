@@ -40,8 +40,8 @@ class HotRepairs {
   /// Runs the pending repairs unless none is pending, another thread is settling, or the last
   /// attempt failed less than kRetryEvery ago. Never throws.
   void settle() noexcept;
-  /// Items pending now.
-  std::size_t pending() const;
+  /// Whether any item is pending (one atomic load; false while settle() is repairing them).
+  bool any() const noexcept { return any_.load(std::memory_order_acquire); }
 
  private:
   const Repair repair_;
