@@ -487,11 +487,13 @@ class AttemptRepoImpl final : public AttemptRepo {
   std::optional<Attempt> get(ExamId exam, StudentId student) override {
     std::optional<cache::FailoverWaitScope> quick;
     quick_while_away(quick);
-    try {
-      return get_hot(exam, student);
-    } catch (const Error& e) {
-      if (!cache::failover_class(e)) throw;
-      stale_.add(std::to_string(exam) + ":" + std::to_string(student));
+    if (!stale(exam, student)) {
+      try {
+        return get_hot(exam, student);
+      } catch (const Error& e) {
+        if (!cache::failover_class(e)) throw;
+        stale_.add(item_of(exam, student));
+      }
     }
     // Redis is away: the database plus this process's queue, as a fill would load it.
     auto l = load(exam, student);
@@ -536,7 +538,7 @@ class AttemptRepoImpl final : public AttemptRepo {
     }
     const std::vector<std::string> k = {ctx_.keys.attempt(save.exam_id, save.student_id),
                                         ctx_.keys.attempt_answers(save.exam_id, save.student_id)};
-    if (stale_.any()) return save_durably(save, durability, op);  // Redis is away
+    if (stale(save.exam_id, save.student_id)) return save_durably(save, durability, op);
     const std::string q = std::to_string(save.question_id);
     const std::string seq = std::to_string(save.seq);
     const std::string at = std::to_string(to_micros(save.at));
@@ -591,15 +593,21 @@ class AttemptRepoImpl final : public AttemptRepo {
     quick_while_away(quick);
     require(exam, student, "attempt answers");
     std::vector<SavedAnswer> out;
-    try {
-      for (const auto& [q, v] : ctx_.cache.hgetall(ctx_.keys.attempt_answers(exam, student))) {
-        const LiveAnswer a = decode_answer(v);
-        out.push_back(SavedAnswer{std::stoll(q), a.seq, a.answer, from_micros(a.saved_us),
-                                  milliseconds(a.since_ms)});
+    bool hot = !stale(exam, student);
+    if (hot) {
+      try {
+        for (const auto& [q, v] : ctx_.cache.hgetall(ctx_.keys.attempt_answers(exam, student))) {
+          const LiveAnswer a = decode_answer(v);
+          out.push_back(SavedAnswer{std::stoll(q), a.seq, a.answer, from_micros(a.saved_us),
+                                    milliseconds(a.since_ms)});
+        }
+      } catch (const Error& e) {
+        if (!cache::failover_class(e)) throw;
+        out.clear();
+        hot = false;
       }
-    } catch (const Error& e) {
-      if (!cache::failover_class(e)) throw;
-      out.clear();
+    }
+    if (!hot) {  // Redis is away, or its copy is stale: the database plus the queue
       if (auto l = load(exam, student)) {
         for (auto& [q, a] : l->latest) out.push_back(std::move(a));
       }
@@ -834,7 +842,7 @@ class AttemptRepoImpl final : public AttemptRepo {
   // Drops the hot copy: the next access reloads it from the database. When the hot tier is
   // away, the drop is repeated once it answers again (its copy may be stale by then).
   void forget(ExamId exam, StudentId student) {
-    const std::string item = std::to_string(exam) + ":" + std::to_string(student);
+    const std::string item = item_of(exam, student);
     try {
       drop_hot(item);
     } catch (const Error&) {
@@ -847,6 +855,16 @@ class AttemptRepoImpl final : public AttemptRepo {
     const ExamId exam = std::stoll(item.substr(0, colon));
     const StudentId student = std::stoll(item.substr(colon + 1));
     ctx_.cache.del({ctx_.keys.attempt(exam, student), ctx_.keys.attempt_answers(exam, student)});
+  }
+
+  static std::string item_of(ExamId exam, StudentId student) {
+    return std::to_string(exam) + ":" + std::to_string(student);
+  }
+
+  // Whether the attempt's hot copy waits to be dropped (it may miss writes made while Redis
+  // was away): until then it is read from the database plus the queue.
+  bool stale(ExamId exam, StudentId student) const {
+    return stale_.any() && stale_.contains(item_of(exam, student));
   }
 
   // While hot-tier repairs are pending (Redis failed lately), calls do not wait failover_wait

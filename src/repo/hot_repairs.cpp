@@ -11,46 +11,49 @@ namespace examstore::repo {
 void HotRepairs::add(const std::string& item) {
   c_.add(c_.skipped);
   std::lock_guard<std::mutex> l(mu_);
-  if (items_.insert(item).second) c_.add(c_.pending);
+  const auto [it, inserted] = items_.try_emplace(item, 0);
+  it->second = ++adds_;
+  if (inserted) c_.add(c_.pending);
   any_.store(true, std::memory_order_release);
+}
+
+bool HotRepairs::contains(const std::string& item) const {
+  std::lock_guard<std::mutex> l(mu_);
+  return items_.count(item) != 0;
 }
 
 void HotRepairs::settle() noexcept {
   if (!any_.load(std::memory_order_acquire)) return;
   std::unique_lock<std::mutex> running(settling_, std::try_to_lock);
   if (!running.owns_lock()) return;
-  std::vector<std::string> todo;
+  std::vector<std::pair<std::string, std::uint64_t>> todo;
   {
     std::lock_guard<std::mutex> l(mu_);
     if (std::chrono::steady_clock::now() - last_failure_ < kRetryEvery) return;
     todo.assign(items_.begin(), items_.end());
-    items_.clear();
-    any_.store(false, std::memory_order_release);
   }
-  // Redis may still be away: one quick attempt, never a wait for a failover.
+  // Redis may still be away: one quick attempt, never a wait for a failover. Items stay pending
+  // (contains() true) until their repair is done.
   const cache::FailoverWaitScope quick(std::chrono::milliseconds(0));
-  std::vector<std::string> left;
-  for (const std::string& item : todo) {
-    if (!left.empty()) {  // the hot tier failed a moment ago: keep the rest for later
-      left.push_back(item);
-      continue;
-    }
+  for (const auto& [item, seen] : todo) {
     try {
       repair_(item);
-      c_.add(c_.repaired);
-      c_.add(c_.pending, -1);
     } catch (...) {
       c_.add(c_.failed);
-      left.push_back(item);
+      std::lock_guard<std::mutex> l(mu_);
+      last_failure_ = std::chrono::steady_clock::now();
+      return;  // the hot tier failed a moment ago: the rest waits for the next settle
+    }
+    c_.add(c_.repaired);
+    std::lock_guard<std::mutex> l(mu_);
+    const auto it = items_.find(item);
+    if (it != items_.end() && it->second == seen) {  // not skipped again while repairing
+      items_.erase(it);
+      c_.add(c_.pending, -1);
     }
   }
-  if (left.empty()) return;
   std::lock_guard<std::mutex> l(mu_);
-  for (const std::string& item : left) {
-    if (!items_.insert(item).second) c_.add(c_.pending, -1);  // added again meanwhile
-  }
-  last_failure_ = std::chrono::steady_clock::now();
-  any_.store(true, std::memory_order_release);
+  any_.store(!items_.empty(), std::memory_order_release);
 }
 
 }  // namespace examstore::repo

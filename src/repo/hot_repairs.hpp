@@ -6,9 +6,10 @@
 // database, on the repository's own calls: settle() is cheap when nothing is pending, and tries
 // the pending repairs at most once per kRetryEvery while Redis is still away (each attempt with
 // no failover wait, so a caller is never held for RedisOptions::failover_wait). A repair that
-// fails stays pending. Repairs live in this process only: a process that exits with repairs
-// pending leaves them to the next repair of the same item by any process (or, for counters, to
-// the next recount), which the docs say (docs/write-behind.md, "Redis outages").
+// fails stays pending, and so do the items after it. Repairs live in this process only: a process
+// that exits with repairs pending leaves them to the next repair of the same item by any process
+// (or, for counters, to the next recount), which the docs say (docs/write-behind.md, "Redis
+// outages").
 //
 // Thread-safety: all methods are thread-safe; one settle() runs at a time (others return).
 #pragma once
@@ -17,8 +18,8 @@
 #include <chrono>
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <mutex>
-#include <set>
 #include <string>
 
 #include "obs/telemetry.hpp"
@@ -40,7 +41,9 @@ class HotRepairs {
   /// Runs the pending repairs unless none is pending, another thread is settling, or the last
   /// attempt failed less than kRetryEvery ago. Never throws.
   void settle() noexcept;
-  /// Whether any item is pending (one atomic load; false while settle() is repairing them).
+  /// Whether `item` waits for its repair (its hot-tier copy may be stale).
+  bool contains(const std::string& item) const;
+  /// Whether any item waits (one atomic load): Redis failed lately.
   bool any() const noexcept { return any_.load(std::memory_order_acquire); }
 
  private:
@@ -48,8 +51,9 @@ class HotRepairs {
   obs::HotRepairCounters own_;
   obs::HotRepairCounters& c_;
   std::atomic<bool> any_{false};
-  mutable std::mutex mu_;  // guards items_ and last_failure_
-  std::set<std::string> items_;
+  mutable std::mutex mu_;                       // guards items_, adds_ and last_failure_
+  std::map<std::string, std::uint64_t> items_;  // item -> adds_ when last added
+  std::uint64_t adds_ = 0;
   std::chrono::steady_clock::time_point last_failure_{};
   std::mutex settling_;  // held by the one settle() that runs repairs
 };
