@@ -165,6 +165,7 @@ MetricsSnapshot Store::metrics() {
   }
   m.grading = grading::metrics_of(*impl_->grading);
   m.write_behind = impl_->queue->metrics();
+  m.hot_repairs = t.hot_repairs.snapshot();
   m.log_sink_errors = t.log.sink_errors();
   return m;
 }

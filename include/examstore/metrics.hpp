@@ -113,6 +113,17 @@ struct GradingMetrics {
   std::int64_t ranking_rebuilds = 0;  ///< rankings rebuilt from the database
 };
 
+/// Hot-tier updates skipped by writes that were acknowledged while Redis failed, and their
+/// repairs from the database once it answered (docs/write-behind.md, "Redis outages"): live
+/// violation counters, submitted seats' presence, attempts' hot copies.
+struct HotRepairMetrics {
+  std::int64_t skipped = 0;   ///< hot-tier updates skipped (their writes were acknowledged)
+  std::int64_t repaired = 0;  ///< repairs done once Redis answered
+  std::int64_t failed = 0;    ///< repair attempts that failed (Redis still away): kept pending
+  /// Repairs waiting now: while > 0, some live views (counters, presence) lag the database.
+  std::int64_t pending = 0;
+};
+
 /// Everything Store::metrics() reports.
 struct MetricsSnapshot {
   CacheAsideMetrics cache_aside;
@@ -128,6 +139,8 @@ struct MetricsSnapshot {
   WriteBehindMetrics write_behind;
   /// Grading records.
   GradingMetrics grading;
+  /// Hot-tier repairs after Redis failures.
+  HotRepairMetrics hot_repairs;
   /// Messages the log sink threw on (they were dropped).
   std::int64_t log_sink_errors = 0;
 };

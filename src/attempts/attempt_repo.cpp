@@ -20,10 +20,12 @@
 #include <unordered_map>
 
 #include "attempts/attempt_db.hpp"
+#include "cache/failover.hpp"
 #include "common/json.hpp"
 #include "db/store_checks.hpp"
 #include "examstore/error.hpp"
 #include "repo/context.hpp"
+#include "repo/hot_repairs.hpp"
 #include "repo/keys.hpp"
 
 namespace examstore::repo {
@@ -137,7 +139,8 @@ return r
           code = kDone;
         }
         return array_of(code, c.hgetall(k[0]));
-      }};
+      },
+      /*idempotent=*/true};
   return s;
 }
 
@@ -161,11 +164,14 @@ return 1
           c.hdel(k[0], {"started", "base", "deadline"});
         }
         return Reply::of(std::int64_t{1});
-      }};
+      },
+      /*idempotent=*/true};
   return s;
 }
 
-// KEYS: attempt, answers. ARGV: question, seq, at_us, grace_us, answer. Returns
+// KEYS: attempt, answers. ARGV: question, seq, at_us, grace_us, answer. Not idempotent: a resend
+// after a lost reply would answer kUnchanged and the revision would never be queued; autosave
+// takes the database path instead (save_durably). Returns
 //   {kMissing} | {kNotInProgress, state} | {kLate, deadline_us} | {kUnchanged, stored seq} |
 //   {kDone, attempt id, since_ms, previous value or '', previous last or ''}.
 const Script& save_script() {
@@ -256,7 +262,8 @@ return 1
         restore(k[1], a[0], a[1], a[2]);
         restore(k[0], "last", a[3], a[4]);
         return Reply::of(std::int64_t{1});
-      }};
+      },
+      /*idempotent=*/true};
   return s;
 }
 
@@ -289,7 +296,8 @@ return 1
           if (!cur || seq_of(*cur) < seq_of(a[i + 1])) c.hset(k[1], {{a[i], a[i + 1]}});
         }
         return Reply::of(std::int64_t{1});
-      }};
+      },
+      /*idempotent=*/true};
   return s;
 }
 
@@ -316,7 +324,8 @@ return 1
                  {{"deadline", std::to_string(std::stoll(*base) + std::stoll(a[0]) * kMicros)}});
         }
         return Reply::of(std::int64_t{1});
-      }};
+      },
+      /*idempotent=*/true};
   return s;
 }
 
@@ -383,7 +392,11 @@ std::string format_time(TimePoint t) {
 class AttemptRepoImpl final : public AttemptRepo {
  public:
   AttemptRepoImpl(Context& ctx, PaperStore& papers)
-      : ctx_(ctx), store_(*ctx.stores.attempts), papers_(papers) {
+      : ctx_(ctx),
+        store_(*ctx.stores.attempts),
+        papers_(papers),
+        stale_([this](const std::string& item) { drop_hot(item); },
+               ctx.telemetry ? &ctx.telemetry->hot_repairs : nullptr) {
     if (sodium_init() < 0) {
       throw Error(ErrorCode::kInternal, "attempts", "libsodium could not be initialised");
     }
@@ -472,6 +485,23 @@ class AttemptRepoImpl final : public AttemptRepo {
   }
 
   std::optional<Attempt> get(ExamId exam, StudentId student) override {
+    std::optional<cache::FailoverWaitScope> quick;
+    quick_while_away(quick);
+    if (!stale(exam, student)) {
+      try {
+        return get_hot(exam, student);
+      } catch (const Error& e) {
+        if (!cache::failover_class(e)) throw;
+        stale_.add(item_of(exam, student));
+      }
+    }
+    // Redis is away: the database plus this process's queue, as a fill would load it.
+    auto l = load(exam, student);
+    if (!l || l->attempt.state == AttemptState::kVoided) return std::nullopt;
+    return l->attempt;
+  }
+
+  std::optional<Attempt> get_hot(ExamId exam, StudentId student) {
     const std::string key = ctx_.keys.attempt(exam, student);
     for (int i = 0; i < 2; ++i) {
       const FieldValues f = ctx_.cache.hgetall(key);
@@ -488,6 +518,8 @@ class AttemptRepoImpl final : public AttemptRepo {
 
   SaveAck autosave(const AnswerSave& save, Durability durability) override {
     const std::string op = "attempt autosave";
+    std::optional<cache::FailoverWaitScope> quick;
+    quick_while_away(quick);
     keys::check_id("question id", save.question_id);
     if (save.seq <= 0) throw Error(ErrorCode::kInvalidArgument, "seq", "must be > 0");
     if (save.answer.size() > ctx_.config.attempts.max_answer_bytes) {
@@ -506,12 +538,19 @@ class AttemptRepoImpl final : public AttemptRepo {
     }
     const std::vector<std::string> k = {ctx_.keys.attempt(save.exam_id, save.student_id),
                                         ctx_.keys.attempt_answers(save.exam_id, save.student_id)};
+    if (stale(save.exam_id, save.student_id)) return save_durably(save, durability, op);
     const std::string q = std::to_string(save.question_id);
     const std::string seq = std::to_string(save.seq);
     const std::string at = std::to_string(to_micros(save.at));
     const std::string grace = std::to_string(ctx_.config.attempts.submit_grace.count() * kMicros);
-    const Reply r = run_loaded(save.exam_id, save.student_id, op, save_script(), k,
-                               {q, seq, at, grace, save.answer});
+    Reply r;
+    try {
+      r = run_loaded(save.exam_id, save.student_id, op, save_script(), k,
+                     {q, seq, at, grace, save.answer});
+    } catch (const Error& e) {
+      if (!cache::failover_class(e)) throw;
+      return save_durably(save, durability, op);
+    }
     switch (int_of(r.elements[0])) {
       case kNotInProgress:
         throw Error(
@@ -550,12 +589,28 @@ class AttemptRepoImpl final : public AttemptRepo {
   }
 
   std::vector<SavedAnswer> answers(ExamId exam, StudentId student) override {
+    std::optional<cache::FailoverWaitScope> quick;
+    quick_while_away(quick);
     require(exam, student, "attempt answers");
     std::vector<SavedAnswer> out;
-    for (const auto& [q, v] : ctx_.cache.hgetall(ctx_.keys.attempt_answers(exam, student))) {
-      const LiveAnswer a = decode_answer(v);
-      out.push_back(SavedAnswer{std::stoll(q), a.seq, a.answer, from_micros(a.saved_us),
-                                milliseconds(a.since_ms)});
+    bool hot = !stale(exam, student);
+    if (hot) {
+      try {
+        for (const auto& [q, v] : ctx_.cache.hgetall(ctx_.keys.attempt_answers(exam, student))) {
+          const LiveAnswer a = decode_answer(v);
+          out.push_back(SavedAnswer{std::stoll(q), a.seq, a.answer, from_micros(a.saved_us),
+                                    milliseconds(a.since_ms)});
+        }
+      } catch (const Error& e) {
+        if (!cache::failover_class(e)) throw;
+        out.clear();
+        hot = false;
+      }
+    }
+    if (!hot) {  // Redis is away, or its copy is stale: the database plus the queue
+      if (auto l = load(exam, student)) {
+        for (auto& [q, a] : l->latest) out.push_back(std::move(a));
+      }
     }
     std::sort(out.begin(), out.end(), [](const SavedAnswer& x, const SavedAnswer& y) {
       return x.question_id < y.question_id;
@@ -569,6 +624,8 @@ class AttemptRepoImpl final : public AttemptRepo {
 
   SubmissionReceipt submit(ExamId exam, StudentId student, TimePoint now) override {
     const std::string op = "attempt submit";
+    std::optional<cache::FailoverWaitScope> quick;
+    quick_while_away(quick);
     const Attempt a = require(exam, student, op);
     if (a.state == AttemptState::kSubmitted ||
         (a.state == AttemptState::kGraded && !a.receipt.empty())) {
@@ -684,11 +741,17 @@ class AttemptRepoImpl final : public AttemptRepo {
                 "the hot tier lost the attempt again while it was being loaded");
   }
 
-  // Loads the live attempt from the database plus the writes still queued for it. False when
-  // there is none.
-  bool fill(ExamId exam, StudentId student) {
+  // The live attempt as the database holds it plus the writes still queued here: its newest
+  // answer per question and the time of the last save.
+  struct Loaded {
+    Attempt attempt;
+    std::map<QuestionId, SavedAnswer> latest;
+    std::optional<std::int64_t> last;
+  };
+
+  std::optional<Loaded> load(ExamId exam, StudentId student) {
     auto a = store_.live(exam, student);
-    if (!a) return false;
+    if (!a) return std::nullopt;
     std::map<QuestionId, SavedAnswer> latest;
     for (auto& s : store_.answers(a->id)) latest[s.question_id] = s;
     std::optional<std::int64_t> last;
@@ -713,6 +776,16 @@ class AttemptRepoImpl final : public AttemptRepo {
         a->deadline = s.base_deadline + a->extra_time;
       }
     }
+    return Loaded{std::move(*a), std::move(latest), last};
+  }
+
+  // Loads the live attempt into the hot tier (load() above). False when there is none.
+  bool fill(ExamId exam, StudentId student) {
+    auto l = load(exam, student);
+    if (!l) return false;
+    Attempt* a = &l->attempt;
+    const auto& latest = l->latest;
+    const auto& last = l->last;
     std::optional<std::int64_t> nans;
     if (!a->receipt.empty()) nans = static_cast<std::int64_t>(latest.size());
     FieldValues f = to_fields(*a, nans);
@@ -766,12 +839,71 @@ class AttemptRepoImpl final : public AttemptRepo {
     }
   }
 
-  // Drops the hot copy: the next access reloads it from the database.
+  // Drops the hot copy: the next access reloads it from the database. When the hot tier is
+  // away, the drop is repeated once it answers again (its copy may be stale by then).
   void forget(ExamId exam, StudentId student) {
+    const std::string item = item_of(exam, student);
     try {
-      ctx_.cache.del({ctx_.keys.attempt(exam, student), ctx_.keys.attempt_answers(exam, student)});
-    } catch (const Error&) {  // unreachable hot tier: it holds nothing we could read either
+      drop_hot(item);
+    } catch (const Error&) {
+      stale_.add(item);
     }
+  }
+
+  void drop_hot(const std::string& item) {
+    const auto colon = item.find(':');
+    const ExamId exam = std::stoll(item.substr(0, colon));
+    const StudentId student = std::stoll(item.substr(colon + 1));
+    ctx_.cache.del({ctx_.keys.attempt(exam, student), ctx_.keys.attempt_answers(exam, student)});
+  }
+
+  static std::string item_of(ExamId exam, StudentId student) {
+    return std::to_string(exam) + ":" + std::to_string(student);
+  }
+
+  // Whether the attempt's hot copy waits to be dropped (it may miss writes made while Redis
+  // was away): until then it is read from the database plus the queue.
+  bool stale(ExamId exam, StudentId student) const {
+    return stale_.any() && stale_.contains(item_of(exam, student));
+  }
+
+  // While hot-tier repairs are pending (Redis failed lately), calls do not wait failover_wait
+  // for it: they go to the database at once. First settles the repairs (Redis may be back).
+  void quick_while_away(std::optional<cache::FailoverWaitScope>& quick) {
+    stale_.settle();
+    if (stale_.any()) quick.emplace(std::chrono::milliseconds(0));
+  }
+
+  // autosave() while Redis is away (or the save's outcome there is unknown): the same checks
+  // against the database plus the queue, the revision queued, and the hot copy dropped once
+  // Redis answers (it may hold an older answer, or this one without its revision queued).
+  SaveAck save_durably(const AnswerSave& save, Durability durability, const std::string& op) {
+    forget(save.exam_id, save.student_id);
+    auto l = load(save.exam_id, save.student_id);
+    if (!l || l->attempt.state == AttemptState::kVoided) {
+      throw Error(ErrorCode::kNotFound, op,
+                  db::check::student_label(save.student_id) + " has no live attempt in " +
+                      db::check::exam_label(save.exam_id));
+    }
+    const Attempt& a = l->attempt;
+    if (a.state != AttemptState::kInProgress) {
+      throw Error(ErrorCode::kConflict, op,
+                  "attempt " + std::to_string(a.id) + " is " + std::string(to_string(a.state)) +
+                      ", not in_progress");
+    }
+    if (a.deadline && save.at > *a.deadline + ctx_.config.attempts.submit_grace) {
+      throw late(op, a, save.at);
+    }
+    const auto prev = l->latest.find(save.question_id);
+    if (prev != l->latest.end() && save.seq <= prev->second.seq) {
+      return SaveAck{false, prev->second.seq};
+    }
+    const std::int64_t at = to_micros(save.at);
+    const std::int64_t since = l->last ? std::max<std::int64_t>(0, (at - *l->last) / 1000) : 0;
+    db::AnswerRevision rev{a.id,     save.exam_id, save.student_id, save.question_id,
+                           save.seq, save.answer,  from_micros(at), milliseconds(since)};
+    ctx_.queue.enqueue({wb::Op{rev}}, ctx_.effective(durability));
+    return SaveAck{true, save.seq};
   }
 
   SubmissionReceipt receipt_of(const Attempt& a) {
@@ -779,7 +911,12 @@ class AttemptRepoImpl final : public AttemptRepo {
     r.attempt_id = a.id;
     r.receipt = a.receipt;
     r.submitted_at = a.submitted_at.value_or(TimePoint{});
-    const auto n = field(ctx_.cache, ctx_.keys.attempt(a.exam_id, a.student_id), "nans");
+    std::optional<std::string> n;
+    try {
+      n = field(ctx_.cache, ctx_.keys.attempt(a.exam_id, a.student_id), "nans");
+    } catch (const Error& e) {
+      if (!cache::failover_class(e)) throw;
+    }
     r.answers = n ? std::stoi(*n) : static_cast<int>(store_.answers(a.id).size());
     return r;
   }
@@ -849,6 +986,7 @@ class AttemptRepoImpl final : public AttemptRepo {
   std::unordered_map<ExamId, std::pair<Exam, std::chrono::steady_clock::time_point>> exams_;
   std::map<std::string, std::pair<std::set<QuestionId>, std::chrono::steady_clock::time_point>>
       papers_cache_;
+  HotRepairs stale_;  // "exam:student" of hot copies to drop once Redis answers again
 };
 
 }  // namespace

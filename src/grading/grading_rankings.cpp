@@ -68,7 +68,8 @@ return 1
         c.zadd(k[0], rows);
         c.expire(k[0], ttl);
         return Reply::of(std::int64_t{1});
-      }};
+      },
+      /*idempotent=*/true};
   return s;
 }
 
@@ -76,6 +77,8 @@ return 1
 // ttl_ms, member, score ('' when the student has no row), generation ttl_ms. Bumps the
 // generation; applies the row to a loaded ranking when nothing else bumped it in between, else
 // deletes the ranking. Returns 1 applied, 2 not loaded (left to the next rebuild), 0 dropped.
+// Not idempotent (a resend bumps the generation again and drops the ranking); a failure is
+// handled by dropping the ranking anyway (mark_stale), which is what a resend would do.
 const Script& update_script() {
   static const Script s{
       "grading.ranking_update",

@@ -266,6 +266,15 @@ std::string to_prometheus(const MetricsSnapshot& m, std::string_view prefix) {
         q.journal_appends);
   w.one("write_behind_replayed_total", "counter", "Journaled writes re-queued at open.",
         q.replayed);
+  const HotRepairMetrics& h = m.hot_repairs;
+  w.one("hot_repair_skipped_total", "counter",
+        "Hot-tier updates skipped by writes acknowledged while Redis failed.", h.skipped);
+  w.one("hot_repair_repaired_total", "counter", "Hot-tier repairs done once Redis answered.",
+        h.repaired);
+  w.one("hot_repair_failed_total", "counter", "Hot-tier repair attempts that failed (kept).",
+        h.failed);
+  w.one("hot_repair_pending", "gauge", "Hot-tier repairs waiting: live views lag meanwhile.",
+        h.pending);
   w.one("log_sink_errors_total", "counter", "Log messages dropped because the sink threw.",
         m.log_sink_errors);
   return w.take();
@@ -332,6 +341,7 @@ std::string to_json(const MetricsSnapshot& m) {
       "\"write_behind\":{{\"depth\":{},\"oldest_pending_age_ms\":{},\"enqueued\":{},"
       "\"coalesced\":{},\"committed\":{},\"retried\":{},\"dead_lettered\":{},\"batches\":{},"
       "\"max_batch_size\":{},\"mean_batch_size\":{},\"journal_appends\":{},\"replayed\":{}}},"
+      "\"hot_repairs\":{{\"skipped\":{},\"repaired\":{},\"failed\":{},\"pending\":{}}},"
       "\"log_sink_errors\":{}}}",
       c.hits, c.negative_hits, c.misses, c.loads, c.load_errors, c.fills_refused, c.invalidations,
       c.invalidations_retried, c.cache_errors, c.hit_rate, m.paper_near_cache.hits,
@@ -339,7 +349,8 @@ std::string to_json(const MetricsSnapshot& m) {
       pool_json(m.redis), pool_json(m.postgres), replicas_json(m.postgres_replicas),
       grading_json(m.grading), q.depth, q.oldest_pending_age.count(), q.enqueued, q.coalesced,
       q.committed, q.retried, q.dead_lettered, q.batches, q.max_batch_size, q.mean_batch_size,
-      q.journal_appends, q.replayed, m.log_sink_errors);
+      q.journal_appends, q.replayed, m.hot_repairs.skipped, m.hot_repairs.repaired,
+      m.hot_repairs.failed, m.hot_repairs.pending, m.log_sink_errors);
 }
 
 }  // namespace examstore

@@ -105,6 +105,22 @@ struct ReplicaCounters {
   }
 };
 
+/// Hot-tier repairs (repo/hot_repairs.hpp), all repositories together.
+struct HotRepairCounters {
+  std::atomic<std::int64_t> skipped{0};
+  std::atomic<std::int64_t> repaired{0};
+  std::atomic<std::int64_t> failed{0};
+  std::atomic<std::int64_t> pending{0};
+
+  void add(std::atomic<std::int64_t>& c, std::int64_t n = 1) noexcept {
+    c.fetch_add(n, std::memory_order_relaxed);
+  }
+  HotRepairMetrics snapshot() const {
+    return {skipped.load(std::memory_order_relaxed), repaired.load(std::memory_order_relaxed),
+            failed.load(std::memory_order_relaxed), pending.load(std::memory_order_relaxed)};
+  }
+};
+
 /// One per Store.
 struct Telemetry {
   explicit Telemetry(const Config& config) : log(config.log_sink, config.log_level) {}
@@ -114,6 +130,7 @@ struct Telemetry {
   ReplicaCounters postgres_replicas;
   NearCacheCounters paper_near_cache;
   NearCacheCounters exam_near_cache;
+  HotRepairCounters hot_repairs;
 };
 
 /// Times one call for `counters` (which may be nullptr: nothing is counted).

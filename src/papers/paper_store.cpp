@@ -303,7 +303,8 @@ return 1
         c.set(ver, a[1]);
         reindex_local(c, order, items, pos_index);
         return Reply::of(std::int64_t{1});
-      }};
+      },
+      /*idempotent=*/true};
   return s;
 }
 
@@ -343,7 +344,8 @@ return 1
         c.set(k[2], a[0]);
         reindex_local(c, k[0], k[1], k[3]);
         return Reply::of(std::int64_t{1});
-      }};
+      },
+      /*idempotent=*/true};
   return s;
 }
 
@@ -361,7 +363,8 @@ return 1
         if (!c.get(k[2])) return Reply::of(std::int64_t{0});
         reindex_local(c, k[0], k[1], k[3]);
         return Reply::of(std::int64_t{1});
-      }};
+      },
+      /*idempotent=*/true};
   return s;
 }
 
@@ -398,7 +401,8 @@ return out
           out.elements.push_back(Reply::of(it == meta.end() ? std::string() : it->second));
         }
         return out;
-      }};
+      },
+      /*idempotent=*/true};
   return s;
 }
 

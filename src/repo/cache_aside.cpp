@@ -27,7 +27,8 @@ return 1
         if (c.get(k[1]).value_or("") != a[0]) return Reply::of(std::int64_t{0});
         c.set(k[0], a[1], std::chrono::milliseconds(std::stoll(a[2])));
         return Reply::of(std::int64_t{1});
-      }};
+      },
+      /*idempotent=*/true};
   return s;
 }
 

@@ -72,7 +72,8 @@ class ExamRepoImpl final : public ExamRepo {
     try {
       ctx_.cache.del({ctx_.keys.presence_heartbeats(e.id), ctx_.keys.presence_states(e.id),
                       ctx_.keys.presence_counts(e.id), ctx_.keys.violation_counts(e.id),
-                      ctx_.keys.violation_counts_by_student(e.id)});
+                      ctx_.keys.violation_counts_by_student(e.id),
+                      ctx_.keys.violation_counted(e.id)});
     } catch (const Error&) {  // the exam is created; a hot tier that is down holds nothing new
     }
     return e;

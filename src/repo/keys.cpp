@@ -67,6 +67,9 @@ std::string KeySchema::violation_counts(ExamId id) const {
 std::string KeySchema::violation_counts_by_student(ExamId id) const {
   return tagged("violations", "e", id, ":student");
 }
+std::string KeySchema::violation_counted(ExamId id) const {
+  return tagged("violations", "e", id, ":counted");
+}
 
 std::string KeySchema::attempt(ExamId exam, StudentId student) const {
   check_id("exam id", exam);

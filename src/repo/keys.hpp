@@ -38,6 +38,9 @@ class KeySchema {
   std::string presence_counts(ExamId id) const;      ///< counts per presence state (hash)
   std::string violation_counts(ExamId id) const;     ///< live counts per kind (hash)
   std::string violation_counts_by_student(ExamId id) const;  ///< "<student>:<kind>" -> n
+  /// The violations counted lately (sorted set "<id>:<student>:<kind>" -> ms): a resent count
+  /// finds its id here and adds nothing.
+  std::string violation_counted(ExamId id) const;
   /// One attempt's hot state (hash), under the exam's tag: "attempt:{e:ID}:<student>".
   std::string attempt(ExamId exam, StudentId student) const;
   /// Its live answers (hash: question id -> "seq:saved_us:since_ms:answer").

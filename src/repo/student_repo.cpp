@@ -12,9 +12,11 @@
 #include <algorithm>
 #include <unordered_map>
 
+#include "cache/failover.hpp"
 #include "db/store_checks.hpp"
 #include "repo/codec.hpp"
 #include "repo/context.hpp"
+#include "repo/hot_repairs.hpp"
 #include "repo/keys.hpp"
 #include "security/crypto.hpp"
 
@@ -67,7 +69,9 @@ void move_state(Cache& c, const std::vector<std::string>& k, std::int64_t seat, 
 }
 
 // KEYS: hb, st, n. ARGV[1]: the packed time; ARGV[2..]: seats. Returns {seat, old code}... for
-// the seats that became online.
+// the seats that became online. Idempotent in what it leaves (the same time, the same states),
+// as sweep and submit are; a resend after a lost reply answers "no transition", so that one
+// transition's attendance row is not queued (a later transition writes a later version).
 const Script& heartbeat_script() {
   static const Script s{
       "presence.heartbeat",
@@ -103,7 +107,8 @@ return out
           }
         }
         return out;
-      }};
+      },
+      /*idempotent=*/true};
   return s;
 }
 
@@ -165,7 +170,8 @@ return out
           out.elements.push_back(Reply::of(std::int64_t{to}));
         }
         return out;
-      }};
+      },
+      /*idempotent=*/true};
   return s;
 }
 
@@ -189,7 +195,8 @@ return code
         const std::uint8_t code = code_of(c, k[1], seat);
         if (code != kSubmitted) move_state(c, k, seat, code, kSubmitted);
         return Reply::of(std::int64_t{code});
-      }};
+      },
+      /*idempotent=*/true};
   return s;
 }
 
@@ -225,7 +232,8 @@ return 1
           if (from != 0) c.hincr_by(k[2], std::to_string(from), 1);
         }
         return Reply::of(std::int64_t{1});
-      }};
+      },
+      /*idempotent=*/true};
   return s;
 }
 
@@ -242,7 +250,11 @@ void apply(Attendance& row, const db::AttendanceUpdate& u) {
 
 class StudentRepoImpl final : public StudentRepo {
  public:
-  explicit StudentRepoImpl(Context& ctx) : ctx_(ctx), store_(*ctx.stores.students) {}
+  explicit StudentRepoImpl(Context& ctx)
+      : ctx_(ctx),
+        store_(*ctx.stores.students),
+        submits_([this](const std::string& item) { resubmit(item); },
+                 ctx.telemetry ? &ctx.telemetry->hot_repairs : nullptr) {}
 
   // Sealed before the student reaches the database or the hot tier: the id the values are bound
   // to is reserved first (docs/personal-data.md).
@@ -315,6 +327,7 @@ class StudentRepoImpl final : public StudentRepo {
                              std::to_string(secs) + " s since the epoch");
     }
     if (beats.empty()) return {};
+    submits_.settle();
     std::vector<StudentId> ids;
     ids.reserve(beats.size());
     for (const auto& b : beats) {
@@ -425,10 +438,18 @@ class StudentRepoImpl final : public StudentRepo {
   void mark_submitted(ExamId exam, StudentId student, TimePoint at) override {
     keys::check_id("exam id", exam);
     const int seat = ctx_.seats.seat_of(exam, student);
-    const Reply r = ctx_.cache.run(submit_script(), presence_keys(exam), {std::to_string(seat)});
-    if (r.integer == kSubmitted) return;  // already terminal
+    submits_.settle();
     std::vector<std::string> reverts;
-    add_revert(reverts, seat, static_cast<Presence>(r.integer), Presence::kSubmitted);
+    try {
+      // The submission is durable below: Redis is not waited for, and marked later if away.
+      const cache::FailoverWaitScope quick(std::chrono::milliseconds(0));
+      const Reply r = ctx_.cache.run(submit_script(), presence_keys(exam), {std::to_string(seat)});
+      if (r.integer == kSubmitted) return;  // already terminal
+      add_revert(reverts, seat, static_cast<Presence>(r.integer), Presence::kSubmitted);
+    } catch (const Error& e) {
+      if (!cache::failover_class(e)) throw;
+      submits_.add(std::to_string(exam) + ":" + std::to_string(seat));
+    }
     db::AttendanceUpdate u;
     u.exam_id = exam;
     u.student_id = student;
@@ -474,6 +495,7 @@ class StudentRepoImpl final : public StudentRepo {
 
   PresenceInfo presence(ExamId exam, StudentId student) override {
     keys::check_id("exam id", exam);
+    submits_.settle();
     const int seat = ctx_.seats.seat_of(exam, student);
     PresenceInfo info;
     info.student_id = student;
@@ -487,6 +509,7 @@ class StudentRepoImpl final : public StudentRepo {
 
   std::vector<std::pair<Presence, std::int64_t>> presence_counts(ExamId exam) override {
     keys::check_id("exam id", exam);
+    submits_.settle();
     std::int64_t counts[5] = {0, 0, 0, 0, 0};
     for (const auto& [field, value] : ctx_.cache.hgetall(ctx_.keys.presence_counts(exam))) {
       const int code = std::stoi(field);
@@ -544,7 +567,15 @@ class StudentRepoImpl final : public StudentRepo {
     reverts.push_back(std::to_string(static_cast<int>(to)));
   }
 
+  // Marks a seat submitted whose mark_submitted() found Redis away ("exam:seat").
+  void resubmit(const std::string& item) {
+    const auto colon = item.find(':');
+    ctx_.cache.run(submit_script(), presence_keys(std::stoll(item.substr(0, colon))),
+                   {item.substr(colon + 1)});
+  }
+
   void revert(ExamId exam, const std::vector<std::string>& reverts) {
+    if (reverts.empty()) return;
     try {
       ctx_.cache.run(revert_script(), presence_keys(exam), reverts);
     } catch (const Error&) {  // the hot tier failed too: nothing can be undone there now
@@ -568,6 +599,7 @@ class StudentRepoImpl final : public StudentRepo {
 
   Context& ctx_;
   db::StudentStore& store_;
+  HotRepairs submits_;  // seats to mark submitted once Redis answers again
 };
 
 }  // namespace

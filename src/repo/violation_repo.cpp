@@ -1,15 +1,151 @@
 // ViolationRepo: ids from reserved sequence blocks, live counters in the hot tier, rows through
 // the write-behind queue; reads from the database merged with what is still queued.
+//
+// The live counters are counted by violation id (the count script below), so a count resent
+// after a failover adds nothing. They are best-effort: a violation whose row is queued is
+// acknowledged even when Redis is away, and the exam's counters are then recounted from the
+// database (plus this process's queue) once Redis answers again (HotRepairs).
 #include "examstore/violation_repo.hpp"
 
 #include <algorithm>
+#include <limits>
 #include <set>
+#include <unordered_set>
 
+#include "cache/failover.hpp"
 #include "db/store_checks.hpp"
 #include "repo/context.hpp"
+#include "repo/hot_repairs.hpp"
 #include "repo/keys.hpp"
+#include "repo/violation_counts.hpp"
 
 namespace examstore::repo {
+
+std::chrono::milliseconds counted_window(const Config& config) {
+  return std::max<std::chrono::milliseconds>(std::chrono::minutes(5),
+                                             2 * config.redis.failover_wait);
+}
+
+std::string counted_member(const Violation& v) {
+  return std::to_string(v.id) + ":" + std::to_string(v.student_id) + ":" +
+         std::string(to_string(v.kind));
+}
+
+namespace {
+
+// The counter fields of a counted member: {kind, "<student>:<kind>"}.
+std::pair<std::string, std::string> fields_of(const std::string& member) {
+  const auto a = member.find(':');
+  const auto b = member.find(':', a + 1);
+  if (a == std::string::npos || b == std::string::npos) {
+    throw Error(ErrorCode::kDataIntegrity, "violation counts", "malformed counted member");
+  }
+  return {member.substr(b + 1), member.substr(a + 1)};
+}
+
+// Adds one counted member ("<id>:<student>:<kind>") to both counters (KEYS[1], KEYS[2]).
+constexpr const char* kLuaAdd = R"lua(
+local function add(m)
+  local rest = string.match(m, '^%d+:(.+)$')
+  redis.call('HINCRBY', KEYS[1], string.match(rest, '^%d+:(.+)$'), 1)
+  redis.call('HINCRBY', KEYS[2], rest, 1)
+end
+)lua";
+
+void add_local(Cache& c, const std::vector<std::string>& k, const std::string& member) {
+  const auto [kind, by_student] = fields_of(member);
+  c.hincr_by(k[0], kind, 1);
+  c.hincr_by(k[1], by_student, 1);
+}
+
+}  // namespace
+
+// KEYS: counts by kind, counts by student, counted. ARGV: now_ms, remove-before ms, window ms,
+// then counted members. Counts each member not counted yet (ZADD NX) and forgets members older
+// than the window. Idempotent: a resend finds its members and adds nothing. Returns how many
+// were counted now.
+const Script& violation_count_script() {
+  static const Script s{
+      "violation.count", std::string(kLuaAdd) + R"lua(
+redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', '(' .. ARGV[2])
+local n = 0
+for i = 4, #ARGV do
+  if redis.call('ZADD', KEYS[3], 'NX', ARGV[1], ARGV[i]) == 1 then
+    add(ARGV[i])
+    n = n + 1
+  end
+end
+redis.call('PEXPIRE', KEYS[3], ARGV[3])
+return n
+)lua",
+      [](Cache& c, const std::vector<std::string>& k, const std::vector<std::string>& a) {
+        const double now = std::stod(a[0]);
+        std::vector<std::string> old;
+        for (const auto& m : c.zrange_by_score(k[2], -std::numeric_limits<double>::infinity(),
+                                               std::stod(a[1]) - 1)) {
+          old.push_back(m.member);
+        }
+        if (!old.empty()) c.zrem(k[2], old);
+        std::int64_t n = 0;
+        for (std::size_t i = 3; i < a.size(); ++i) {
+          if (c.zscore(k[2], a[i])) continue;
+          c.zadd(k[2], {{a[i], now}});
+          add_local(c, k, a[i]);
+          ++n;
+        }
+        c.expire(k[2], std::chrono::milliseconds(std::stoll(a[2])));
+        return Reply::of(n);
+      },
+      /*idempotent=*/true};
+  return s;
+}
+
+// KEYS: as count_script. ARGV: nk, ns, then nk field/count pairs by kind, ns by student, then
+// the counted members the caller's counts already include. Replaces both counters, then adds
+// every counted member not among those (counted while the caller read the database).
+// Idempotent: it sets values. Returns how many members it added.
+const Script& violation_recount_script() {
+  static const Script s{
+      "violation.recount", std::string(kLuaAdd) + R"lua(
+local nk, ns = tonumber(ARGV[1]), tonumber(ARGV[2])
+redis.call('DEL', KEYS[1], KEYS[2])
+local i = 3
+for j = 1, nk do redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1]); i = i + 2 end
+for j = 1, ns do redis.call('HSET', KEYS[2], ARGV[i], ARGV[i + 1]); i = i + 2 end
+local known = {}
+for j = i, #ARGV do known[ARGV[j]] = true end
+local n = 0
+for _, m in ipairs(redis.call('ZRANGE', KEYS[3], 0, -1)) do
+  if not known[m] then
+    add(m)
+    n = n + 1
+  end
+end
+return n
+)lua",
+      [](Cache& c, const std::vector<std::string>& k, const std::vector<std::string>& a) {
+        const auto nk = static_cast<std::size_t>(std::stoll(a[0]));
+        const auto ns = static_cast<std::size_t>(std::stoll(a[1]));
+        c.del({k[0], k[1]});
+        std::size_t i = 2;
+        FieldValues by_kind, by_student;
+        for (std::size_t j = 0; j < nk; ++j, i += 2) by_kind.emplace_back(a[i], a[i + 1]);
+        for (std::size_t j = 0; j < ns; ++j, i += 2) by_student.emplace_back(a[i], a[i + 1]);
+        if (!by_kind.empty()) c.hset(k[0], by_kind);
+        if (!by_student.empty()) c.hset(k[1], by_student);
+        const std::set<std::string> known(a.begin() + static_cast<std::ptrdiff_t>(i), a.end());
+        std::int64_t n = 0;
+        for (const auto& m : c.zrange(k[2], 0, -1)) {
+          if (known.count(m.member) != 0) continue;
+          add_local(c, k, m.member);
+          ++n;
+        }
+        return Reply::of(n);
+      },
+      /*idempotent=*/true};
+  return s;
+}
+
 namespace {
 
 bool matches(const Violation& v, const ViolationQuery& q) {
@@ -25,15 +161,15 @@ class ViolationRepoImpl final : public ViolationRepo {
       : ctx_(ctx),
         store_(*ctx.stores.violations),
         violation_ids_([&s = store_] { return s.reserve_ids(db::IdSequence::kViolation); }),
-        event_ids_([&s = store_] { return s.reserve_ids(db::IdSequence::kEvent); }) {}
+        event_ids_([&s = store_] { return s.reserve_ids(db::IdSequence::kEvent); }),
+        recounts_([this](const std::string& exam) { recount(std::stoll(exam)); },
+                  ctx.telemetry ? &ctx.telemetry->hot_repairs : nullptr) {}
 
   ViolationId record(const NewViolation& v, Durability durability) override {
     Violation row = checked(v);
     row.id = violation_ids_.next();
     ctx_.queue.enqueue({wb::Op{row}}, ctx_.effective(durability));
-    Batch b;
-    add_live_counts(b, row);
-    bump_live_counts(b);
+    count({row});
     return row.id;
   }
 
@@ -59,9 +195,7 @@ class ViolationRepoImpl final : public ViolationRepo {
       ops.push_back(wb::Op{row});
     }
     ctx_.queue.enqueue(std::move(ops), ctx_.effective(durability));
-    Batch b;
-    for (const Violation& row : rows) add_live_counts(b, row);
-    bump_live_counts(b);
+    count(rows);
     return ids;
   }
 
@@ -85,6 +219,7 @@ class ViolationRepoImpl final : public ViolationRepo {
 
   std::map<ViolationKind, std::int64_t> live_counts(ExamId exam) override {
     keys::check_id("exam id", exam);
+    recounts_.settle();
     std::map<ViolationKind, std::int64_t> out;
     for (const auto& [field, value] : ctx_.cache.hgetall(ctx_.keys.violation_counts(exam))) {
       if (auto k = parse_violation_kind(field)) out[*k] = std::stoll(value);
@@ -95,6 +230,7 @@ class ViolationRepoImpl final : public ViolationRepo {
   std::map<ViolationKind, std::int64_t> live_counts(ExamId exam, StudentId student) override {
     keys::check_id("exam id", exam);
     keys::check_id("student id", student);
+    recounts_.settle();
     constexpr int kKinds = static_cast<int>(ViolationKind::kCustom) + 1;
     Batch b;
     const std::string key = ctx_.keys.violation_counts_by_student(exam);
@@ -213,27 +349,89 @@ class ViolationRepoImpl final : public ViolationRepo {
     return row;
   }
 
-  void add_live_counts(Batch& b, const Violation& row) const {
-    const std::string kind(to_string(row.kind));
-    b.hincr_by(ctx_.keys.violation_counts(row.exam_id), kind, 1);
-    b.hincr_by(ctx_.keys.violation_counts_by_student(row.exam_id),
-               std::to_string(row.student_id) + ":" + kind, 1);
+  std::vector<std::string> counter_keys(ExamId exam) const {
+    return {ctx_.keys.violation_counts(exam), ctx_.keys.violation_counts_by_student(exam),
+            ctx_.keys.violation_counted(exam)};
   }
 
-  // The live view; a hot-tier failure must not fail a write that is already acknowledged.
-  void bump_live_counts(const Batch& b) {
-    try {
-      ctx_.cache.execute(b);
-    } catch (const Error&) {
-      ++counter_errors_;
+  // Counts queued rows in the live view, one script per exam. Best-effort: the rows are
+  // acknowledged already, so a hot-tier failure does not hold the caller for failover_wait nor
+  // fail the call; the exam is recounted once Redis answers again.
+  void count(const std::vector<Violation>& rows) {
+    recounts_.settle();
+    std::map<ExamId, std::vector<std::string>> by_exam;
+    for (const Violation& v : rows) by_exam[v.exam_id].push_back(counted_member(v));
+    const auto window = counted_window(ctx_.config);
+    const std::int64_t now = std::chrono::duration_cast<std::chrono::milliseconds>(
+                                 std::chrono::system_clock::now().time_since_epoch())
+                                 .count();
+    const cache::FailoverWaitScope quick(std::chrono::milliseconds(0));
+    for (auto& [exam, members] : by_exam) {
+      std::vector<std::string> args = {std::to_string(now), std::to_string(now - window.count()),
+                                       std::to_string(window.count())};
+      args.insert(args.end(), std::make_move_iterator(members.begin()),
+                  std::make_move_iterator(members.end()));
+      try {
+        ctx_.cache.run(violation_count_script(), counter_keys(exam), args);
+      } catch (const Error&) {
+        recounts_.add(std::to_string(exam));
+      }
     }
+  }
+
+  // Rebuilds an exam's live counters from its rows (committed, plus this process's queued ones)
+  // and the counted set (rows other processes counted but have not committed yet).
+  void recount(ExamId exam) {
+    const auto keys = counter_keys(exam);
+    std::vector<Violation> rows;
+    for (const auto& op : ctx_.queue.pending_of(wb::Op::Kind::kViolation)) {
+      const auto& v = std::get<Violation>(op.data);
+      if (v.exam_id == exam) rows.push_back(v);
+    }
+    db::ViolationFilter f;
+    f.exam_id = exam;
+    f.limit = db::check::kMaxLimit;
+    for (;;) {
+      std::vector<Violation> page = store_.query(f);
+      if (page.empty()) break;
+      f.after_id = page.back().id;
+      const bool last = page.size() < static_cast<std::size_t>(f.limit);
+      rows.insert(rows.end(), std::make_move_iterator(page.begin()),
+                  std::make_move_iterator(page.end()));
+      if (last) break;
+    }
+    std::map<std::string, std::int64_t> by_kind, by_student;
+    std::unordered_set<ViolationId> ids;
+    auto add = [&](const std::string& member) {
+      const auto [kind, student] = fields_of(member);
+      ++by_kind[kind];
+      ++by_student[student];
+    };
+    for (const Violation& v : rows) {
+      if (ids.insert(v.id).second) add(counted_member(v));
+    }
+    std::vector<std::string> known;
+    for (const auto& m : ctx_.cache.zrange(keys[2], 0, -1)) {
+      known.push_back(m.member);
+      if (ids.count(std::stoll(m.member)) == 0) add(m.member);
+    }
+    std::vector<std::string> args = {std::to_string(by_kind.size()),
+                                     std::to_string(by_student.size())};
+    for (const auto* counts : {&by_kind, &by_student}) {
+      for (const auto& [field, n] : *counts) {
+        args.push_back(field);
+        args.push_back(std::to_string(n));
+      }
+    }
+    args.insert(args.end(), known.begin(), known.end());
+    ctx_.cache.run(violation_recount_script(), keys, args);
   }
 
   Context& ctx_;
   db::ViolationStore& store_;
   IdAllocator violation_ids_;
   IdAllocator event_ids_;
-  std::atomic<std::int64_t> counter_errors_{0};
+  HotRepairs recounts_;  // exams whose live counters missed a count
 };
 
 }  // namespace

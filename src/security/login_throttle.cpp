@@ -9,7 +9,7 @@ namespace {
 using std::chrono::milliseconds;
 
 // KEYS: fails, until. ARGV: max, window_ms, lockout_ms, until_us. Returns 1 when this failure
-// reached the limit.
+// reached the limit. Not idempotent (INCR): a lost reply fails the call with outcome_unknown.
 const Script& fail_script() {
   static const Script s{
       "login.fail",

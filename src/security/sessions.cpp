@@ -107,7 +107,8 @@ return {v, left}
         r.type = Reply::Type::kArray;
         r.elements = {Reply::of(*v), Reply::of(left)};
         return r;
-      }};
+      },
+      /*idempotent=*/true};
   return s;
 }
 

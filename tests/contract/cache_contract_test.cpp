@@ -25,6 +25,7 @@
 #include <exception>
 #include <functional>
 #include <limits>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -40,6 +41,7 @@
 #include "examstore/config.hpp"
 #include "examstore/error.hpp"
 #include "examstore/store.hpp"
+#include "repo/violation_counts.hpp"
 #include "support/test_env.hpp"
 
 namespace {
@@ -1246,6 +1248,92 @@ TEMPLATE_TEST_CASE("cache scripts: concurrent compare-and-set increments lose no
   });
 
   CHECK(or_nil(cache.get(counter)) == std::to_string(kThreads * kIncrementsPerThread));
+}
+
+// ============================================================================================
+// the live violation counters' scripts (src/repo/violation_counts.hpp)
+// ============================================================================================
+
+namespace {
+
+examstore::Violation counted_violation(std::int64_t id, std::int64_t student,
+                                       examstore::ViolationKind kind) {
+  examstore::Violation v;
+  v.id = id;
+  v.student_id = student;
+  v.kind = kind;
+  return v;
+}
+
+/// Runs the count script at `now_ms` (a 300 s window) over `vs`; returns how many it counted.
+std::int64_t count_violations(Cache& cache, const std::vector<std::string>& keys,
+                              const std::vector<examstore::Violation>& vs,
+                              std::int64_t now_ms = 1000000) {
+  const std::int64_t window = 300000;
+  std::vector<std::string> args = {std::to_string(now_ms), std::to_string(now_ms - window),
+                                   std::to_string(window)};
+  for (const auto& v : vs) args.push_back(examstore::repo::counted_member(v));
+  return cache.run(examstore::repo::violation_count_script(), keys, args).integer;
+}
+
+std::map<std::string, std::string> hash_of(Cache& cache, const std::string& key) {
+  std::map<std::string, std::string> out;
+  for (const auto& [f, v] : cache.hgetall(key)) out[f] = v;
+  return out;
+}
+
+}  // namespace
+
+TEMPLATE_TEST_CASE("cache scripts: a violation count resent with the same ids counts once",
+                   "[cache][contract][violation]", CACHE_FIXTURES) {
+  TestType fx;
+  Cache& cache = fx.cache();
+  TestKeys k(cache);
+  const std::vector<std::string> keys = {k("kind"), k("student"), k("counted")};
+  using examstore::ViolationKind;
+  const std::vector<examstore::Violation> vs = {
+      counted_violation(101, 5, ViolationKind::kTabSwitch),
+      counted_violation(102, 5, ViolationKind::kTabSwitch),
+      counted_violation(103, 6, ViolationKind::kCopyPaste)};
+  CHECK(examstore::repo::violation_count_script().idempotent);
+  CHECK(count_violations(cache, keys, vs) == 3);
+  CHECK(count_violations(cache, keys, vs) == 0);  // the resend
+  CHECK(count_violations(cache, keys,
+                         {vs[1], counted_violation(104, 6, ViolationKind::kTabSwitch)}) == 1);
+  const std::string tab(examstore::to_string(ViolationKind::kTabSwitch));
+  const std::string copy(examstore::to_string(ViolationKind::kCopyPaste));
+  CHECK(hash_of(cache, keys[0]) == std::map<std::string, std::string>{{tab, "3"}, {copy, "1"}});
+  CHECK(hash_of(cache, keys[1]) == std::map<std::string, std::string>{
+                                       {"5:" + tab, "2"}, {"6:" + tab, "1"}, {"6:" + copy, "1"}});
+  CHECK(cache.zcard(keys[2]) == 4);
+  // Past the window an id is forgotten, and the set no longer holds it.
+  CHECK(count_violations(cache, keys, {counted_violation(105, 5, ViolationKind::kTabSwitch)},
+                         1000000 + 300001) == 1);
+  CHECK(cache.zcard(keys[2]) == 1);
+}
+
+TEMPLATE_TEST_CASE("cache scripts: a violation recount replaces the counters and keeps late counts",
+                   "[cache][contract][violation]", CACHE_FIXTURES) {
+  TestType fx;
+  Cache& cache = fx.cache();
+  TestKeys k(cache);
+  const std::vector<std::string> keys = {k("kind"), k("student"), k("counted")};
+  using examstore::ViolationKind;
+  const std::string tab(examstore::to_string(ViolationKind::kTabSwitch));
+  const auto known = counted_violation(201, 5, ViolationKind::kTabSwitch);
+  const auto late = counted_violation(202, 6, ViolationKind::kTabSwitch);
+  count_violations(cache, keys, {known, late});
+  cache.hset(keys[0], {{tab, "40"}});  // drifted, as after counts lost in an outage
+  // The database holds 201 and 300 (counted nowhere); 202 was counted while it was read.
+  const std::vector<std::string> args = {
+      "1", "2", tab, "2", "5:" + tab, "1", "7:" + tab, "1", examstore::repo::counted_member(known)};
+  CHECK(examstore::repo::violation_recount_script().idempotent);
+  for (int i = 0; i < 2; ++i) {  // sent twice: the same result
+    CHECK(cache.run(examstore::repo::violation_recount_script(), keys, args).integer == 1);
+    CHECK(hash_of(cache, keys[0]) == std::map<std::string, std::string>{{tab, "3"}});
+    CHECK(hash_of(cache, keys[1]) == std::map<std::string, std::string>{
+                                         {"5:" + tab, "1"}, {"6:" + tab, "1"}, {"7:" + tab, "1"}});
+  }
 }
 
 // ============================================================================================

@@ -159,6 +159,7 @@ TEST_CASE("to_json is valid JSON with every section", "[metrics][unit]") {
   CHECK(v.find("write_behind")->find("oldest_pending_age_ms")->text == "250");
   CHECK(v.find("paper_near_cache") != nullptr);
   CHECK(v.find("exam_near_cache") != nullptr);
+  CHECK(v.find("hot_repairs")->find("pending")->text == "0");
   CHECK(v.find("log_sink_errors")->text == "0");
 }
 
