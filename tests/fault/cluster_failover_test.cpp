@@ -326,13 +326,10 @@ TEST_CASE("cluster master killed under load: every call rides through within fai
   for (const char* kind : kKinds) {
     const Tally& t = *r.tallies[kind];
     INFO(kind << ": " << t.last_error);
-    // No call threw for a failure it could ride through: the wait covered the failover. The one
-    // exception is the rule on unknown outcomes: a heartbeat batch in flight when its master
-    // died is sent again only when the presence.heartbeat script says it is idempotent
-    // (Script::idempotent, set in src/repo); until it does, that one call is thrown with
-    // outcome_unknown(). Every other kind here is idempotent or best effort.
-    CHECK(t.failed() - t.in_doubt == 0);
-    CHECK(t.in_doubt <= (kind == kKinds[0] ? 1 : 0));
+    // No call threw: the wait covered the failover, and a heartbeat batch in flight when its
+    // master died is sent again because presence.heartbeat is idempotent (Script::idempotent).
+    // Every other kind here is idempotent or best effort.
+    CHECK(t.failed() == 0);
     CHECK(t.succeeded_after(r.promoted_at));
   }
   // The calls on the killed master's slots were held, then sent again to the promoted replica.
