@@ -14,7 +14,7 @@
 // hiredis reads into a buffer that holds a whole record, so no decrypted reply waits inside
 // OpenSSL while poll() sleeps; the connect's PING has read the session tickets.
 //
-// The same machinery watches the sentinels' +switch-master channel (sentinel.hpp): a Subscriber
+// The same machinery watches the sentinels' failover announcements (sentinel.hpp): a Subscriber
 // made with a Connect function connects through it (to the next sentinel when one dies), and
 // watch() registers a handler for the Subscriber's lifetime without waiting for a server.
 //
