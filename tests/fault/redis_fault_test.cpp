@@ -1,6 +1,8 @@
 // Fault tests of the Redis hot tier through the public API: a server restart (with one and with
-// several pooled connections, and with a live subscription), a server that is down, and a
-// server that accepts connections but never answers.
+// several pooled connections, and with a live subscription), a server that is down, a server
+// that accepts connections but never answers, and the failover ride-through
+// (redis.failover_wait, cache/failover.hpp): off gives the immediate error, on waits for the
+// server to come back, and a call whose reply was lost is sent again only when idempotent.
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
@@ -22,6 +24,7 @@
 #include "examstore/config.hpp"
 #include "examstore/error.hpp"
 #include "examstore/store.hpp"
+#include "support/tcp_proxy.hpp"
 #include "support/test_env.hpp"
 
 namespace {
@@ -49,15 +52,31 @@ long long elapsed_ms(Clock::time_point since) {
   return std::chrono::duration_cast<milliseconds>(Clock::now() - since).count();
 }
 
+// `failover_wait` 0: the first failure is thrown (the tests about the error itself).
 std::unique_ptr<examstore::Store> open_store(const std::string& url, milliseconds connect_timeout,
-                                             milliseconds command_timeout, int pool_size = 8) {
+                                             milliseconds command_timeout, int pool_size = 8,
+                                             milliseconds failover_wait = milliseconds(0)) {
   examstore::Config c;
   c.with_redis_url(url);
   c.redis.connect_timeout = connect_timeout;
   c.redis.command_timeout = command_timeout;
   c.redis.pool_size = pool_size;
+  c.redis.failover_wait = failover_wait;
   return examstore::Store::open(c);
 }
+
+std::int64_t redis_retries(examstore::Store& store) { return store.metrics().redis.retries; }
+
+// A private Redis behind a TcpProxy (to cut, restore or lose a reply), and a Store on the proxy.
+struct ProxiedRedis {
+  explicit ProxiedRedis(milliseconds failover_wait,
+                        milliseconds command_timeout = milliseconds(500))
+      : store(open_store("redis://127.0.0.1:" + std::to_string(proxy.port()), milliseconds(500),
+                         command_timeout, 4, failover_wait)) {}
+  RedisProcess redis;
+  examstore::test::TcpProxy proxy{redis.port()};
+  std::unique_ptr<examstore::Store> store;
+};
 
 // Normal (non-pub/sub) client connections on the server at `port`, not counting this one.
 int command_clients(int port) {
@@ -149,7 +168,7 @@ std::int64_t publish_until_received(examstore::Cache& cache, const std::string& 
 
 }  // namespace
 
-TEST_CASE("Redis restart: calls fail while it is down, the first call after it is back works",
+TEST_CASE("Redis restart: with failover_wait 0 calls fail while it is down and work after",
           "[redis][fault]") {
   RedisProcess redis;
   auto store = open_store(redis.url(), milliseconds(500), milliseconds(500), 4);
@@ -244,6 +263,7 @@ TEST_CASE("Redis restart: every pooled connection recovers on its first call",
   examstore::Reply r;
   REQUIRE_NOTHROW(r = cache.run(script, {busy_key}, {"0"}));
   CHECK(r == examstore::Reply::of(1));
+  CHECK(redis_retries(*store) == 0);  // stale pooled connections are replaced, not resent on
 }
 
 TEST_CASE("Redis restart: a subscription resubscribes", "[redis][fault]") {
@@ -280,7 +300,8 @@ TEST_CASE("Redis restart: a subscription resubscribes", "[redis][fault]") {
   CHECK(receivers == 0);
 }
 
-TEST_CASE("Redis that is down fails fast with kUnavailable", "[redis][fault]") {
+TEST_CASE("Redis that is down fails fast with kUnavailable when failover_wait is 0",
+          "[redis][fault]") {
   const int port = examstore::test::closed_port();
   auto store =
       open_store("redis://127.0.0.1:" + std::to_string(port), milliseconds(500), milliseconds(500));
@@ -313,7 +334,8 @@ TEST_CASE("Redis that is down fails fast with kUnavailable", "[redis][fault]") {
   CHECK(found);
 }
 
-TEST_CASE("Redis that never answers times out instead of hanging", "[redis][fault]") {
+TEST_CASE("Redis that never answers times out instead of hanging with failover_wait 0",
+          "[redis][fault]") {
   examstore::test::SilentServer silent;
   const milliseconds timeout(300);
   auto store = open_store("redis://127.0.0.1:" + std::to_string(silent.port()), timeout, timeout);
@@ -338,4 +360,129 @@ TEST_CASE("Redis that never answers times out instead of hanging", "[redis][faul
     CHECK(e.retryable());
     CHECK(took < bound_ms);
   }
+}
+
+TEST_CASE("failover_wait 0: a call to a Redis behind a cut proxy throws on its first attempt",
+          "[redis][fault][failover]") {
+  ProxiedRedis fixture(milliseconds(0));
+  auto& store = fixture.store;
+  auto& cache = store->cache();
+  const std::string key = unique_name("fault:off:");
+  cache.set(key, "before");
+  fixture.proxy.cut();
+
+  const Error r = expect_error([&] { cache.get(key); });
+  INFO(r.what());
+  CHECK(code_of(r) == "unavailable");
+  CHECK(r.retryable());
+  const Error w = expect_error([&] { cache.set(key, "while cut"); });
+  INFO(w.what());
+  CHECK(code_of(w) == "unavailable");
+  CHECK_FALSE(w.outcome_unknown());                               // refused: nothing was sent
+  CHECK(w.message().find("failover_wait") == std::string::npos);  // it did not wait
+  CHECK(redis_retries(*store) == 0);
+
+  fixture.proxy.restore();
+  CHECK(cache.get(key) == std::optional<std::string>("before"));
+}
+
+TEST_CASE("failover_wait 2 s: a call rides through a Redis that comes back",
+          "[redis][fault][failover]") {
+  ProxiedRedis fixture(milliseconds(2000));
+  auto& redis = fixture.redis;
+  auto& proxy = fixture.proxy;
+  auto& store = fixture.store;
+  auto& cache = store->cache();
+  const std::string key = unique_name("fault:ride:");
+  cache.set(key, "before");
+  REQUIRE(redis_retries(*store) == 0);
+
+  SECTION("a proxy cut and restored after 0.5 s") {
+    proxy.cut();
+    std::thread back([&] {
+      std::this_thread::sleep_for(milliseconds(500));
+      proxy.restore();
+    });
+    std::optional<std::string> value;
+    CHECK_NOTHROW(value = cache.get(key));
+    CHECK(value == std::optional<std::string>("before"));
+    CHECK_NOTHROW(cache.set(key, "after"));
+    back.join();
+    CHECK(cache.get(key) == std::optional<std::string>("after"));
+  }
+  SECTION("a server killed and started again") {
+    // The calls run on a thread: the server must be started by the main thread, since a child
+    // dies with the thread that forked it (PR_SET_PDEATHSIG).
+    redis.kill();
+    std::string error;
+    std::optional<std::string> value{"not read"};
+    std::thread caller([&] {
+      try {
+        value = cache.get(key);
+        cache.set(key, "after");
+      } catch (const Error& e) {
+        error = e.what();
+      }
+    });
+    std::this_thread::sleep_for(milliseconds(500));
+    redis.start();
+    caller.join();
+    CHECK(error == "");
+    CHECK_FALSE(value.has_value());  // a restarted server without persistence
+    CHECK(cache.get(key) == std::optional<std::string>("after"));
+  }
+  CHECK(redis_retries(*store) > 0);
+}
+
+TEST_CASE("failover_wait: past the deadline the last error is thrown naming the wait",
+          "[redis][fault][failover]") {
+  ProxiedRedis fixture(milliseconds(300));
+  auto& store = fixture.store;
+  auto& cache = store->cache();
+  const std::string key = unique_name("fault:deadline:");
+  cache.set(key, "before");
+  fixture.proxy.cut();
+  const Error e = expect_error([&] { cache.set(key, "never"); });
+  WARN(e.what());  // quoted in docs/errors.md
+  CHECK(code_of(e) == "unavailable");
+  CHECK(e.retryable());
+  CHECK_FALSE(e.outcome_unknown());  // refused every time: never sent
+  CHECK(e.message().find("ms of failover_wait)") != std::string::npos);
+  CHECK(redis_retries(*store) > 0);
+}
+
+TEST_CASE("a lost reply: incr_by is not sent twice, set and get are sent again",
+          "[redis][fault][failover]") {
+  ProxiedRedis fixture(milliseconds(2000), milliseconds(1000));
+  auto& proxy = fixture.proxy;
+  auto& store = fixture.store;
+  auto& cache = store->cache();
+  const std::string counter = unique_name("fault:lost:") + ":n";
+  const std::string key = unique_name("fault:lost:") + ":k";
+  REQUIRE(cache.incr_by(counter, 1) == 1);
+
+  // INCRBY reaches Redis, its reply is lost: the outcome is unknown and it is not resent.
+  proxy.drop_next_reply();
+  const Error e = expect_error([&] { cache.incr_by(counter, 1); });
+  INFO(e.what());
+  CHECK(proxy.dropped_replies() == 1);
+  CHECK((code_of(e) == "unavailable" || code_of(e) == "timeout"));
+  CHECK(e.outcome_unknown());
+  CHECK(redis_retries(*store) == 0);
+  CHECK(cache.get(counter) == std::optional<std::string>("2"));  // applied exactly once
+
+  // SET is idempotent: sent again on a new connection, and acknowledged.
+  proxy.drop_next_reply();
+  CHECK_NOTHROW(cache.set(key, "v"));
+  CHECK(proxy.dropped_replies() == 2);
+  CHECK(redis_retries(*store) == 1);
+
+  // So is GET.
+  proxy.drop_next_reply();
+  std::optional<std::string> value;
+  CHECK_NOTHROW(value = cache.get(key));
+  CHECK(value == std::optional<std::string>("v"));
+  CHECK(proxy.dropped_replies() == 3);
+  CHECK(redis_retries(*store) == 2);
+  CHECK(cache.get(counter) == std::optional<std::string>("2"));
 }

@@ -34,11 +34,14 @@ using examstore::ErrorCode;
 using examstore::Store;
 using examstore::test::code_of;
 
-std::unique_ptr<Store> open_sentinel(const std::string& url, int wait_replicas = 0) {
+// `failover_wait` 0 (not the default): the tests about an error want it at once.
+std::unique_ptr<Store> open_sentinel(const std::string& url, int wait_replicas = 0,
+                                     std::chrono::milliseconds failover_wait = 0ms) {
   Config c;
   c.with_redis_url(url);
   c.redis.wait_replicas = wait_replicas;
   c.redis.wait_timeout = 100ms;
+  c.redis.failover_wait = failover_wait;
   return Store::open(c);
 }
 
@@ -57,6 +60,24 @@ TEST_CASE("sentinel: the master is found through the sentinels and health names 
   CHECK(h.endpoint.find("/mymaster/0 (master 127.0.0.1:") != std::string::npos);
   CHECK(h.endpoint.find("3/3 sentinels reachable") != std::string::npos);
   store->cache().del({key});
+}
+
+TEST_CASE("sentinel: health says whether +switch-master is watched", "[sentinel]") {
+  auto store = open_sentinel(examstore::test::sentinel_url());
+  // The watch connects on its own thread as the Store opens: wait for it, bounded.
+  std::string endpoint;
+  const auto deadline = std::chrono::steady_clock::now() + 10s;
+  do {
+    endpoint = store->cache().health().endpoint;
+    if (endpoint.find("+switch-master watched") != std::string::npos) break;
+    std::this_thread::sleep_for(50ms);
+  } while (std::chrono::steady_clock::now() < deadline);
+  INFO(endpoint);
+  CHECK(endpoint.find("3/3 sentinels reachable, +switch-master watched") != std::string::npos);
+
+  const int a = examstore::test::closed_port();
+  auto nowhere = open_sentinel("redis-sentinel://127.0.0.1:" + std::to_string(a) + "/mymaster");
+  CHECK(nowhere->cache().health().endpoint.find("+switch-master not watched") != std::string::npos);
 }
 
 TEST_CASE("sentinel: unreachable sentinels fail naming the sentinels and the master name",

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstdint>
+#include <map>
 #include <set>
 #include <sstream>
 #include <string>
@@ -20,6 +21,21 @@ inline std::set<std::int64_t> ids_in(const TempDatabase& db, const std::string& 
   std::string item;
   while (std::getline(in, item, ',')) {
     if (!item.empty()) out.insert(std::stoll(item));
+  }
+  return out;
+}
+
+/// How many rows of `from` (a table or a join) have each value of `expr` (an SQL expression):
+/// "exactly once" checks for rows the schema does not make unique by themselves.
+inline std::map<std::string, int> row_counts(const TempDatabase& db, const std::string& expr,
+                                             const std::string& from) {
+  const std::string text =
+      db.query_value("SELECT string_agg((" + expr + ")::text, ',') FROM " + from);
+  std::map<std::string, int> out;
+  std::stringstream in(text);
+  std::string item;
+  while (std::getline(in, item, ',')) {
+    if (!item.empty()) ++out[item];
   }
   return out;
 }

@@ -166,6 +166,16 @@ void TcpProxy::restore() {
   }
 }
 
+void TcpProxy::drop_next_reply() {
+  std::lock_guard<std::mutex> l(mu_);
+  drop_armed_ = true;
+}
+
+std::int64_t TcpProxy::dropped_replies() const {
+  std::lock_guard<std::mutex> l(mu_);
+  return dropped_;
+}
+
 std::int64_t TcpProxy::accepted() const {
   std::lock_guard<std::mutex> l(mu_);
   return accepted_;
@@ -221,6 +231,15 @@ void TcpProxy::run() {
       for (int i = 0; i < 2 && !c.dead; ++i) {
         const short re = fds[k + static_cast<std::size_t>(i)].revents;
         if ((re & (POLLIN | POLLHUP | POLLERR)) != 0 && !c.eof[i] && !pump_in(c, i)) c.dead = true;
+        if (!c.dead && i == 1 && !c.buf[1].empty()) {
+          std::lock_guard<std::mutex> l(mu_);
+          if (drop_armed_) {  // the reply is lost: the client sees its connection close
+            drop_armed_ = false;
+            ++dropped_;
+            c.buf[1].clear();
+            c.dead = true;
+          }
+        }
         if (!c.dead && (re & POLLOUT) != 0 && !pump_out(c, i)) c.dead = true;
         // Hung up in both directions with nothing left to read: nothing more can pass.
         if (!c.dead && c.eof[i] && (re & (POLLHUP | POLLERR)) != 0) c.dead = true;

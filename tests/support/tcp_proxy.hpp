@@ -5,6 +5,7 @@
 //   ... connect the client to proxy.port() ...
 //   proxy.cut();                                   // every connection closed, new ones refused
 //   proxy.restore();                               // accepting (and forwarding) again
+//   proxy.drop_next_reply();                       // the next reply is lost (see below)
 //
 // One thread runs a poll() loop over the listening socket, every forwarded connection (both
 // sides, non-blocking) and a wake-up pipe; it owns all of those. cut(), restore() and the
@@ -41,6 +42,13 @@ class TcpProxy {
   /// Listens again after cut(). Throws std::runtime_error when the port cannot be bound again.
   /// Idempotent.
   void restore();
+  /// Arms a one-shot "lost reply": the next bytes the target sends on any connection are
+  /// discarded and that connection is closed on both sides, so a client's command reaches the
+  /// server and is applied while its reply never arrives (an outcome the client cannot know).
+  /// Later replies pass as usual.
+  void drop_next_reply();
+  /// How many replies drop_next_reply() has discarded.
+  std::int64_t dropped_replies() const;
   /// How many connections have been accepted (and forwarded) since construction.
   std::int64_t accepted() const;
   /// How many forwarded connections are open now.
@@ -65,6 +73,8 @@ class TcpProxy {
   bool stopped_ = false;  // the loop has ended
   std::int64_t accepted_ = 0;
   std::int64_t open_ = 0;
+  bool drop_armed_ = false;
+  std::int64_t dropped_ = 0;
 
   std::mutex request_mu_;  // serialises cut(), restore() and stop requests
   int listen_fd_ = -1;     // the loop thread's own once it runs

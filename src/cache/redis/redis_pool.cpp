@@ -11,7 +11,7 @@ Pool::Pool(RedisOptions options, obs::Telemetry* telemetry)
       counters_(telemetry ? &telemetry->redis : nullptr),
       log_(telemetry ? telemetry->log : obs::Logger::silent()),
       resolver_(options_.topology == RedisTopology::kSentinel
-                    ? std::make_shared<SentinelResolver>(options_, log_)
+                    ? std::make_shared<SentinelResolver>(options_, log_, &failover_)
                     : nullptr) {}
 
 std::unique_ptr<Connection> Pool::connect() {

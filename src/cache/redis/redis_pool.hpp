@@ -8,7 +8,9 @@
 // With Sentinel, every connection is made to the master the SentinelResolver names (verified
 // with ROLE). A dropped connection (I/O error, READONLY, LOADING, closed by the server) makes the
 // resolver ask the sentinels again, and idle connections made for an older master are dropped
-// on checkout, so the pool follows a failover without a restart.
+// on checkout, so the pool follows a failover without a restart. The resolver notifies
+// failover_signal() when it adopts a new master, so calls riding through the failover
+// (cache/failover.hpp) are sent again at once.
 //
 // Thread-safety: all methods are thread-safe.
 #pragma once
@@ -59,7 +61,8 @@ class Pool {
   const std::string& endpoint() const { return endpoint_; }
   /// The Sentinel resolver (nullptr for a standalone server).
   const std::shared_ptr<SentinelResolver>& resolver() const { return resolver_; }
-  /// Wakes the calls waiting out a failover (cache/failover.hpp) when a new master is adopted.
+  /// Wakes the calls waiting out a failover (cache/failover.hpp) when the resolver adopts a new
+  /// master (+switch-master, or the sentinels asked after an error).
   cache::FailoverSignal& failover_signal() { return failover_; }
 
  private:
@@ -74,8 +77,8 @@ class Pool {
   const std::shared_ptr<TlsContext> tls_;  // held so that its connections share it
   obs::PoolCounters* const counters_;
   const obs::Logger& log_;
+  cache::FailoverSignal failover_;  // before resolver_, which notifies it
   const std::shared_ptr<SentinelResolver> resolver_;
-  cache::FailoverSignal failover_;
   std::mutex mu_;  // guards idle_ and open_
   std::condition_variable freed_;
   std::vector<std::unique_ptr<Connection>> idle_;

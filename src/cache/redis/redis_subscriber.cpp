@@ -33,10 +33,23 @@ std::string element(const redisReply& r, size_t i) {
 
 Subscriber::Subscriber(RedisOptions options, const obs::Logger* log,
                        std::shared_ptr<SentinelResolver> resolver)
+    : Subscriber(std::move(options), log ? *log : obs::Logger::silent(), std::move(resolver),
+                 nullptr,
+                 {"near_cache", "invalidation", "near caches bypass themselves until it is back"}) {
+}
+
+Subscriber::Subscriber(RedisOptions options, const obs::Logger& log, Connect connect,
+                       Purpose purpose)
+    : Subscriber(std::move(options), log, nullptr, std::move(connect), std::move(purpose)) {}
+
+Subscriber::Subscriber(RedisOptions options, const obs::Logger& log,
+                       std::shared_ptr<SentinelResolver> resolver, Connect connect, Purpose purpose)
     : options_(std::move(options)),
       tls_(options_.tls.enabled ? tls_context(options_.tls) : nullptr),
-      log_(log ? *log : obs::Logger::silent()),
-      resolver_(std::move(resolver)) {
+      log_(log),
+      resolver_(std::move(resolver)),
+      connect_(std::move(connect)),
+      purpose_(std::move(purpose)) {
   wake_fd_ = ::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
   if (wake_fd_ < 0) {
     throw Error(ErrorCode::kResourceExhausted, "redis subscribe", "eventfd failed",
@@ -60,9 +73,7 @@ void Subscriber::wake() {
   [[maybe_unused]] const ssize_t n = ::write(wake_fd_, &one, sizeof one);
 }
 
-std::unique_ptr<Subscription> Subscriber::subscribe(std::string_view channel_view,
-                                                    MessageHandler handler) {
-  const std::string channel(channel_view);
+std::uint64_t Subscriber::add_handler(const std::string& channel, MessageHandler handler) {
   std::unique_lock<std::mutex> l(mu_);
   const std::uint64_t id = next_id_++;
   auto& slot = handlers_[channel];
@@ -72,7 +83,23 @@ std::unique_ptr<Subscription> Subscriber::subscribe(std::string_view channel_vie
   if (first && connected_) pending_.emplace_back(true, channel);
   l.unlock();
   wake();
-  l.lock();
+  return id;
+}
+
+void Subscriber::watch(std::string_view channel, MessageHandler handler) {
+  add_handler(std::string(channel), std::move(handler));
+}
+
+bool Subscriber::connected() {
+  std::lock_guard<std::mutex> l(mu_);
+  return connected_;
+}
+
+std::unique_ptr<Subscription> Subscriber::subscribe(std::string_view channel_view,
+                                                    MessageHandler handler) {
+  const std::string channel(channel_view);
+  const std::uint64_t id = add_handler(channel, std::move(handler));
+  std::unique_lock<std::mutex> l(mu_);
   const auto deadline = std::chrono::steady_clock::now() + options_.command_timeout;
   const bool ok = cv_.wait_until(l, deadline, [&] {
     return stopping_ || confirmed_.count(channel) != 0;
@@ -146,7 +173,11 @@ void Subscriber::run() {
 
 bool Subscriber::connect_and_resubscribe() {
   try {
-    conn_ = resolver_ ? resolver_->connect_master() : std::make_unique<Connection>(options_);
+    if (connect_) {
+      conn_ = connect_();
+    } else {
+      conn_ = resolver_ ? resolver_->connect_master() : std::make_unique<Connection>(options_);
+    }
   } catch (const Error& e) {
     std::lock_guard<std::mutex> l(mu_);
     last_error_ = e.message();
@@ -231,10 +262,8 @@ void Subscriber::read_replies() {
 void Subscriber::disconnect(const std::string& why) {
   conn_.reset();
   if (resolver_) resolver_->invalidate();
-  log_.log(LogLevel::kWarn, "near_cache",
-           "invalidation subscription to {} lost ({}); near caches bypass themselves until it "
-           "is back",
-           options_.redacted(), why);
+  log_.log(LogLevel::kWarn, purpose_.component, "{} subscription to {} lost ({}); {}",
+           purpose_.what, options_.redacted(), why, purpose_.consequence);
   std::lock_guard<std::mutex> l(mu_);
   connected_ = false;
   confirmed_.clear();

@@ -14,11 +14,16 @@
 // hiredis reads into a buffer that holds a whole record, so no decrypted reply waits inside
 // OpenSSL while poll() sleeps; the connect's PING has read the session tickets.
 //
-// Thread-safety: subscribe() and the returned handles may be used from any thread.
+// The same machinery watches the sentinels' failover announcements (sentinel.hpp): a Subscriber
+// made with a Connect function connects through it (to the next sentinel when one dies), and
+// watch() registers a handler for the Subscriber's lifetime without waiting for a server.
+//
+// Thread-safety: subscribe(), watch() and the returned handles may be used from any thread.
 #pragma once
 
 #include <condition_variable>
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -40,6 +45,19 @@ class Subscriber {
   /// master it names (Sentinel).
   explicit Subscriber(RedisOptions options, const obs::Logger* log = nullptr,
                       std::shared_ptr<SentinelResolver> resolver = nullptr);
+
+  /// Makes the connection (throws examstore::Error when it cannot); called again, with backoff
+  /// from 50 ms to 1 s, after each failure or lost connection.
+  using Connect = std::function<std::unique_ptr<Connection>()>;
+  /// Connects through `connect`. `options` gives the TLS files and the timeouts. A lost
+  /// connection is logged (component `component`) as "<what> subscription to <options> lost
+  /// (<why>); <consequence>".
+  struct Purpose {
+    std::string component;
+    std::string what;
+    std::string consequence;
+  };
+  Subscriber(RedisOptions options, const obs::Logger& log, Connect connect, Purpose purpose);
   ~Subscriber();
   Subscriber(const Subscriber&) = delete;
   Subscriber& operator=(const Subscriber&) = delete;
@@ -53,6 +71,13 @@ class Subscriber {
   /// command_timeout), so that a publish after it returns no longer counts this client.
   void unsubscribe(const std::string& channel, std::uint64_t id);
 
+  /// Registers `handler` for `channel` for as long as this Subscriber lives, subscribing now if
+  /// connected and on every (re)connection; returns at once.
+  void watch(std::string_view channel, MessageHandler handler);
+
+  /// True while the connection is up.
+  bool connected();
+
  private:
   void run();
   bool connect_and_resubscribe();
@@ -60,11 +85,16 @@ class Subscriber {
   void read_replies();
   void disconnect(const std::string& why);
   void wake();
+  std::uint64_t add_handler(const std::string& channel, MessageHandler handler);
+  Subscriber(RedisOptions options, const obs::Logger& log,
+             std::shared_ptr<SentinelResolver> resolver, Connect connect, Purpose purpose);
 
   const RedisOptions options_;
   const std::shared_ptr<TlsContext> tls_;  // held so that reconnections share it
   const obs::Logger& log_;
-  const std::shared_ptr<SentinelResolver> resolver_;
+  const std::shared_ptr<SentinelResolver> resolver_;  // invalidated when the connection is lost
+  const Connect connect_;  // when set, used instead of resolver_ / options_
+  const Purpose purpose_;
   int wake_fd_ = -1;
 
   std::mutex mu_;  // guards every member below

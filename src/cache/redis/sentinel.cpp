@@ -1,8 +1,10 @@
 #include "cache/redis/sentinel.hpp"
 
 #include <algorithm>
+#include <sstream>
 #include <thread>
 
+#include "cache/redis/redis_subscriber.hpp"
 #include "examstore/error.hpp"
 
 namespace examstore::redis {
@@ -15,6 +17,14 @@ using std::chrono::milliseconds;
 constexpr milliseconds kSentinelTimeout{500};
 // Between two asks while a sentinel still names a demoted master.
 constexpr milliseconds kStaleRetry{100};
+// The channel every sentinel announces a new master address on:
+// "<master name> <old ip> <old port> <new ip> <new port>". The leader of a failover announces it
+// only after reconfiguring the other replicas (about 1 s later in our tests), the others as soon
+// as they hear the leader's new configuration.
+constexpr std::string_view kSwitchMaster = "+switch-master";
+// The leader announces here the moment the chosen replica has turned master:
+// "slave <ip>:<port> <ip> <port> @ <master name> <old ip> <old port>".
+constexpr std::string_view kPromotedSlave = "+promoted-slave";
 
 std::string join(const std::vector<std::string>& parts) {
   std::string out;
@@ -35,11 +45,118 @@ bool role_is_master(const redisReply& role) {
   return first.type == REDIS_REPLY_STRING && std::string_view(first.str, first.len) == "master";
 }
 
-SentinelResolver::SentinelResolver(RedisOptions options, const obs::Logger& log)
+SentinelResolver::SentinelResolver(RedisOptions options, const obs::Logger& log,
+                                   cache::FailoverSignal* signal)
     : options_(std::move(options)),
       redacted_(options_.redacted()),
       log_(log),
-      order_(options_.seeds) {}
+      signal_(signal),
+      order_(options_.seeds) {
+  watch_ = std::make_unique<Subscriber>(
+      options_, log_, [this] { return connect_watch(); },
+      Subscriber::Purpose{"redis", std::string(kSwitchMaster),
+                          "failovers are noticed by errors until another sentinel answers"});
+  for (const std::string_view channel : {kSwitchMaster, kPromotedSlave}) {
+    watch_->watch(channel, [this](std::string_view from, std::string_view message) {
+      on_announcement(from, message);
+    });
+  }
+}
+
+SentinelResolver::~SentinelResolver() = default;
+
+std::unique_ptr<Connection> SentinelResolver::connect_watch() {
+  const std::size_t n = options_.seeds.size();
+  std::vector<std::string> notes;
+  for (std::size_t k = 0; k < n; ++k) {
+    const std::size_t i = (watch_next_ + k) % n;
+    const RedisEndpoint& sentinel = options_.seeds[i];
+    try {
+      auto c = std::make_unique<Connection>(sentinel_options(sentinel),
+                                            "sentinel " + endpoint_text(sentinel));
+      watch_next_ = (i + 1) % n;  // when this one dies, start with the next
+      // A failover announced while the watch was down would be missed: ask again.
+      if (watch_connected_once_) invalidate();
+      watch_connected_once_ = true;
+      log_.log(LogLevel::kDebug, "redis", "{}: watching {} on sentinel {}", redacted_,
+               kSwitchMaster, endpoint_text(sentinel));
+      return c;
+    } catch (const Error& e) {
+      notes.push_back("sentinel " + endpoint_text(sentinel) + ": " + e.message());
+    }
+  }
+  throw Error(ErrorCode::kUnavailable, "redis SUBSCRIBE +switch-master",
+              "no sentinel reachable (" + join(notes) + ")", redacted_);
+}
+
+void SentinelResolver::on_announcement(std::string_view channel, std::string_view message) {
+  std::istringstream in{std::string(message)};
+  std::string name;
+  RedisEndpoint to;
+  bool parsed = false;
+  if (channel == kSwitchMaster) {
+    std::string old_host, old_port;
+    parsed = static_cast<bool>(in >> name >> old_host >> old_port >> to.host >> to.port);
+  } else {
+    std::string kind, id, at;
+    parsed = static_cast<bool>(in >> kind >> id >> to.host >> to.port >> at >> name) && at == "@";
+  }
+  if (!parsed) {
+    log_.log(LogLevel::kWarn, "redis", "{}: unparseable {} message '{}'", redacted_, channel,
+             message);
+    return;
+  }
+  switch_master(name, to, channel);
+}
+
+bool SentinelResolver::is_master(const RedisEndpoint& ep, std::string& note, bool* answered) const {
+  const std::string where = endpoint_text(ep);
+  try {
+    Connection c(master_options(ep), redacted_ + " master " + where);
+    ReplyPtr role = c.command({"ROLE"}, "redis ROLE");
+    if (answered != nullptr) *answered = true;
+    if (role_is_master(*role)) return true;
+    note = where + ", whose ROLE is not master";
+  } catch (const Error& e) {
+    note = where + ", which fails: " + e.message();
+  }
+  return false;
+}
+
+void SentinelResolver::adopt_locked(const RedisEndpoint& ep, std::string_view how) {
+  if (known_ && known_->host == ep.host && known_->port == ep.port) return;
+  log_.log(LogLevel::kInfo, "redis", "{}: the master is {} ({})", redacted_, endpoint_text(ep),
+           how);
+  known_ = ep;
+  epoch_.fetch_add(1, std::memory_order_acq_rel);
+  if (signal_ != nullptr) signal_->notify();
+}
+
+bool SentinelResolver::switch_master(const std::string& name, const RedisEndpoint& to,
+                                     std::string_view how) {
+  if (name != options_.sentinel_master) return false;
+  std::string note;
+  const bool ok = is_master(to, note);  // outside the lock: callers keep the old answer meanwhile
+  std::lock_guard<std::mutex> l(mu_);
+  if (!ok) {
+    // Not verified: let the next master() ask the sentinels at once, whatever the rate limit.
+    log_.log(LogLevel::kWarn, "redis", "{}: {} names {}", redacted_, how, note);
+    stale_.store(true, std::memory_order_relaxed);
+    resolved_at_ = {};
+    retry_at_ = {};
+    return false;
+  }
+  stale_.store(false, std::memory_order_relaxed);
+  resolved_at_ = Clock::now();
+  last_error_.reset();
+  if (known_ && known_->host == to.host && known_->port == to.port) {
+    log_.log(LogLevel::kDebug, "redis", "{}: {} confirms the master {}", redacted_, how,
+             endpoint_text(to));
+    return true;
+  }
+  adopt_locked(to, how);
+  return true;
+}
 
 RedisOptions SentinelResolver::sentinel_options(const RedisEndpoint& sentinel) const {
   RedisOptions o;
@@ -105,18 +222,9 @@ RedisEndpoint SentinelResolver::resolve_locked() {
       }
       std::rotate(order_.begin(), order_.begin() + static_cast<std::ptrdiff_t>(i),
                   order_.begin() + static_cast<std::ptrdiff_t>(i) + 1);
-      const std::string where = endpoint_text(*ep);
-      try {
-        Connection c(master_options(*ep), redacted_ + " master " + where);
-        ReplyPtr role = c.command({"ROLE"}, "redis ROLE");
-        if (role_is_master(*role)) return *ep;
-        stale = true;  // just demoted: the sentinels have not caught up yet
-        notes.push_back("sentinel " + endpoint_text(order_[0]) + " names " + where +
-                        ", whose ROLE is not master");
-      } catch (const Error& e) {
-        notes.push_back("sentinel " + endpoint_text(order_[0]) + " names " + where +
-                        ", which fails: " + e.message());
-      }
+      // A server that answers but is not master was just demoted: the sentinels lag behind.
+      if (is_master(*ep, note, &stale)) return *ep;
+      notes.push_back("sentinel " + endpoint_text(order_[0]) + " names " + note);
       break;  // one sentinel's answer per round
     }
     if (stale && Clock::now() + kStaleRetry < deadline) {
@@ -145,11 +253,7 @@ RedisEndpoint SentinelResolver::master() {
     RedisEndpoint ep = resolve_locked();
     resolved_at_ = Clock::now();
     last_error_.reset();
-    if (!known_ || known_->host != ep.host || known_->port != ep.port) {
-      log_.log(LogLevel::kInfo, "redis", "{}: the master is {}", redacted_, endpoint_text(ep));
-      known_ = ep;
-      epoch_.fetch_add(1, std::memory_order_acq_rel);
-    }
+    adopt_locked(ep, "named by the sentinels");
     return ep;
   } catch (const Error& e) {
     resolved_at_ = Clock::now();
@@ -188,6 +292,7 @@ SentinelStatus SentinelResolver::probe() {
     sentinels = order_;
     if (known_) s.master = endpoint_text(*known_);
   }
+  s.watching = watch_->connected();
   s.total = static_cast<int>(sentinels.size());
   for (const auto& sentinel : sentinels) {
     std::string note;
@@ -204,7 +309,8 @@ SentinelStatus SentinelResolver::probe() {
 std::string SentinelResolver::describe() {
   const SentinelStatus s = probe();
   return "master " + (s.master.empty() ? std::string("unknown") : s.master) + ", " +
-         std::to_string(s.reachable) + "/" + std::to_string(s.total) + " sentinels reachable";
+         std::to_string(s.reachable) + "/" + std::to_string(s.total) + " sentinels reachable, " +
+         std::string(kSwitchMaster) + (s.watching ? " watched" : " not watched");
 }
 
 }  // namespace examstore::redis
