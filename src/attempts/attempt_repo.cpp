@@ -20,7 +20,7 @@
 #include <unordered_map>
 
 #include "attempts/attempt_db.hpp"
-#include "cache/failover.hpp"
+#include "common/failover.hpp"
 #include "common/json.hpp"
 #include "db/store_checks.hpp"
 #include "examstore/error.hpp"
@@ -485,13 +485,13 @@ class AttemptRepoImpl final : public AttemptRepo {
   }
 
   std::optional<Attempt> get(ExamId exam, StudentId student) override {
-    std::optional<cache::FailoverWaitScope> quick;
+    std::optional<failover::WaitScope> quick;
     quick_while_away(quick);
     if (!stale(exam, student)) {
       try {
         return get_hot(exam, student);
       } catch (const Error& e) {
-        if (!cache::failover_class(e)) throw;
+        if (!failover::failover_class(e)) throw;
         stale_.add(item_of(exam, student));
       }
     }
@@ -518,7 +518,7 @@ class AttemptRepoImpl final : public AttemptRepo {
 
   SaveAck autosave(const AnswerSave& save, Durability durability) override {
     const std::string op = "attempt autosave";
-    std::optional<cache::FailoverWaitScope> quick;
+    std::optional<failover::WaitScope> quick;
     quick_while_away(quick);
     keys::check_id("question id", save.question_id);
     if (save.seq <= 0) throw Error(ErrorCode::kInvalidArgument, "seq", "must be > 0");
@@ -548,7 +548,7 @@ class AttemptRepoImpl final : public AttemptRepo {
       r = run_loaded(save.exam_id, save.student_id, op, save_script(), k,
                      {q, seq, at, grace, save.answer});
     } catch (const Error& e) {
-      if (!cache::failover_class(e)) throw;
+      if (!failover::failover_class(e)) throw;
       return save_durably(save, durability, op);
     }
     switch (int_of(r.elements[0])) {
@@ -589,7 +589,7 @@ class AttemptRepoImpl final : public AttemptRepo {
   }
 
   std::vector<SavedAnswer> answers(ExamId exam, StudentId student) override {
-    std::optional<cache::FailoverWaitScope> quick;
+    std::optional<failover::WaitScope> quick;
     quick_while_away(quick);
     require(exam, student, "attempt answers");
     std::vector<SavedAnswer> out;
@@ -602,7 +602,7 @@ class AttemptRepoImpl final : public AttemptRepo {
                                     milliseconds(a.since_ms)});
         }
       } catch (const Error& e) {
-        if (!cache::failover_class(e)) throw;
+        if (!failover::failover_class(e)) throw;
         out.clear();
         hot = false;
       }
@@ -624,7 +624,7 @@ class AttemptRepoImpl final : public AttemptRepo {
 
   SubmissionReceipt submit(ExamId exam, StudentId student, TimePoint now) override {
     const std::string op = "attempt submit";
-    std::optional<cache::FailoverWaitScope> quick;
+    std::optional<failover::WaitScope> quick;
     quick_while_away(quick);
     const Attempt a = require(exam, student, op);
     if (a.state == AttemptState::kSubmitted ||
@@ -869,7 +869,7 @@ class AttemptRepoImpl final : public AttemptRepo {
 
   // While hot-tier repairs are pending (Redis failed lately), calls do not wait failover_wait
   // for it: they go to the database at once. First settles the repairs (Redis may be back).
-  void quick_while_away(std::optional<cache::FailoverWaitScope>& quick) {
+  void quick_while_away(std::optional<failover::WaitScope>& quick) {
     stale_.settle();
     if (stale_.any()) quick.emplace(std::chrono::milliseconds(0));
   }
@@ -915,7 +915,7 @@ class AttemptRepoImpl final : public AttemptRepo {
     try {
       n = field(ctx_.cache, ctx_.keys.attempt(a.exam_id, a.student_id), "nans");
     } catch (const Error& e) {
-      if (!cache::failover_class(e)) throw;
+      if (!failover::failover_class(e)) throw;
     }
     r.answers = n ? std::stoi(*n) : static_cast<int>(store_.answers(a.id).size());
     return r;

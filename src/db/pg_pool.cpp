@@ -1,7 +1,7 @@
 #include "db/pg_pool.hpp"
 
-#include "cache/failover.hpp"
 #include "common/conninfo.hpp"
+#include "common/failover.hpp"
 #include "db/pg_replicas.hpp"
 
 #include <algorithm>
@@ -244,7 +244,7 @@ void PgPool::transact_impl(const std::string& operation, const Body& body) {
   std::optional<Error> not_a_failover;
   // Reads may be repeated even when their outcome is unknown; a write whose COMMIT was in
   // flight may not (see the retry rule in pg_pool.hpp).
-  cache::ride_through(options_.failover_wait, nullptr, &retries_, /*idempotent=*/!kWrites, [&] {
+  failover::ride_through(options_.failover_wait, nullptr, &retries_, /*idempotent=*/!kWrites, [&] {
     bool statement_timeout = false;
     try {
       transact_once<Tx, kWrites>(operation, body, statement_timeout);

@@ -13,7 +13,7 @@
 //     COMMIT was sent (nothing was applied; a fresh connection is made), serialization
 //     failure (40001), deadlock (40P01), a server that refuses writes (25006: it is, or has
 //     become, a standby; the connection is dropped so that libpq picks the primary again);
-//   - ridden through a failover (PostgresOptions::failover_wait, by cache::ride_through, the one
+//   - ridden through a failover (PostgresOptions::failover_wait, by failover::ride_through, the one
 //     failover mechanism of both tiers): a transaction that still fails with kUnavailable or
 //     kTimeout after those attempts, or cannot connect at all, is tried again (waits of 10 to
 //     200 ms) until failover_wait has passed since the call began; a statement timeout (57014)

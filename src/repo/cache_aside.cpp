@@ -1,6 +1,6 @@
 #include "repo/cache_aside.hpp"
 
-#include "cache/failover.hpp"
+#include "common/failover.hpp"
 #include "examstore/error.hpp"
 #include "repo/keys.hpp"
 
@@ -76,12 +76,12 @@ std::chrono::milliseconds CacheAside::jittered_ttl(std::chrono::seconds ttl) {
                     static_cast<std::int64_t>(static_cast<double>(base.count()) * extra(rng_)));
 }
 
-// Reads never wait for a failover of the hot tier (cache/failover.hpp): the database is the
+// Reads never wait for a failover of the hot tier (common/failover.hpp): the database is the
 // record and answers at once, so a read falls back to it on the first failure. Invalidations do
 // ride through (they are rare, and a new master must not keep serving the old copy).
 std::optional<std::string> CacheAside::get(const std::string& key, const Loader& load,
                                            std::optional<std::chrono::seconds> ttl) {
-  const cache::FailoverWaitScope no_wait(std::chrono::milliseconds(0));
+  const failover::WaitScope no_wait(std::chrono::milliseconds(0));
   if (!settle_invalidations(key)) {  // our own write is not invalidated yet: read the database
     ++stats_.loads;
     return load();

@@ -4,7 +4,7 @@
 #include <exception>
 #include <vector>
 
-#include "cache/failover.hpp"
+#include "common/failover.hpp"
 
 namespace examstore::repo {
 
@@ -34,7 +34,7 @@ void HotRepairs::settle() noexcept {
   }
   // Redis may still be away: one quick attempt, never a wait for a failover. Items stay pending
   // (contains() true) until their repair is done.
-  const cache::FailoverWaitScope quick(std::chrono::milliseconds(0));
+  const failover::WaitScope quick(std::chrono::milliseconds(0));
   for (const auto& [item, seen] : todo) {
     try {
       repair_(item);

@@ -12,7 +12,7 @@
 #include <algorithm>
 #include <unordered_map>
 
-#include "cache/failover.hpp"
+#include "common/failover.hpp"
 #include "db/store_checks.hpp"
 #include "repo/codec.hpp"
 #include "repo/context.hpp"
@@ -442,12 +442,12 @@ class StudentRepoImpl final : public StudentRepo {
     std::vector<std::string> reverts;
     try {
       // The submission is durable below: Redis is not waited for, and marked later if away.
-      const cache::FailoverWaitScope quick(std::chrono::milliseconds(0));
+      const failover::WaitScope quick(std::chrono::milliseconds(0));
       const Reply r = ctx_.cache.run(submit_script(), presence_keys(exam), {std::to_string(seat)});
       if (r.integer == kSubmitted) return;  // already terminal
       add_revert(reverts, seat, static_cast<Presence>(r.integer), Presence::kSubmitted);
     } catch (const Error& e) {
-      if (!cache::failover_class(e)) throw;
+      if (!failover::failover_class(e)) throw;
       submits_.add(std::to_string(exam) + ":" + std::to_string(seat));
     }
     db::AttendanceUpdate u;

@@ -12,7 +12,7 @@
 #include <set>
 #include <unordered_set>
 
-#include "cache/failover.hpp"
+#include "common/failover.hpp"
 #include "db/store_checks.hpp"
 #include "repo/context.hpp"
 #include "repo/hot_repairs.hpp"
@@ -365,7 +365,7 @@ class ViolationRepoImpl final : public ViolationRepo {
     const std::int64_t now = std::chrono::duration_cast<std::chrono::milliseconds>(
                                  std::chrono::system_clock::now().time_since_epoch())
                                  .count();
-    const cache::FailoverWaitScope quick(std::chrono::milliseconds(0));
+    const failover::WaitScope quick(std::chrono::milliseconds(0));
     for (auto& [exam, members] : by_exam) {
       std::vector<std::string> args = {std::to_string(now), std::to_string(now - window.count()),
                                        std::to_string(window.count())};

@@ -14,7 +14,7 @@
 #include <string_view>
 #include <utility>
 
-#include "cache/failover.hpp"
+#include "common/failover.hpp"
 #include "write_behind/queue.hpp"
 
 namespace examstore::wb {
@@ -41,7 +41,7 @@ class StoreSink final : public Sink {
   explicit StoreSink(db::Stores& stores) : stores_(stores) {}
 
   void write(const std::vector<Op>& batch) override {
-    const cache::FailoverWaitScope no_ride_through(std::chrono::milliseconds(0));
+    const failover::WaitScope no_ride_through(std::chrono::milliseconds(0));
     std::vector<Violation> violations;
     std::vector<Event> events;
     std::vector<db::AttendanceUpdate> attendance;
@@ -74,7 +74,7 @@ class StoreSink final : public Sink {
   }
 
   void dead_letter(const Op& op, const Error& why) override {
-    const cache::FailoverWaitScope no_ride_through(std::chrono::milliseconds(0));
+    const failover::WaitScope no_ride_through(std::chrono::milliseconds(0));
     stores_.dead_letters->add(std::string(op.kind_name()), encode(op), why.what(),
                               sqlstate_of(why));
   }

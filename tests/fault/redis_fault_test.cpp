@@ -1,7 +1,7 @@
 // Fault tests of the Redis hot tier through the public API: a server restart (with one and with
 // several pooled connections, and with a live subscription), a server that is down, a server
 // that accepts connections but never answers, and the failover ride-through
-// (redis.failover_wait, cache/failover.hpp): off gives the immediate error, on waits for the
+// (redis.failover_wait, common/failover.hpp): off gives the immediate error, on waits for the
 // server to come back, and a call whose reply was lost is sent again only when idempotent.
 #include <atomic>
 #include <chrono>

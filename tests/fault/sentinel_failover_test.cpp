@@ -9,7 +9,7 @@
 // visible. The run is made twice:
 //
 //   - with the default redis.failover_wait (10 s): no call throws; the calls in flight wait for
-//     the new master (cache/failover.hpp, woken by +switch-master) and are sent again;
+//     the new master (common/failover.hpp, woken by +switch-master) and are sent again;
 //   - with failover_wait 0 (the behaviour before issue 17): calls fail during the failover, and
 //     only with retryable errors.
 //

@@ -17,12 +17,12 @@
 #include <utility>
 
 #include "cache/cache_util.hpp"
-#include "cache/failover.hpp"
 #include "cache/redis/cluster_slot.hpp"
 #include "cache/redis/redis_commands.hpp"
 #include "cache/redis/redis_pool.hpp"
 #include "cache/redis/redis_subscriber.hpp"
 #include "cache/redis/redis_tls.hpp"
+#include "common/failover.hpp"
 #include "examstore/error.hpp"
 #include "examstore/store.hpp"
 
@@ -86,12 +86,12 @@ class ClusterCache final : public RedisCommands {
       argv.emplace_back(k);
     }
     const std::string_view op = "redis DEL";
-    cache::FailoverRetry retry = failover_retry();  // one budget for all the slots
+    failover::Retry retry = failover_retry();  // one budget for all the slots
     std::int64_t n = 0;
     for (const auto& [slot, argv] : by_slot) {
       n += integer(
-          cache::ride_through(retry, true,
-                              [&, s = slot, &a = argv] { return checked(send(s, {a}, op), op); }),
+          failover::ride_through(
+              retry, true, [&, s = slot, &a = argv] { return checked(send(s, {a}, op), op); }),
           op);
     }
     return n;
@@ -116,11 +116,12 @@ class ClusterCache final : public RedisCommands {
     }
     // Each attempt sends only what has no reply yet; both passes share one failover_wait.
     std::vector<ReplyPtr> raw(cmds.size());
-    cache::FailoverRetry retry = failover_retry();
+    failover::Retry retry = failover_retry();
     const bool repeatable = idempotent(batch);
-    cache::ride_through(retry, repeatable, [&] { pipeline_pass(writes, argvs, slots, raw, op); });
-    cache::ride_through(retry, repeatable,
-                        [&] { pipeline_pass(publishes, argvs, slots, raw, op); });
+    failover::ride_through(retry, repeatable,
+                           [&] { pipeline_pass(writes, argvs, slots, raw, op); });
+    failover::ride_through(retry, repeatable,
+                           [&] { pipeline_pass(publishes, argvs, slots, raw, op); });
     std::vector<redisReply*> ptrs;
     ptrs.reserve(raw.size());
     for (const auto& r : raw) ptrs.push_back(r.get());
@@ -313,16 +314,16 @@ class ClusterCache final : public RedisCommands {
     return r;
   }
 
-  // The budget of one call for riding through a failover (cache/failover.hpp).
-  cache::FailoverRetry failover_retry() {
-    return cache::FailoverRetry(options_.failover_wait, &signal_, retries_);
+  // The budget of one call for riding through a failover (common/failover.hpp).
+  failover::Retry failover_retry() {
+    return failover::Retry(options_.failover_wait, &signal_, retries_);
   }
 
   // Runs one attempt of a call, sending it again while a master fails over.
   template <class F>
   auto resend(bool idempotent, F&& attempt) -> std::invoke_result_t<F&> {
-    cache::FailoverRetry retry = failover_retry();
-    return cache::ride_through(retry, idempotent, std::forward<F>(attempt));
+    failover::Retry retry = failover_retry();
+    return failover::ride_through(retry, idempotent, std::forward<F>(attempt));
   }
 
   // The slot of every key, which must share one hash tag (as on every Cache), so one slot.
@@ -350,7 +351,7 @@ class ClusterCache final : public RedisCommands {
                      std::string_view op) {
     std::optional<Error> failed;  // the in-doubt failure when there was one: it decides
     auto note = [&](const Error& e) {
-      if (!cache::failover_class(e)) throw e;
+      if (!failover::failover_class(e)) throw e;
       if (!failed || (e.outcome_unknown() && !failed->outcome_unknown())) failed.emplace(e);
     };
     std::map<std::string, std::vector<std::size_t>> by_node;
@@ -437,7 +438,7 @@ class ClusterCache final : public RedisCommands {
       raw.erase(raw.begin());
       return raw;
     } catch (const Error& e) {
-      if (cache::failover_class(e)) refresh("node " + node + " failed: " + e.message(), node);
+      if (failover::failover_class(e)) refresh("node " + node + " failed: " + e.message(), node);
       throw;
     }
   }
@@ -583,7 +584,7 @@ class ClusterCache final : public RedisCommands {
   obs::Telemetry* const telemetry_;
   const obs::Logger& log_;
   std::atomic<std::int64_t>* const retries_;  // telemetry's Redis resends, or null
-  cache::FailoverSignal signal_;              // notified when a new slot map is adopted
+  failover::Signal signal_;                   // notified when a new slot map is adopted
 
   std::shared_mutex map_mu_;        // guards owner_ and refresh_error_
   std::vector<std::string> owner_;  // slot -> "host:port" of its master ("" = unknown)

@@ -6,7 +6,7 @@
 // failover_wait 0 (a redirection is not a failure): MOVED updates the map (and refreshes it
 // whole, at most every 100 ms) and resends at the new owner; ASK resends once at the target
 // after ASKING, without touching the map. Failures ride through a failover by the one rule of
-// cache/failover.hpp, within RedisOptions::failover_wait: TRYAGAIN and CLUSTERDOWN (refused,
+// common/failover.hpp, within RedisOptions::failover_wait: TRYAGAIN and CLUSTERDOWN (refused,
 // so always resent) and a failed node (resent when it was never sent, or when the call is
 // idempotent). A failed node or CLUSTERDOWN makes the map be read again from the other nodes,
 // and so does a background thread every second; a new map wakes the waiting calls at once.

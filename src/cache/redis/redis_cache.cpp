@@ -11,13 +11,13 @@
 #include <unordered_map>
 
 #include "cache/cache_util.hpp"
-#include "cache/failover.hpp"
 #include "cache/format.hpp"
 #include "cache/redis/cluster_cache.hpp"
 #include "cache/redis/redis_commands.hpp"
 #include "cache/redis/redis_pool.hpp"
 #include "cache/redis/redis_subscriber.hpp"
 #include "cache/redis/replica_wait.hpp"
+#include "common/failover.hpp"
 #include "examstore/error.hpp"
 #include "examstore/store.hpp"
 
@@ -88,11 +88,11 @@ class RedisCache final : public RedisCommands {
   }
 
  private:
-  // Runs one attempt of a call, sending it again while Redis fails over (cache/failover.hpp).
+  // Runs one attempt of a call, sending it again while Redis fails over (common/failover.hpp).
   template <class F>
   auto resend(bool idempotent, F&& attempt) -> std::invoke_result_t<F&> {
-    return cache::ride_through(pool_.options().failover_wait, &pool_.failover_signal(), retries_,
-                               idempotent, std::forward<F>(attempt));
+    return failover::ride_through(pool_.options().failover_wait, &pool_.failover_signal(), retries_,
+                                  idempotent, std::forward<F>(attempt));
   }
 
   std::vector<Reply> execute_once(const Batch& batch) {

@@ -81,7 +81,7 @@ class RedisCommands : public Cache {
 
 /// True when sending `argv` twice leaves the state that sending it once leaves: reads, SET
 /// (not NX), PEXPIRE, DEL, HSET, HDEL, ZADD, ZREM, SETRANGE, SCRIPT LOAD, PING. Such a command
-/// is sent again after a failover even when its first reply was lost (cache/failover.hpp); the
+/// is sent again after a failover even when its first reply was lost (common/failover.hpp); the
 /// count a resent DEL, HSET, ... returns is the second sending's.
 bool idempotent_command(const Argv& argv);
 

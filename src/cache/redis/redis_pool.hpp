@@ -10,7 +10,7 @@
 // resolver ask the sentinels again, and idle connections made for an older master are dropped
 // on checkout, so the pool follows a failover without a restart. The resolver notifies
 // failover_signal() when it adopts a new master, so calls riding through the failover
-// (cache/failover.hpp) are sent again at once.
+// (common/failover.hpp) are sent again at once.
 //
 // Thread-safety: all methods are thread-safe.
 #pragma once
@@ -20,10 +20,10 @@
 #include <mutex>
 #include <vector>
 
-#include "cache/failover.hpp"
 #include "cache/redis/redis_connection.hpp"
 #include "cache/redis/redis_tls.hpp"
 #include "cache/redis/sentinel.hpp"
+#include "common/failover.hpp"
 #include "obs/telemetry.hpp"
 
 namespace examstore::redis {
@@ -61,9 +61,9 @@ class Pool {
   const std::string& endpoint() const { return endpoint_; }
   /// The Sentinel resolver (nullptr for a standalone server).
   const std::shared_ptr<SentinelResolver>& resolver() const { return resolver_; }
-  /// Wakes the calls waiting out a failover (cache/failover.hpp) when the resolver adopts a new
+  /// Wakes the calls waiting out a failover (common/failover.hpp) when the resolver adopts a new
   /// master (+switch-master, or the sentinels asked after an error).
-  cache::FailoverSignal& failover_signal() { return failover_; }
+  failover::Signal& failover_signal() { return failover_; }
 
  private:
   void release(std::unique_ptr<Connection> conn);
@@ -77,7 +77,7 @@ class Pool {
   const std::shared_ptr<TlsContext> tls_;  // held so that its connections share it
   obs::PoolCounters* const counters_;
   const obs::Logger& log_;
-  cache::FailoverSignal failover_;  // before resolver_, which notifies it
+  failover::Signal failover_;  // before resolver_, which notifies it
   const std::shared_ptr<SentinelResolver> resolver_;
   std::mutex mu_;  // guards idle_ and open_
   std::condition_variable freed_;

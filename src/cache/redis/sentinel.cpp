@@ -46,7 +46,7 @@ bool role_is_master(const redisReply& role) {
 }
 
 SentinelResolver::SentinelResolver(RedisOptions options, const obs::Logger& log,
-                                   cache::FailoverSignal* signal)
+                                   failover::Signal* signal)
     : options_(std::move(options)),
       redacted_(options_.redacted()),
       log_(log),

@@ -23,8 +23,8 @@
 //
 // Every connection made through connect_master() is tagged with epoch(), which changes whenever
 // a different master is adopted, so pools drop idle connections to the old one; whenever it
-// changes the resolver also notifies the FailoverSignal it was given, so calls riding through
-// the failover (cache/failover.hpp) are sent again at once.
+// changes the resolver also notifies the Signal it was given, so calls riding through
+// the failover (common/failover.hpp) are sent again at once.
 //
 // Sentinels are asked without AUTH (the URL's credentials are the master's), with the same TLS
 // options as the master (rediss-sentinel://: the sentinels listen on their tls-port).
@@ -41,8 +41,8 @@
 #include <string>
 #include <vector>
 
-#include "cache/failover.hpp"
 #include "cache/redis/redis_connection.hpp"
+#include "common/failover.hpp"
 #include "common/log.hpp"
 #include "examstore/error.hpp"
 
@@ -70,7 +70,7 @@ class SentinelResolver {
   /// must outlive the resolver) is notified whenever a different master is adopted. Starts the
   /// +switch-master watch.
   SentinelResolver(RedisOptions options, const obs::Logger& log,
-                   cache::FailoverSignal* signal = nullptr);
+                   failover::Signal* signal = nullptr);
   ~SentinelResolver();
   SentinelResolver(const SentinelResolver&) = delete;
   SentinelResolver& operator=(const SentinelResolver&) = delete;
@@ -120,7 +120,7 @@ class SentinelResolver {
   const RedisOptions options_;
   const std::string redacted_;
   const obs::Logger& log_;
-  cache::FailoverSignal* const signal_;
+  failover::Signal* const signal_;
   std::atomic<bool> stale_{false};
   std::atomic<std::uint64_t> epoch_{0};
 

@@ -1,10 +1,10 @@
-#include "cache/failover.hpp"
+#include "common/failover.hpp"
 
 #include <algorithm>
 #include <string>
 #include <thread>
 
-namespace examstore::cache {
+namespace examstore::failover {
 namespace {
 
 using std::chrono::milliseconds;
@@ -16,15 +16,15 @@ constexpr milliseconds kMaxStep{200};
 
 }  // namespace
 
-FailoverWaitScope::FailoverWaitScope(milliseconds wait) noexcept : saved_(t_scope) {
+WaitScope::WaitScope(milliseconds wait) noexcept : saved_(t_scope) {
   t_scope = t_scope ? std::min(*t_scope, wait) : wait;
 }
 
-FailoverWaitScope::~FailoverWaitScope() { t_scope = saved_; }
+WaitScope::~WaitScope() { t_scope = saved_; }
 
-std::optional<milliseconds> FailoverWaitScope::current() noexcept { return t_scope; }
+std::optional<milliseconds> WaitScope::current() noexcept { return t_scope; }
 
-void FailoverSignal::notify() {
+void Signal::notify() {
   {
     std::lock_guard<std::mutex> l(mu_);
     generation_.fetch_add(1, std::memory_order_acq_rel);
@@ -32,12 +32,12 @@ void FailoverSignal::notify() {
   cv_.notify_all();
 }
 
-void FailoverSignal::wait(std::uint64_t seen, Clock::time_point until) {
+void Signal::wait(std::uint64_t seen, Clock::time_point until) {
   std::unique_lock<std::mutex> l(mu_);
   cv_.wait_until(l, until, [&] { return generation_.load(std::memory_order_acquire) != seen; });
 }
 
-Clock::time_point FailoverSignal::failing(Clock::time_point now) noexcept {
+Clock::time_point Signal::failing(Clock::time_point now) noexcept {
   Clock::rep expected = 0;
   const Clock::rep t = now.time_since_epoch().count();
   if (down_since_.compare_exchange_strong(expected, t, std::memory_order_relaxed)) return now;
@@ -48,16 +48,15 @@ bool failover_class(const Error& e) noexcept {
   return e.code() == ErrorCode::kUnavailable || e.code() == ErrorCode::kTimeout;
 }
 
-FailoverRetry::FailoverRetry(milliseconds wait, FailoverSignal* signal,
-                             std::atomic<std::int64_t>* retries) noexcept
+Retry::Retry(milliseconds wait, Signal* signal, std::atomic<std::int64_t>* retries) noexcept
     : start_(Clock::now()),
-      wait_(std::min(wait, FailoverWaitScope::current().value_or(wait))),
+      wait_(std::min(wait, WaitScope::current().value_or(wait))),
       deadline_(start_ + wait_),
       signal_(signal),
       retries_(retries),
       seen_(signal ? signal->generation() : 0) {}
 
-bool FailoverRetry::again(const Error& e, bool idempotent) {
+bool Retry::again(const Error& e, bool idempotent) {
   if (e.outcome_unknown()) in_doubt_ = true;
   if (!failover_class(e)) return false;
   const auto now = Clock::now();
@@ -79,7 +78,7 @@ bool FailoverRetry::again(const Error& e, bool idempotent) {
   return true;
 }
 
-Error FailoverRetry::final_error(const Error& e) const {
+Error Retry::final_error(const Error& e) const {
   std::string message = e.message();
   if (attempts_ > 1) {
     const auto waited = std::chrono::duration_cast<milliseconds>(Clock::now() - start_).count();
@@ -90,4 +89,4 @@ Error FailoverRetry::final_error(const Error& e) const {
                e.outcome_unknown() || in_doubt_);
 }
 
-}  // namespace examstore::cache
+}  // namespace examstore::failover

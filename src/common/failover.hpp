@@ -1,7 +1,10 @@
-// cache/failover.hpp: how one hot-tier call rides through a failover (or restart) of Redis.
+// common/failover.hpp: how one call rides through a failover (or restart) of a server: the
+// Redis master (the hot tier: RedisOptions::failover_wait) or the PostgreSQL primary (the durable
+// tier: PostgresOptions::failover_wait, one transaction being one call). The one mechanism for
+// both tiers.
 //
-// A call that fails because the master is gone is sent again, after a short wait, until
-// RedisOptions::failover_wait has passed since the call began; then the last error is thrown.
+// A call that fails because the server is gone is sent again, after a short wait, until its
+// failover_wait has passed since the outage began; then the last error is thrown.
 // Which failures qualify, and when a call may be sent again:
 //
 //   - kUnavailable or kTimeout (refused, reset, closed, READONLY, LOADING, MASTERDOWN, TRYAGAIN,
@@ -13,19 +16,19 @@
 //     again only when the call is idempotent; otherwise it is thrown with outcome_unknown(), and
 //     so is the final error of an idempotent call that was once in doubt.
 //
-// The wait between attempts grows from 10 ms to 200 ms, and ends early when a FailoverSignal
+// The wait between attempts grows from 10 ms to 200 ms, and ends early when a Signal
 // says a new master was named (Sentinel's +switch-master, a new Cluster slot map).
 //
-// The budget belongs to the outage, not to each call: the FailoverSignal remembers when the
+// The budget belongs to the outage, not to each call: the Signal remembers when the
 // current run of failures began, and a call's wait ends failover_wait after that, so during an
 // outage longer than failover_wait every call fails at once again (after one attempt) instead of
 // each one waiting the whole budget. The first success ends the outage.
 //
-// A thread can lower the wait for the calls it makes with a FailoverWaitScope: a best-effort
-// update whose durable copy is elsewhere (a live counter, a presence mark) should not hold its
-// caller for seconds while Redis is away.
+// A thread can lower the wait for the calls it makes with a WaitScope (on both tiers): a
+// best-effort update whose durable copy is elsewhere (a live counter, a presence mark) should not
+// hold its caller for seconds while Redis is away.
 //
-// Thread-safety: FailoverSignal is thread-safe; FailoverRetry is one call's state (one thread).
+// Thread-safety: Signal is thread-safe; Retry is one call's state (one thread).
 #pragma once
 
 #include <atomic>
@@ -39,16 +42,16 @@
 
 #include "examstore/error.hpp"
 
-namespace examstore::cache {
+namespace examstore::failover {
 
-/// Lowers (never raises) the failover wait of every hot-tier call this thread makes while the
+/// Lowers (never raises) the failover wait of every call (either tier) this thread makes while the
 /// scope lives; scopes nest, the innermost wins. 0: the first failure is thrown at once.
-class FailoverWaitScope {
+class WaitScope {
  public:
-  explicit FailoverWaitScope(std::chrono::milliseconds wait) noexcept;
-  ~FailoverWaitScope();
-  FailoverWaitScope(const FailoverWaitScope&) = delete;
-  FailoverWaitScope& operator=(const FailoverWaitScope&) = delete;
+  explicit WaitScope(std::chrono::milliseconds wait) noexcept;
+  ~WaitScope();
+  WaitScope(const WaitScope&) = delete;
+  WaitScope& operator=(const WaitScope&) = delete;
 
   /// The innermost scope's wait on this thread, if any.
   static std::optional<std::chrono::milliseconds> current() noexcept;
@@ -58,7 +61,7 @@ class FailoverWaitScope {
 };
 
 /// Wakes the calls waiting to be sent again when a new master is named.
-class FailoverSignal {
+class Signal {
  public:
   /// Something changed (a new master, a new slot map): waiting calls try again now.
   void notify();
@@ -87,12 +90,12 @@ class FailoverSignal {
 bool failover_class(const Error& e) noexcept;
 
 /// One call's attempts. Create it when the call begins.
-class FailoverRetry {
+class Retry {
  public:
-  /// `wait`: RedisOptions::failover_wait (lowered by a FailoverWaitScope). `signal` (may be
+  /// `wait`: RedisOptions::failover_wait (lowered by a WaitScope). `signal` (may be
   /// null) ends waits early; `retries` (may be null) counts every attempt sent again.
-  FailoverRetry(std::chrono::milliseconds wait, FailoverSignal* signal,
-                std::atomic<std::int64_t>* retries) noexcept;
+  Retry(std::chrono::milliseconds wait, Signal* signal,
+        std::atomic<std::int64_t>* retries) noexcept;
 
   /// After the attempt failed with `e`: waits and returns true when the call should be sent
   /// again; returns false when `e` is final (throw final_error(e)).
@@ -113,7 +116,7 @@ class FailoverRetry {
   const std::chrono::steady_clock::time_point start_;
   const std::chrono::milliseconds wait_;
   std::chrono::steady_clock::time_point deadline_;  // set at the first failure
-  FailoverSignal* const signal_;
+  Signal* const signal_;
   std::atomic<std::int64_t>* const retries_;
   std::uint64_t seen_;
   std::chrono::milliseconds step_{10};
@@ -123,9 +126,9 @@ class FailoverRetry {
 
 /// Runs `attempt` and sends it again under the rules above, within `retry`'s budget; throws the
 /// final error. A call made of several round trips (a pipeline split over the nodes of a
-/// cluster) passes the same FailoverRetry to each, so they share one failover_wait.
+/// cluster) passes the same Retry to each, so they share one failover_wait.
 template <class F>
-auto ride_through(FailoverRetry& retry, bool idempotent, F&& attempt) -> std::invoke_result_t<F&> {
+auto ride_through(Retry& retry, bool idempotent, F&& attempt) -> std::invoke_result_t<F&> {
   for (;;) {
     try {
       if constexpr (std::is_void_v<std::invoke_result_t<F&>>) {
@@ -148,11 +151,11 @@ auto ride_through(FailoverRetry& retry, bool idempotent, F&& attempt) -> std::in
 
 /// Runs `attempt` and sends it again under the rules above; throws the final error.
 template <class F>
-auto ride_through(std::chrono::milliseconds wait, FailoverSignal* signal,
+auto ride_through(std::chrono::milliseconds wait, Signal* signal,
                   std::atomic<std::int64_t>* retries, bool idempotent, F&& attempt)
     -> std::invoke_result_t<F&> {
-  FailoverRetry retry(wait, signal, retries);
+  Retry retry(wait, signal, retries);
   return ride_through(retry, idempotent, std::forward<F>(attempt));
 }
 
-}  // namespace examstore::cache
+}  // namespace examstore::failover
