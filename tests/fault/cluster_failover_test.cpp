@@ -28,6 +28,7 @@
 #include "examstore/error.hpp"
 #include "examstore/store.hpp"
 #include "support/db_ids.hpp"
+#include "support/failover_world.hpp"
 #include "support/redis_cluster_process.hpp"
 #include "support/test_env.hpp"
 
@@ -132,21 +133,9 @@ const char* const kKinds[] = {"heartbeat exam 0 (killed master)", "heartbeat exa
 // on until every kind of call has succeeded after the promotion (bounded), then flushes.
 void run_failover(std::chrono::milliseconds failover_wait, TempDatabase& db, Run& out) {
   RedisClusterProcess cluster(3, 1, 1000);
-  {
-    Config m;
-    m.with_database_url(db.url());
-    Store::open(m)->migrate_up();
-  }
   TempDir dir("cluster-failover");
-  Config c;
-  c.with_redis_url(cluster.url());
-  c.with_database_url(db.url());
-  c.key_prefix = examstore::test::unique_name("cf");
-  c.redis.command_timeout = 1s;
+  Config c = examstore::test::failover_config(cluster.url(), db.url(), dir.journal(), "cf");
   c.redis.failover_wait = failover_wait;
-  c.write_behind.journal_dir = dir.journal();
-  c.write_behind.retry_initial = 50ms;
-  c.write_behind.retry_max = 500ms;
   auto store = Store::open(c);
 
   // Three exams whose hash tags {e:<id>} are served by three different masters.
@@ -160,14 +149,7 @@ void run_failover(std::chrono::milliseconds failover_wait, TempDatabase& db, Run
     out.exams.push_back(id);
     exam_master.push_back(owner);
   }
-  const std::string run = examstore::test::unique_name("s");
-  for (int i = 0; i < 10; ++i) {
-    examstore::NewStudent s;
-    s.external_no = run + "-" + std::to_string(i);
-    s.name = "Student " + std::to_string(i);
-    out.students.push_back(store->students().create(s).id);
-    for (const ExamId e : out.exams) store->students().enroll(e, out.students.back());
-  }
+  out.students = examstore::test::enrolled_students(*store, out.exams, 10);
   for (const char* kind : kKinds) out.tallies[kind] = std::make_unique<Tally>();
   out.last_beat_at.resize(out.exams.size());
 

@@ -31,6 +31,7 @@
 #include "examstore/config.hpp"
 #include "examstore/error.hpp"
 #include "examstore/store.hpp"
+#include "support/failover_world.hpp"
 #include "support/pg_failover_pair.hpp"
 #include "support/test_env.hpp"
 
@@ -103,14 +104,8 @@ void promote_under_load(std::chrono::milliseconds failover_wait) {
   const std::string dbname = examstore::test::unique_name("fo");
   pair.create_database(dbname);
   examstore::test::TempDir dir("pgfailover");
-  Config c;
-  c.with_redis_url(examstore::test::redis_url());
-  c.with_database_url(pair.url(dbname));
-  c.key_prefix = examstore::test::unique_name("pgfo");
-  c.migrate_on_open = true;
-  c.write_behind.journal_dir = dir.journal();
-  c.write_behind.retry_initial = 50ms;
-  c.write_behind.retry_max = 500ms;
+  Config c = examstore::test::failover_config(examstore::test::redis_url(), pair.url(dbname),
+                                              dir.journal(), "pgfo");
   c.postgres.failover_wait = failover_wait;
   auto store = Store::open(c);
 
@@ -118,24 +113,10 @@ void promote_under_load(std::chrono::milliseconds failover_wait) {
   const auto now = std::chrono::system_clock::now();
   const ExamId exam = store->exams().create({"pg failover exam", now - 1h, now + 2h, "{}"}).id;
   const std::string run = examstore::test::unique_name("r");
-  std::vector<StudentId> students;
-  for (int i = 0; i < 10; ++i) {
-    students.push_back(
-        store->students().create({run + "-" + std::to_string(i), "Student", "c1", "", ""}).id);
-    store->students().enroll(exam, students.back());
-  }
-  std::vector<QuestionId> questions;
+  const std::vector<StudentId> students = examstore::test::enrolled_students(*store, {exam}, 10);
+  const std::vector<QuestionId> questions = examstore::test::true_false_questions(*store, 4);
   std::vector<examstore::PaperOp> ops;
-  for (int i = 0; i < 4; ++i) {
-    examstore::QuestionDraft d;
-    d.type = examstore::QuestionType::kTrueFalse;
-    d.stem = "failover question " + std::to_string(i);
-    d.answer = "true";
-    d.subject = "math";
-    d.knowledge_points = {"math/algebra"};
-    questions.push_back(store->questions().create(d).id);
-    ops.push_back({examstore::PaperOp::Kind::kAppend, 0, 0, questions.back()});
-  }
+  for (const QuestionId q : questions) ops.push_back({examstore::PaperOp::Kind::kAppend, 0, 0, q});
   const examstore::PaperKey paper{"pgfo", "cs", "se", run};
   store->papers().apply(paper, ops);
   REQUIRE(store->attempts().precreate({exam, paper, 3600s, students}) ==

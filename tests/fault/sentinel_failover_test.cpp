@@ -36,6 +36,7 @@
 #include "examstore/metrics.hpp"
 #include "examstore/store.hpp"
 #include "support/db_ids.hpp"
+#include "support/failover_world.hpp"
 #include "support/sentinel_group.hpp"
 #include "support/test_env.hpp"
 
@@ -150,21 +151,9 @@ struct Run {
 void failover_run(milliseconds failover_wait, Run& run) {
   examstore::test::SentinelGroup group(2);
   TempDatabase db;
-  {
-    Config m;
-    m.with_database_url(db.url());
-    Store::open(m)->migrate_up();
-  }
   TempDir dir("failover");
-  Config c;
-  c.with_redis_url(group.url());
-  c.with_database_url(db.url());
-  c.key_prefix = examstore::test::unique_name("fo");
-  c.redis.command_timeout = 1s;
+  Config c = examstore::test::failover_config(group.url(), db.url(), dir.journal(), "fo");
   c.redis.failover_wait = failover_wait;
-  c.write_behind.journal_dir = dir.journal();
-  c.write_behind.retry_initial = 50ms;
-  c.write_behind.retry_max = 500ms;
   c.near_cache_ttl = 500ms;
   c.log_level = examstore::LogLevel::kDebug;
   c.log_sink = [&run](examstore::LogLevel, std::string_view component, std::string_view message) {
@@ -175,27 +164,12 @@ void failover_run(milliseconds failover_wait, Run& run) {
   // The world: one exam, 20 enrolled students, one paper of 5 questions, 10 attempts started.
   const auto now = std::chrono::system_clock::now();
   const ExamId exam = store->exams().create({"failover exam", now - 1min, now + 2h, "{}"}).id;
-  std::vector<StudentId> students;
-  const std::string prefix = examstore::test::unique_name("s");
-  for (int i = 0; i < 20; ++i) {
-    examstore::NewStudent s;
-    s.external_no = prefix + "-" + std::to_string(i);
-    s.name = "Student " + std::to_string(i);
-    students.push_back(store->students().create(s).id);
-    store->students().enroll(exam, students.back());
-  }
-  std::vector<QuestionId> questions;
+  const std::vector<StudentId> students = examstore::test::enrolled_students(*store, {exam}, 20);
+  const std::vector<QuestionId> questions = examstore::test::true_false_questions(*store, 5);
   std::vector<PaperOp> fill;
-  for (int i = 0; i < 5; ++i) {
-    examstore::QuestionDraft d;
-    d.type = examstore::QuestionType::kTrueFalse;
-    d.stem = "failover question " + std::to_string(i);
-    d.answer = "true";
-    d.subject = "math";
-    d.knowledge_points = {"math/algebra"};
-    questions.push_back(store->questions().create(d).id);
+  for (const QuestionId q : questions) {
     PaperOp op;
-    op.question_id = questions.back();
+    op.question_id = q;
     fill.push_back(op);
   }
   const PaperKey paper{"fo", "dept", "major", examstore::test::unique_name("c")};

@@ -65,7 +65,7 @@ TEST_CASE("health of a backend that is down is reported, not thrown", "[store][f
   c.with_database_url("postgresql://postgres@127.0.0.1:" +
                       std::to_string(examstore::test::closed_port()) + "/postgres");
   c.redis.failover_wait = std::chrono::milliseconds(0);  // nothing will come back here
-  auto store = Store::open(c);  // opening never connects
+  auto store = Store::open(c);                           // opening never connects
   const auto health = store->health();
   REQUIRE(health.size() == 2);
   CHECK_FALSE(health[0].ok);
