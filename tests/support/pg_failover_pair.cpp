@@ -143,7 +143,7 @@ std::string PgFailoverPair::query_value(int port, const std::string& dbname,
   pqxx::connection c(node_url(port, dbname));
   pqxx::nontransaction tx(c);
   const pqxx::result r = tx.exec(sql);
-  if (r.empty() || r[0].empty() || r[0][0].is_null()) return "";
+  if (r.empty() || r[0].size() == 0 || r[0][0].is_null()) return "";
   return r[0][0].c_str();
 }
 
